@@ -1,0 +1,173 @@
+"""Component definitions: typed input/output specs, frozen parameters, channels.
+
+A component class declares ``INPUTS``, ``OUTPUTS``, a frozen pydantic ``PARAMETERS`` model
+and an ``EXECUTOR``. Instances are pipeline nodes: ``StatisticsGen(examples=gen.outputs[
+"examples"])``. Definitions are values: ``with_id`` and ``with_beam_pipeline_args`` return
+copies.
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, ClassVar
+
+import pydantic
+
+from gristmill.metadata.errors import ConfigError, did_you_mean
+from gristmill.metadata.types import Artifact
+
+if TYPE_CHECKING:
+    from gristmill.components.executor import BaseExecutor
+
+
+class Parameters(pydantic.BaseModel):
+    """Base of every component's parameter model: frozen, typed, unknown names refused."""
+
+    model_config = pydantic.ConfigDict(frozen=True, extra="forbid", arbitrary_types_allowed=True)
+
+
+@dataclass(frozen=True)
+class InputSpec:
+    """One declared input: its artifact type and whether it may be left out."""
+
+    type: type[Artifact]
+    optional: bool = False
+
+
+@dataclass(frozen=True)
+class OutputSpec:
+    """One declared output: its artifact type."""
+
+    type: type[Artifact]
+
+
+class Channel:
+    """A typed stream of artifacts produced by one node's output key.
+
+    Users never build channels by hand; they index ``component.outputs[key]``.
+    """
+
+    def __init__(self, artifact_type: type[Artifact], producer: "BaseComponent | None" = None,
+                 output_key: str = ""):
+        self.type = artifact_type
+        self.producer = producer
+        self.output_key = output_key
+
+    @property
+    def producer_id(self) -> str | None:
+        """Id of the producing node, or ``None`` for a free-standing channel."""
+        return self.producer.id if self.producer is not None else None
+
+    def describe(self) -> str:
+        """How the user wrote it: ``StatisticsGen.outputs["statistics"]``."""
+        return f'{self.producer_id}.outputs["{self.output_key}"]'
+
+    def __repr__(self) -> str:
+        return f"Channel({self.type.TYPE_NAME} from {self.describe()})"
+
+
+class BaseComponent:
+    """A pipeline node. Subclasses declare the class variables below.
+
+    Attributes:
+        inputs: Input key -> Channel, as passed by the user.
+        outputs: Output key -> Channel, for downstream components to consume.
+        parameters: The validated, frozen ``PARAMETERS`` instance.
+        beam_pipeline_args: Extra Beam args for this node (added after the pipeline's).
+    """
+
+    INPUTS: ClassVar[dict[str, InputSpec]] = {}
+    OUTPUTS: ClassVar[dict[str, OutputSpec]] = {}
+    PARAMETERS: ClassVar[type[Parameters]] = Parameters
+    EXECUTOR: ClassVar[type["BaseExecutor"] | None] = None
+    #: Bump when the executor's output for the same inputs changes; part of the cache key.
+    VERSION: ClassVar[str] = "1"
+
+    def __init__(self, **kwargs: Any):
+        inputs = {k: kwargs.pop(k) for k in list(kwargs) if k in self.INPUTS}
+        self.inputs: dict[str, Channel] = self._check_inputs(inputs)
+        self.parameters = self._check_parameters(kwargs)
+        self._id = type(self).__name__
+        self.beam_pipeline_args: list[str] = []
+        self.outputs: dict[str, Channel] = self._make_outputs()
+
+    @property
+    def id(self) -> str:
+        """Node id, unique within a pipeline; the class name unless set by ``with_id``."""
+        return self._id
+
+    @property
+    def type_name(self) -> str:
+        """The component class's name, e.g. ``"StatisticsGen"``."""
+        return type(self).__name__
+
+    def with_id(self, node_id: str) -> "BaseComponent":
+        """Return a copy with id ``node_id`` (needed when one class appears twice)."""
+        clone = self._clone()
+        clone._id = node_id
+        return clone
+
+    def with_beam_pipeline_args(self, args: list[str]) -> "BaseComponent":
+        """Return a copy whose Beam work also gets ``args``."""
+        clone = self._clone()
+        clone.beam_pipeline_args = [*self.beam_pipeline_args, *args]
+        return clone
+
+    def _clone(self) -> "BaseComponent":
+        clone = copy.copy(self)
+        clone.outputs = {}
+        clone.outputs = clone._make_outputs()
+        return clone
+
+    def _make_outputs(self) -> dict[str, Channel]:
+        return {key: Channel(spec.type, self, key) for key, spec in self.OUTPUTS.items()}
+
+    def _check_inputs(self, inputs: dict[str, Any]) -> dict[str, Channel]:
+        checked = {}
+        for key, spec in self.INPUTS.items():
+            value = inputs.get(key)
+            if value is None:
+                if not spec.optional:
+                    raise ConfigError(
+                        f"{type(self).__name__}: input {key!r} is required (expected a "
+                        f"{spec.type.TYPE_NAME} channel), got nothing.",
+                        fix=f"pass {key}=<component>.outputs[...] of type {spec.type.TYPE_NAME}")
+                continue
+            checked[key] = self._check_channel(key, spec, value)
+        return checked
+
+    def _check_channel(self, key: str, spec: InputSpec, value: Any) -> Channel:
+        name = type(self).__name__
+        if not isinstance(value, Channel):
+            raise ConfigError(f"{name}({key}=...): expected a {spec.type.TYPE_NAME} channel, got "
+                              f"{type(value).__name__}.",
+                              fix=f"pass an output channel such as <component>.outputs[{key!r}]")
+        if not issubclass(value.type, spec.type):
+            hint = ""
+            if value.producer is not None:
+                same = [k for k, c in value.producer.outputs.items() if issubclass(c.type, spec.type)]
+                if same:
+                    hint = f' Did you mean {value.producer_id}.outputs["{same[0]}"]?'
+            raise ConfigError(f"{name}({key}=...): expected a {spec.type.TYPE_NAME} channel, got "
+                              f"{value.type.TYPE_NAME} from {value.describe()}.{hint}",
+                              fix=f"connect an output of type {spec.type.TYPE_NAME}")
+        return value
+
+    def _check_parameters(self, params: dict[str, Any]) -> Parameters:
+        name = type(self).__name__
+        known = list(self.PARAMETERS.model_fields) + list(self.INPUTS)
+        for key in params:
+            if key not in self.PARAMETERS.model_fields:
+                raise ConfigError(f"{name}: unknown parameter {key!r}.{did_you_mean(key, known)}",
+                                  fix=f"use one of {sorted(known)}")
+        try:
+            return self.PARAMETERS(**params)
+        except pydantic.ValidationError as e:
+            problems = "; ".join(f"{'.'.join(map(str, err['loc']))}: {err['msg']} (got "
+                                 f"{err.get('input')!r})" for err in e.errors())
+            raise ConfigError(f"{name}: invalid parameters: {problems}.",
+                              fix="correct the values above") from e
+
+    def __repr__(self) -> str:
+        return f"{self.type_name}(id={self.id!r})"

@@ -1,0 +1,1 @@
+"""Beam plumbing shared by components."""

@@ -1,0 +1,1 @@
+"""Gristmill orchestrator: pipeline DSL, compiler, runners, cache, MLflow mirror, CLI."""
