@@ -45,12 +45,13 @@ class OutputSpec:
 class Channel:
     """A typed stream of artifacts produced by one node's output key.
 
-    Users never build channels by hand; they index ``component.outputs[key]``.
+    Users index ``component.outputs[key]``; a free-standing ``Channel(type=Model)`` feeds a
+    Resolver, which looks artifacts of that type up in the store.
     """
 
-    def __init__(self, artifact_type: type[Artifact], producer: "BaseComponent | None" = None,
+    def __init__(self, type: type[Artifact], producer: "BaseComponent | None" = None,  # noqa: A002
                  output_key: str = ""):
-        self.type = artifact_type
+        self.type = type
         self.producer = producer
         self.output_key = output_key
 

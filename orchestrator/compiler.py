@@ -1,0 +1,115 @@
+"""Turn a :class:`Pipeline` into a validated DAG in topological order.
+
+Validation names the component, the input, expected versus got, and the fix: duplicate ids,
+inputs from components missing from the pipeline, and cycles.
+"""
+
+from __future__ import annotations
+
+import graphlib
+from dataclasses import dataclass, field
+
+from gristmill.components.base import BaseComponent, Channel
+from gristmill.metadata.errors import CompileError
+from gristmill.orchestrator.dsl import Pipeline
+
+
+@dataclass
+class Node:
+    """One compiled node: the component and its graph neighbours."""
+
+    component: BaseComponent
+    upstream: set[str] = field(default_factory=set)
+    downstream: set[str] = field(default_factory=set)
+
+    @property
+    def id(self) -> str:
+        return self.component.id
+
+
+@dataclass
+class CompiledPipeline:
+    """The pipeline with nodes in a topological order."""
+
+    pipeline: Pipeline
+    nodes: dict[str, Node]
+    order: list[str]
+
+    def descendants(self, node_id: str) -> set[str]:
+        """All nodes reachable downstream of ``node_id`` (excluding it)."""
+        seen: set[str] = set()
+        stack = list(self.nodes[node_id].downstream)
+        while stack:
+            current = stack.pop()
+            if current not in seen:
+                seen.add(current)
+                stack.extend(self.nodes[current].downstream)
+        return seen
+
+    def ancestors(self, node_id: str) -> set[str]:
+        """All nodes upstream of ``node_id`` (excluding it)."""
+        seen: set[str] = set()
+        stack = list(self.nodes[node_id].upstream)
+        while stack:
+            current = stack.pop()
+            if current not in seen:
+                seen.add(current)
+                stack.extend(self.nodes[current].upstream)
+        return seen
+
+
+def compile_pipeline(pipeline: Pipeline) -> CompiledPipeline:
+    """Validate ``pipeline`` and order its nodes.
+
+    Raises:
+        CompileError: Duplicate ids, an input produced outside the pipeline, or a cycle.
+    """
+    nodes = _index_nodes(pipeline)
+    for node in nodes.values():
+        for key, channel in node.component.inputs.items():
+            producer = _producer_of(pipeline, node, key, channel, nodes)
+            if producer is not None:
+                node.upstream.add(producer)
+                nodes[producer].downstream.add(node.id)
+    sorter = graphlib.TopologicalSorter({n.id: n.upstream for n in nodes.values()})
+    try:
+        order = list(sorter.static_order())
+    except graphlib.CycleError as e:
+        cycle = " -> ".join(e.args[1])
+        raise CompileError(f"Pipeline {pipeline.name!r}: the components form a cycle: {cycle}.",
+                           fix="remove one of these inputs so data flows one way") from e
+    return CompiledPipeline(pipeline, nodes, order)
+
+
+def _index_nodes(pipeline: Pipeline) -> dict[str, Node]:
+    nodes: dict[str, Node] = {}
+    for component in pipeline.components:
+        if component.id in nodes:
+            raise CompileError(
+                f"Pipeline {pipeline.name!r}: two components have the id {component.id!r}.",
+                component_id=component.id,
+                fix=f"give one a unique id: {component.type_name}(...).with_id('{component.id}_2')")
+        nodes[component.id] = Node(component)
+    if not nodes:
+        raise CompileError(f"Pipeline {pipeline.name!r} has no components.",
+                           fix="pass components=[...]")
+    return nodes
+
+
+def _producer_of(pipeline: Pipeline, node: Node, key: str, channel: Channel,
+                 nodes: dict[str, Node]) -> str | None:
+    producer = channel.producer
+    if producer is None:
+        return None  # a free-standing channel, resolved from the store
+    registered = nodes.get(producer.id)
+    if registered is None or registered.component is not producer:
+        listed = "listed under that id is a different object" if registered else "not listed"
+        raise CompileError(
+            f"{node.id}({key}=...): expected its producer {producer.id} in pipeline "
+            f"{pipeline.name!r}, but it is {listed}.", component_id=node.id,
+            fix=f"add {producer.id} to components=[...]; note with_id() returns a copy, so wire "
+                "downstream components to the copy's outputs")
+    if producer is node.component:
+        raise CompileError(f"{node.id}({key}=...): a component cannot consume its own output.",
+                           component_id=node.id, fix="connect an upstream component's output")
+    return producer.id

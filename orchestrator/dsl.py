@@ -1,0 +1,69 @@
+"""The pipeline definition users write: ``Pipeline(name, components, ...)``."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field, replace
+from typing import Sequence
+
+from gristmill.components.base import BaseComponent
+from gristmill.metadata.errors import ConfigError
+
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
+
+
+@dataclass(frozen=True)
+class Pipeline:
+    """A named DAG of components plus where its metadata, artifacts and UI data live.
+
+    Args:
+        name: Pipeline name; also the MLflow experiment name. TFX's ``pipeline_name`` works too.
+        components: The nodes. Order does not matter; dependencies come from channels.
+        root: Directory for artifacts (default ``$GRISTMILL_HOME/pipelines/<name>``).
+            TFX's ``pipeline_root`` works too.
+        metadata_url: Metadata store URL (default SQLite under GRISTMILL_HOME).
+        tracking_uri: MLflow tracking URI (default ``sqlite:///$GRISTMILL_HOME/mlflow.db``);
+            ``""`` turns the MLflow mirror off.
+        beam_pipeline_args: Beam flags for every component (each may add its own).
+        enable_cache: Reuse outputs of identical earlier executions.
+    """
+
+    name: str
+    components: Sequence[BaseComponent]
+    root: str | None = None
+    metadata_url: str | None = None
+    tracking_uri: str | None = None
+    beam_pipeline_args: Sequence[str] = field(default_factory=tuple)
+    enable_cache: bool = True
+
+    def __init__(self, name: str | None = None, components: Sequence[BaseComponent] = (),
+                 root: str | None = None, metadata_url: str | None = None,
+                 tracking_uri: str | None = None, beam_pipeline_args: Sequence[str] = (),
+                 enable_cache: bool = True, *, pipeline_name: str | None = None,
+                 pipeline_root: str | None = None):
+        name = name or pipeline_name
+        if not name or not _NAME.match(name):
+            raise ConfigError(f"Pipeline: invalid name {name!r}; expected letters, digits, '_', "
+                              "'.', '-' (1-128 characters).", fix="pass name='my_pipeline'")
+        set_ = object.__setattr__
+        set_(self, "name", name)
+        set_(self, "components", tuple(components))
+        set_(self, "root", root or pipeline_root)
+        set_(self, "metadata_url", metadata_url)
+        set_(self, "tracking_uri", tracking_uri)
+        set_(self, "beam_pipeline_args", tuple(beam_pipeline_args))
+        set_(self, "enable_cache", enable_cache)
+        for component in self.components:
+            if not isinstance(component, BaseComponent):
+                raise ConfigError(f"Pipeline {name!r}: components must be Gristmill components, "
+                                  f"got {type(component).__name__} {component!r}.",
+                                  fix="pass component instances such as CsvExampleGen(...)")
+
+    @property
+    def pipeline_name(self) -> str:
+        """TFX's name for :attr:`name`."""
+        return self.name
+
+    def with_options(self, **changes) -> "Pipeline":
+        """Return a copy with some fields changed (e.g. ``enable_cache=False``)."""
+        return replace(self, **changes)

@@ -1,0 +1,232 @@
+"""One node's fixed lifecycle: resolve inputs -> register -> cache check -> execute -> publish.
+
+The launcher only sequences; every store write is a named function in :mod:`publisher`.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import time
+import traceback
+import uuid
+from dataclasses import dataclass, field
+from typing import Any
+
+from gristmill.components.base import BaseComponent
+from gristmill.components.executor import ExecutionContext
+from gristmill.metadata.errors import ExecutorError, GristmillError, IntegrityError
+from gristmill.metadata.fingerprint import fingerprint_path
+from gristmill.metadata.store import MetadataStore
+from gristmill.metadata.types import Artifact, ArtifactState, ExecutionRecord, ExecutionState
+from gristmill.orchestrator import publisher
+from gristmill.orchestrator.cache import cache_ingredients, cache_key
+from gristmill.orchestrator.hooks import NodeResult, PipelineHooks, RunInfo
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class RunState:
+    """What the nodes of one run share: the store, contexts and outputs produced so far."""
+
+    info: RunInfo
+    store: MetadataStore
+    hooks: PipelineHooks
+    context_ids: list[int]
+    enable_cache: bool = True
+    beam_pipeline_args: list[str] = field(default_factory=list)
+    outputs: dict[str, dict[str, list[Artifact]]] = field(default_factory=dict)
+    produced_here: set[int] = field(default_factory=set)
+
+
+def launch(component: BaseComponent, run: RunState, node_context_id: int) -> NodeResult:
+    """Run one node through its lifecycle and return what happened."""
+    result = NodeResult(component.id, component.type_name, ExecutionState.NEW)
+    started = time.time()
+    try:
+        result.inputs = resolve_inputs(component, run)
+        if hasattr(component, "resolve_from_store"):  # a Resolver node
+            _resolve_node(component, run, node_context_id, result)
+        else:
+            _execute_node(component, run, node_context_id, result)
+    except GristmillError as e:
+        result.state, result.error = ExecutionState.FAILED, str(e)
+    result.seconds = time.time() - started
+    return result
+
+
+def resolve_inputs(component: BaseComponent, run: RunState) -> dict[str, list[Artifact]]:
+    """Each input channel's artifacts, checked against their fingerprints when reused."""
+    resolved: dict[str, list[Artifact]] = {}
+    for key, channel in component.inputs.items():
+        if channel.producer is None:
+            continue  # free-standing channels are a Resolver's business
+        artifacts = run.outputs.get(channel.producer_id, {}).get(channel.output_key, [])
+        for artifact in artifacts:
+            if artifact.id not in run.produced_here:
+                verify_intact(artifact, f"{component.id}({key}=...)")
+        resolved[key] = list(artifacts)
+    return resolved
+
+
+def verify_intact(artifact: Artifact, consumer: str) -> None:
+    """Raise IntegrityError when an artifact's files no longer match its fingerprint."""
+    if not os.path.exists(artifact.uri):
+        raise IntegrityError(f"{consumer}: artifact {artifact.id} ({artifact.type_name}) is "
+                             f"missing: {artifact.uri} was deleted.", artifact_id=artifact.id,
+                             uri=artifact.uri, fix="re-run its producer with --no-cache")
+    if artifact.fingerprint and fingerprint_path(artifact.uri) != artifact.fingerprint:
+        raise IntegrityError(f"{consumer}: artifact {artifact.id} ({artifact.type_name}) at "
+                             f"{artifact.uri} was modified after it was published (fingerprint "
+                             "mismatch).", artifact_id=artifact.id, uri=artifact.uri,
+                             fix="re-run its producer with --no-cache")
+
+
+def _execute_node(component: BaseComponent, run: RunState, node_context_id: int,
+                  result: NodeResult) -> None:
+    started = time.time()
+    ingredients = cache_ingredients(component, result.inputs)
+    key = cache_key(ingredients)
+    result.parameters = ingredients["parameters"]
+    cached = _lookup_cache(run.store, key, component.id, result) if run.enable_cache else None
+    token = uuid.uuid4().hex[:12]
+    outputs = {} if cached else _plan_outputs(component, run, token)
+    execution = publisher.register_execution(
+        run.store, component_id=component.id, component_type=component.type_name,
+        parameters=result.parameters, cache_key=key, ingredients=ingredients,
+        context_ids=[*run.context_ids, node_context_id], inputs=result.inputs,
+        outputs={k: [a for a, _ in v] for k, v in outputs.items()},
+        pipeline_name=run.info.pipeline_name, run_id=run.info.run_id)
+    result.execution_id = execution.id
+    context = _make_context(component, run, execution, token)
+    run.hooks.before_node(run.info, result, context)
+    try:
+        if cached:
+            _finish_cached(run, execution, cached, result)
+        else:
+            _run_executor(component, run, execution, outputs, context, result)
+    finally:
+        shutil.rmtree(context.tmp_dir, ignore_errors=True)
+        result.seconds = time.time() - started
+        run.hooks.after_node(run.info, result, context)
+
+
+def _lookup_cache(store: MetadataStore, key: str, node_id: str, result: NodeResult
+                  ) -> ExecutionRecord | None:
+    record = store.find_cached_execution(key)
+    if record is None:
+        result.cache_reason = "no earlier execution with this cache key"
+        return None
+    for artifacts in store.get_outputs(record.id).values():
+        for artifact in artifacts:
+            try:
+                verify_intact(artifact, node_id)
+            except IntegrityError as e:
+                gone = not os.path.exists(artifact.uri)
+                store.set_artifact_state(
+                    artifact.id, ArtifactState.DELETED if gone else ArtifactState.ABANDONED)
+                result.cache_reason = f"cached outputs unusable: {e}"
+                log.warning("%s", result.cache_reason)
+                return None
+    return record
+
+
+def _plan_outputs(component: BaseComponent, run: RunState, token: str
+                  ) -> dict[str, list[tuple[Artifact, str]]]:
+    """One artifact per output key: its final URI and its staging directory."""
+    root = run.info.root
+    planned = {}
+    for key, spec in component.OUTPUTS.items():
+        final = os.path.join(root, component.id, key, token)
+        staging = os.path.join(root, ".staging", token, key)
+        artifact = spec.type(final, producer_component=component.id, output_key=key)
+        planned[key] = [(artifact, staging)]
+    return planned
+
+
+def _make_context(component: BaseComponent, run: RunState, execution: ExecutionRecord,
+                  token: str) -> ExecutionContext:
+    tmp_dir = os.path.join(run.info.root, ".tmp", token)
+    os.makedirs(tmp_dir, exist_ok=True)
+    return ExecutionContext(
+        component_id=component.id, pipeline_name=run.info.pipeline_name,
+        run_id=run.info.run_id, execution_id=execution.id, pipeline_root=run.info.root,
+        tmp_dir=tmp_dir, beam_pipeline_args=[*run.beam_pipeline_args,
+                                             *component.beam_pipeline_args],
+        tracking_uri=run.info.tracking_uri or None, experiment_name=run.info.pipeline_name)
+
+
+def _finish_cached(run: RunState, execution: ExecutionRecord, cached: ExecutionRecord,
+                   result: NodeResult) -> None:
+    outputs = run.store.get_outputs(cached.id)
+    metrics = dict(cached.custom_properties.get("metrics", {}))
+    publisher.publish_cached(run.store, execution, outputs,
+                             {"cached_from_execution": cached.id, "metrics": metrics})
+    result.state, result.outputs, result.metrics = ExecutionState.CACHED, outputs, metrics
+    halt = cached.custom_properties.get("halt_reason")
+    result.halt_reason = halt
+
+
+def _run_executor(component: BaseComponent, run: RunState, execution: ExecutionRecord,
+                  planned: dict[str, list[tuple[Artifact, str]]], context: ExecutionContext,
+                  result: NodeResult) -> None:
+    staging_views: dict[str, list[Artifact]] = {}
+    for key, pairs in planned.items():
+        staging_views[key] = []
+        for artifact, staging in pairs:
+            os.makedirs(staging, exist_ok=True)
+            artifact.uri, final = staging, artifact.uri
+            staging_views[key].append(artifact)
+            artifact._final_uri = final  # type: ignore[attr-defined]
+    try:
+        component.EXECUTOR(context).Do(result.inputs, staging_views, component.parameters)
+    except BaseException as e:
+        error = _describe_failure(component, e)
+        publisher.publish_failed(run.store, execution, error, [s for v in planned.values()
+                                                                for _, s in v])
+        result.state, result.error = ExecutionState.FAILED, error
+        if not isinstance(e, Exception):
+            raise  # KeyboardInterrupt / SystemExit still stop the run
+        return
+    staged = {k: [(_finalise(a), s) for a, s in v] for k, v in planned.items()}
+    props: dict[str, Any] = {"metrics": context.metrics}
+    if context.halt_reason:
+        props["halt_reason"] = context.halt_reason
+    publisher.publish_succeeded(run.store, execution, staged, props)
+    result.state, result.metrics = ExecutionState.COMPLETE, dict(context.metrics)
+    result.halt_reason = context.halt_reason
+    result.outputs = {k: [a for a, _ in v] for k, v in staged.items()}
+    run.produced_here.update(a.id for v in result.outputs.values() for a in v)
+
+
+def _finalise(artifact: Artifact) -> Artifact:
+    artifact.uri = artifact.__dict__.pop("_final_uri")
+    return artifact
+
+
+def _describe_failure(component: BaseComponent, error: BaseException) -> str:
+    if isinstance(error, GristmillError):
+        return str(error)
+    frames = traceback.format_exception(type(error), error, error.__traceback__)
+    tail = "".join(frames[-3:]).strip()
+    wrapped = ExecutorError(f"{component.id} ({component.type_name}) raised "
+                            f"{type(error).__name__}: {error}", component_id=component.id,
+                            fix="see the traceback tail below; if it points at your module "
+                                "file, fix it there")
+    return f"{wrapped}\n{tail}"
+
+
+def _resolve_node(component: Any, run: RunState, node_context_id: int,
+                  result: NodeResult) -> None:
+    outputs = component.resolve_from_store(run.store, run.info.pipeline_name, result.inputs)
+    execution = publisher.register_execution(
+        run.store, component_id=component.id, component_type=component.type_name,
+        parameters=component.describe_parameters(), cache_key=None, ingredients={},
+        context_ids=[*run.context_ids, node_context_id], inputs=result.inputs, outputs={},
+        pipeline_name=run.info.pipeline_name, run_id=run.info.run_id)
+    resolved = {k: [a.id for a in v] for k, v in outputs.items()}
+    run.store.publish_execution(execution.id, state=ExecutionState.COMPLETE,
+                                custom_properties={"resolved": resolved})
+    result.execution_id, result.state, result.outputs = execution.id, ExecutionState.COMPLETE, outputs

@@ -1,0 +1,157 @@
+"""Mirror pipeline runs into MLflow: one parent run per pipeline run, one nested run per node.
+
+Importing MLflow and opening its store costs about 2 s here, more than a whole cached
+pipeline run, so the mirror never does it on the run's critical path. During the run this
+hook appends events to a durable JSONL journal under ``$GRISTMILL_HOME/mirror/``; at the end
+a detached ``python -m gristmill.orchestrator.mlflow_replay`` process replays it into MLflow
+(``GRISTMILL_MLFLOW_MIRROR=sync`` replays in-process instead; ``off`` disables the mirror).
+``gristmill ui`` replays pending journals before it starts. A failing mirror only warns.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import shutil
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Any, Mapping
+
+from gristmill.components.executor import ExecutionContext, Reporter
+from gristmill.metadata.settings import gristmill_home
+from gristmill.orchestrator.hooks import NodeResult, PipelineHooks, RunInfo
+
+log = logging.getLogger(__name__)
+MODE_ENV = "GRISTMILL_MLFLOW_MIRROR"
+
+
+def mirror_dir() -> Path:
+    """Where journals wait to be replayed."""
+    return gristmill_home() / "mirror"
+
+
+def mirror_mode() -> str:
+    """``async`` (default), ``sync`` or ``off``."""
+    return os.environ.get(MODE_ENV, "async").lower()
+
+
+class Journal:
+    """Append-only JSONL event log of one pipeline run; thread-safe."""
+
+    def __init__(self, path: Path):
+        self.path = path
+        self.files_dir = path.with_suffix(".files")
+        self._lock = threading.Lock()
+        self._copies = 0
+        path.parent.mkdir(parents=True, exist_ok=True)
+
+    def write(self, op: str, **fields: Any) -> None:
+        """Append one event and flush it to disk."""
+        line = json.dumps({"op": op, "time": time.time(), **fields}, default=str)
+        with self._lock, open(self.path, "a", encoding="utf-8") as f:
+            f.write(line + "\n")
+
+    def keep_copy(self, path: str) -> str:
+        """Copy a file or directory next to the journal (staging paths move on publish)."""
+        with self._lock:
+            self._copies += 1
+            target = self.files_dir / f"{self._copies:04d}-{Path(path).name}"
+            self.files_dir.mkdir(parents=True, exist_ok=True)
+            if os.path.isdir(path):
+                shutil.copytree(path, target)
+            else:
+                shutil.copy2(path, target)
+        return str(target)
+
+
+class JournalReporter(Reporter):
+    """What an executor reports, written to the journal under its node id."""
+
+    def __init__(self, journal: Journal, node_id: str):
+        self.journal = journal
+        self.node_id = node_id
+
+    def log_params(self, params: Mapping[str, Any]) -> None:
+        self.journal.write("params", node=self.node_id, params=dict(params))
+
+    def log_metrics(self, metrics: Mapping[str, float], step: int | None = None) -> None:
+        self.journal.write("metrics", node=self.node_id, metrics=dict(metrics), step=step)
+
+    def log_artifact(self, path: str, artifact_path: str | None = None) -> None:
+        kept = self.journal.keep_copy(path)
+        self.journal.write("artifact", node=self.node_id, path=kept, artifact_path=artifact_path,
+                           name=Path(path).name)
+
+    def log_model(self, model_dir: str, name: str = "model") -> None:
+        kept = self.journal.keep_copy(model_dir)
+        self.journal.write("model", node=self.node_id, path=kept, name=name)
+
+
+class MlflowMirror(PipelineHooks):
+    """Journals the run; replays it into MLflow when the run ends."""
+
+    def __init__(self, mode: str | None = None):
+        self.mode = mode or mirror_mode()
+        self.journal: Journal | None = None
+
+    def before_pipeline_run(self, run: RunInfo) -> None:
+        if self.mode == "off":
+            return
+        self.journal = Journal(mirror_dir() / f"{run.run_id}.jsonl")
+        self.journal.write("start_pipeline", pipeline=run.pipeline_name, run_id=run.run_id,
+                           tracking_uri=run.tracking_uri, params=run.params, root=run.root,
+                           start=run.started)
+
+    def before_node(self, run: RunInfo, result: NodeResult, context: ExecutionContext) -> None:
+        if self.journal is None:
+            return
+        context.reporter = JournalReporter(self.journal, result.node_id)
+        self.journal.write("start_node", node=result.node_id, type=result.component_type,
+                           execution_id=result.execution_id)
+
+    def after_node(self, run: RunInfo, result: NodeResult, context: ExecutionContext) -> None:
+        if self.journal is None:
+            return
+        self.journal.write("end_node", node=result.node_id, type=result.component_type,
+                           state=result.state.value, seconds=result.seconds,
+                           execution_id=result.execution_id, error=result.error,
+                           metrics=result.metrics, parameters=result.parameters,
+                           inputs=_artifact_refs(result.inputs),
+                           outputs=_artifact_refs(result.outputs))
+
+    def after_pipeline_run(self, run: RunInfo, status: str, results: list[NodeResult]) -> None:
+        if self.journal is None:
+            return
+        for result in results:
+            if result.state.value == "CANCELED":
+                self.journal.write("end_node", node=result.node_id, type=result.component_type,
+                                   state="CANCELED", seconds=0.0,
+                                   execution_id=result.execution_id, error=result.error,
+                                   metrics={}, parameters={}, inputs={}, outputs={})
+        self.journal.write("end_pipeline", status=status, seconds=time.time() - run.started)
+        self.journal.path.rename(self.journal.path.with_suffix(".ready"))
+        ready = str(self.journal.path.with_suffix(".ready"))
+        if self.mode == "sync":
+            from gristmill.orchestrator.mlflow_replay import replay_file
+
+            replay_file(ready)
+        else:
+            _spawn_replay(ready)
+
+
+def _artifact_refs(artifacts: Mapping[str, list]) -> dict[str, list[dict[str, Any]]]:
+    return {k: [{"id": a.id, "uri": a.uri, "type": a.type_name} for a in v]
+            for k, v in artifacts.items()}
+
+
+def _spawn_replay(path: str) -> None:
+    """Start a detached replay process that outlives this one."""
+    log_path = Path(path).with_suffix(".log")
+    with open(log_path, "ab") as log_file:
+        subprocess.Popen([sys.executable, "-m", "gristmill.orchestrator.mlflow_replay", path],
+                         stdout=log_file, stderr=log_file, stdin=subprocess.DEVNULL,
+                         start_new_session=True, close_fds=True)

@@ -1,0 +1,178 @@
+"""Replay a run journal into MLflow (see :mod:`gristmill.orchestrator.mlflow_mirror`).
+
+Run as ``python -m gristmill.orchestrator.mlflow_replay JOURNAL.ready``. Replays are
+serialised by a file lock so concurrent pipeline runs never fight over MLflow's database.
+A replayed journal is renamed ``.done``; a failed one stays ``.ready`` with a ``.log``.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import logging
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+log = logging.getLogger(__name__)
+_PARAM_LIMIT = 6000  # MLflow 3's maximum param value length
+
+
+def replay_pending(directory: Path) -> int:
+    """Replay every ``.ready`` journal in ``directory``; returns how many were replayed."""
+    count = 0
+    for path in sorted(directory.glob("*.ready")):
+        replay_file(str(path))
+        count += 1
+    return count
+
+
+def replay_file(path: str) -> None:
+    """Replay one journal into MLflow under an exclusive lock."""
+    journal = Path(path)
+    with open(journal.parent / ".replay.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not journal.exists():
+            return  # another process replayed it while we waited
+        events = [json.loads(line) for line in journal.read_text().splitlines() if line.strip()]
+        _Replayer(events).replay()
+        journal.rename(journal.with_suffix(".done"))
+
+
+class _Replayer:
+    def __init__(self, events: list[dict[str, Any]]):
+        self.events = events
+        self.node_runs: dict[str, str] = {}
+        start = events[0]
+        self.start = start
+        from mlflow import MlflowClient
+
+        self.client = MlflowClient(tracking_uri=start["tracking_uri"])
+
+    def replay(self) -> None:
+        experiment_id = self._experiment(self.start["pipeline"])
+        parent = self.client.create_run(
+            experiment_id, run_name=self.start["run_id"], start_time=_ms(self.start["start"]),
+            tags={"gristmill.run_id": self.start["run_id"],
+                  "gristmill.pipeline": self.start["pipeline"],
+                  "gristmill.root": self.start["root"]})
+        self.experiment_id, self.parent_id = experiment_id, parent.info.run_id
+        params = {k: str(v)[:_PARAM_LIMIT] for k, v in self.start["params"].items()}
+        self._log_batch(self.parent_id, params=params)
+        for event in self.events[1:]:
+            getattr(self, f"_on_{event['op']}")(event)
+
+    def _experiment(self, name: str) -> str:
+        existing = self.client.get_experiment_by_name(name)
+        if existing is not None:
+            return existing.experiment_id
+        return self.client.create_experiment(name, artifact_location=_artifact_root(
+            self.start["tracking_uri"], name))
+
+    def _node_run(self, event: dict[str, Any]) -> str:
+        node = event["node"]
+        if node not in self.node_runs:
+            run = self.client.create_run(
+                self.experiment_id, run_name=node, start_time=_ms(event["time"]),
+                tags={"mlflow.parentRunId": self.parent_id, "gristmill.node": node,
+                      "gristmill.run_id": self.start["run_id"]})
+            self.node_runs[node] = run.info.run_id
+        return self.node_runs[node]
+
+    def _on_start_node(self, event):
+        self.client.set_tag(self._node_run(event), "gristmill.component_type", event["type"])
+
+    def _on_params(self, event):
+        self._log_batch(self._node_run(event), params={k: str(v)[:_PARAM_LIMIT]
+                                                       for k, v in event["params"].items()})
+
+    def _on_metrics(self, event):
+        self._log_batch(self._node_run(event), metrics=event["metrics"], step=event["step"])
+
+    def _on_artifact(self, event):
+        run_id = self._node_run(event)
+        if os.path.isdir(event["path"]):
+            self.client.log_artifacts(run_id, event["path"], event["artifact_path"])
+        else:
+            target = Path(event["path"]).parent / "named" / event["name"]
+            target.parent.mkdir(exist_ok=True)
+            os.replace(event["path"], target)
+            self.client.log_artifact(run_id, str(target), event["artifact_path"])
+
+    def _on_model(self, event):
+        self.client.log_artifacts(self._node_run(event), event["path"], event["name"])
+
+    def _on_end_node(self, event):
+        run_id = self._node_run(event)
+        params = {f"param.{k}": json.dumps(v, default=str)[:_PARAM_LIMIT]
+                  for k, v in (event.get("parameters") or {}).items()}
+        self._log_batch(run_id, params=params, metrics={"duration_seconds": event["seconds"],
+                                                        **(event.get("metrics") or {})})
+        tags = {"gristmill.state": event["state"], "gristmill.cached":
+                str(event["state"] == "CACHED").lower(),
+                "gristmill.execution_id": str(event["execution_id"]),
+                "gristmill.inputs": json.dumps(event.get("inputs"))[:_PARAM_LIMIT],
+                "gristmill.outputs": json.dumps(event.get("outputs"))[:_PARAM_LIMIT]}
+        if event.get("error"):
+            tags["gristmill.error"] = event["error"][:_PARAM_LIMIT]
+        for key, value in tags.items():
+            self.client.set_tag(run_id, key, value)
+        rollup = {f"{event['node']}.{k}": v for k, v in (event.get("metrics") or {}).items()}
+        self._log_batch(self.parent_id, metrics=rollup)
+        status = {"COMPLETE": "FINISHED", "CACHED": "FINISHED", "FAILED": "FAILED"}.get(
+            event["state"], "KILLED")
+        self.client.set_terminated(run_id, status, end_time=_ms(event["time"]))
+
+    def _on_end_pipeline(self, event):
+        states = [e.get("state") for e in self.events if e["op"] == "end_node"]
+        self._log_batch(self.parent_id, metrics={
+            "pipeline_seconds": event["seconds"],
+            "components_cached": states.count("CACHED"),
+            "components_executed": states.count("COMPLETE"),
+            "components_failed": states.count("FAILED")})
+        self.client.set_tag(self.parent_id, "gristmill.status", event["status"])
+        self.client.set_terminated(self.parent_id,
+                                   "FINISHED" if event["status"] == "COMPLETE" else "FAILED",
+                                   end_time=_ms(event["time"]))
+
+    def _log_batch(self, run_id: str, *, params: dict | None = None,
+                   metrics: dict | None = None, step: int | None = None) -> None:
+        from mlflow.entities import Metric, Param
+
+        now = _ms(None)
+        metric_list = [Metric(k, float(v), now, step or 0) for k, v in (metrics or {}).items()
+                       if isinstance(v, (int, float))]
+        param_list = [Param(k, v) for k, v in (params or {}).items()]
+        if metric_list or param_list:
+            self.client.log_batch(run_id, metrics=metric_list, params=param_list)
+
+
+def _artifact_root(tracking_uri: str, experiment: str) -> str | None:
+    """Keep artifacts beside a SQLite tracking database (MLflow would use ./mlruns)."""
+    if tracking_uri.startswith("sqlite:///"):
+        db = Path(tracking_uri[len("sqlite:///"):])
+        return str(db.parent / "mlartifacts" / experiment)
+    return None
+
+
+def _ms(seconds: float | None) -> int:
+    import time
+
+    return int((time.time() if seconds is None else seconds) * 1000)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the detached replay process."""
+    logging.basicConfig(level=logging.WARNING)
+    for path in argv if argv is not None else sys.argv[1:]:
+        try:
+            replay_file(path)
+        except Exception as e:  # the pipeline already succeeded; leave the journal for retry
+            log.warning("MLflow mirror replay of %s failed: %s", path, e)
+            return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

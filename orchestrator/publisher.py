@@ -1,0 +1,108 @@
+"""Every state change of an execution, one named function each. The only store writer.
+
+Outputs are written by executors to a staging directory and promoted (renamed) to their
+final URI just before the COMPLETE transaction, so a crash never leaves a LIVE artifact with
+missing or half-written files: a crash before the transaction leaves PENDING artifacts,
+which :func:`recover_stale` marks ABANDONED.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+from typing import Any, Mapping, Sequence
+
+from gristmill.metadata.fingerprint import fingerprint_path
+from gristmill.metadata.store import MetadataStore
+from gristmill.metadata.types import Artifact, ExecutionRecord, ExecutionState
+
+
+def register_execution(store: MetadataStore, *, component_id: str, component_type: str,
+                       parameters: Mapping[str, Any], cache_key: str | None,
+                       ingredients: Mapping[str, Any], context_ids: Sequence[int],
+                       inputs: Mapping[str, Sequence[Artifact]],
+                       outputs: Mapping[str, Sequence[Artifact]], pipeline_name: str,
+                       run_id: str, state: ExecutionState = ExecutionState.RUNNING
+                       ) -> ExecutionRecord:
+    """Record a RUNNING execution with its inputs and PENDING outputs (one transaction)."""
+    return store.register_execution(
+        component_id=component_id, component_type=component_type, parameters=parameters,
+        cache_key=cache_key, cache_ingredients=ingredients, context_ids=context_ids,
+        inputs=inputs, outputs=outputs, pipeline_name=pipeline_name, run_id=run_id, state=state)
+
+
+def publish_succeeded(store: MetadataStore, execution: ExecutionRecord,
+                      staged: Mapping[str, Sequence[tuple[Artifact, str]]],
+                      custom_properties: Mapping[str, Any]) -> ExecutionRecord:
+    """Fingerprint and promote staged outputs, then mark them LIVE in one transaction.
+
+    Args:
+        staged: Output key -> (artifact whose ``uri`` is the final URI, its staging path).
+    """
+    outputs: dict[str, list[Artifact]] = {}
+    for key, pairs in staged.items():
+        outputs[key] = []
+        for artifact, staging in pairs:
+            artifact.fingerprint = fingerprint_path(staging)
+            _promote(staging, artifact.uri)
+            outputs[key].append(artifact)
+    return store.publish_execution(execution.id, state=ExecutionState.COMPLETE, outputs=outputs,
+                                   custom_properties=custom_properties)
+
+
+def publish_failed(store: MetadataStore, execution: ExecutionRecord, error: str,
+                   staging_dirs: Sequence[str] = ()) -> ExecutionRecord:
+    """Mark the execution FAILED, its outputs ABANDONED, and delete its staging files."""
+    for path in staging_dirs:
+        shutil.rmtree(path, ignore_errors=True)
+    return store.publish_execution(execution.id, state=ExecutionState.FAILED, error=error)
+
+
+def publish_cached(store: MetadataStore, execution: ExecutionRecord,
+                   outputs: Mapping[str, Sequence[Artifact]],
+                   custom_properties: Mapping[str, Any]) -> ExecutionRecord:
+    """Mark the execution CACHED, linking the reused LIVE outputs."""
+    return store.publish_execution(execution.id, state=ExecutionState.CACHED, outputs=outputs,
+                                   custom_properties=custom_properties)
+
+
+def publish_canceled(store: MetadataStore, execution: ExecutionRecord, reason: str
+                     ) -> ExecutionRecord:
+    """Mark the execution CANCELED (an upstream failed or asked to halt)."""
+    return store.publish_execution(execution.id, state=ExecutionState.CANCELED, error=reason)
+
+
+def recover_stale(store: MetadataStore) -> list[ExecutionRecord]:
+    """Mark executions whose process died on this host FAILED and their outputs ABANDONED."""
+    host = socket.gethostname()
+
+    def is_alive(record: ExecutionRecord) -> bool:
+        if record.host != host or record.pid is None:
+            return True  # another machine's process: we cannot tell, so leave it
+        if record.pid == os.getpid():
+            return True
+        try:
+            os.kill(record.pid, 0)
+        except ProcessLookupError:
+            return False
+        except PermissionError:
+            return True
+        return not _is_zombie(record.pid)
+
+    return store.recover_stale_executions(is_alive)
+
+
+def _is_zombie(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().split(")")[-1].split()[0] == "Z"
+    except OSError:
+        return False
+
+
+def _promote(staging: str, final: str) -> None:
+    os.makedirs(os.path.dirname(final), exist_ok=True)
+    if os.path.exists(final):  # left by a crash between promote and publish; never LIVE
+        shutil.rmtree(final)
+    os.replace(staging, final)

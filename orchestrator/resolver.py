@@ -1,0 +1,127 @@
+"""Resolver nodes: pick artifacts from the store (latest, latest blessed model, span range).
+
+As in TFX: ``Resolver(strategy_class=LatestBlessedModelStrategy,
+model=Channel(type=Model), model_blessing=Channel(type=ModelBlessing)).with_id("latest")``;
+downstream nodes read ``resolver.outputs["model"]``. Free-standing channels (no producer)
+are looked up in the store within the pipeline; channels from nodes of this run resolve to
+what those nodes produced.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Mapping, Sequence
+
+from gristmill.components.base import BaseComponent, Channel, InputSpec, OutputSpec
+from gristmill.metadata.errors import ConfigError
+from gristmill.metadata.store import PIPELINE, MetadataStore
+from gristmill.metadata.types import Artifact, ArtifactState
+
+
+class ResolverStrategy:
+    """Chooses artifacts for each input key of a Resolver."""
+
+    def resolve(self, candidates: Mapping[str, list[Artifact]], store: MetadataStore
+                ) -> dict[str, list[Artifact]]:
+        """Return output key -> chosen artifacts, given LIVE candidates newest first."""
+        raise NotImplementedError
+
+
+class LatestArtifactStrategy(ResolverStrategy):
+    """The newest LIVE artifact of each input."""
+
+    def resolve(self, candidates, store):
+        return {key: arts[:1] for key, arts in candidates.items()}
+
+
+class LatestBlessedModelStrategy(ResolverStrategy):
+    """The newest model that an Evaluator blessed (inputs ``model`` and ``model_blessing``)."""
+
+    def resolve(self, candidates, store):
+        models = {m.id: m for m in candidates.get("model", [])}
+        for blessing in candidates.get("model_blessing", []):
+            model_id = blessing.get_custom_property("current_model_id")
+            if blessing.get_custom_property("blessed") == 1 and model_id in models:
+                return {"model": [models[model_id]], "model_blessing": [blessing]}
+        return {"model": [], "model_blessing": []}
+
+
+class SpanRangeStrategy(ResolverStrategy):
+    """Examples whose ``span`` lies in a static or rolling range (newest version per span).
+
+    Args:
+        start_span: First span of a static range.
+        end_span: Last span of a static range (inclusive).
+        num_spans: For a rolling window: the newest N spans.
+    """
+
+    def __init__(self, start_span: int | None = None, end_span: int | None = None,
+                 num_spans: int | None = None):
+        self.start_span, self.end_span, self.num_spans = start_span, end_span, num_spans
+
+    def resolve(self, candidates, store):
+        chosen = {}
+        for key, arts in candidates.items():
+            by_span: dict[int, Artifact] = {}
+            for a in arts:  # newest first, so the first seen per span is its newest version
+                span = a.get_property("span")
+                if span is not None and self._in_static_range(span):
+                    best = by_span.get(span)
+                    if best is None or (a.get_property("version") or 0) > (
+                            best.get_property("version") or 0):
+                        by_span[span] = a
+            spans = sorted(by_span)
+            if self.num_spans:
+                spans = spans[-self.num_spans:]
+            chosen[key] = [by_span[s] for s in spans]
+        return chosen
+
+    def _in_static_range(self, span: int) -> bool:
+        return ((self.start_span is None or span >= self.start_span)
+                and (self.end_span is None or span <= self.end_span))
+
+
+class Resolver(BaseComponent):
+    """A node that picks existing artifacts instead of producing new ones.
+
+    Args:
+        strategy_class: A :class:`ResolverStrategy` subclass (or instance).
+        config: Keyword arguments for the strategy's constructor.
+        **channels: Input channels by key; outputs mirror them.
+    """
+
+    def __init__(self, strategy_class: Any = LatestArtifactStrategy,
+                 config: Mapping[str, Any] | None = None, **channels: Channel):
+        for key, channel in channels.items():
+            if not isinstance(channel, Channel):
+                raise ConfigError(f"Resolver({key}=...): expected a Channel, got "
+                                  f"{type(channel).__name__}.",
+                                  fix=f"pass {key}=Channel(type=<ArtifactType>)")
+        self.INPUTS = {k: InputSpec(c.type, optional=True) for k, c in channels.items()}
+        self.OUTPUTS = {k: OutputSpec(c.type) for k, c in channels.items()}
+        self.strategy = strategy_class(**(config or {})) if isinstance(strategy_class, type) \
+            else strategy_class
+        super().__init__(**channels)
+
+    def describe_parameters(self) -> dict[str, Any]:
+        """What the store records as this node's parameters."""
+        return {"strategy": type(self.strategy).__name__, **vars(self.strategy)}
+
+    def resolve_from_store(self, store: MetadataStore, pipeline_name: str,
+                           upstream: Mapping[str, Sequence[Artifact]]) -> dict[str, list[Artifact]]:
+        """Gather LIVE candidates per key and let the strategy choose."""
+        pipeline = store.get_context(PIPELINE, pipeline_name)
+        candidates: dict[str, list[Artifact]] = {}
+        for key, channel in self.inputs.items():
+            if channel.producer is not None:
+                candidates[key] = list(upstream.get(key, []))
+            else:
+                candidates[key] = store.list_artifacts(
+                    type_name=channel.type.TYPE_NAME, states=[ArtifactState.LIVE],
+                    context_id=pipeline.id if pipeline else None)
+        return self.strategy.resolve(candidates, store)
+
+
+def make_channel(type: type[Artifact]) -> Channel:  # noqa: A002 - TFX's keyword
+    """A free-standing channel for a Resolver input: ``Channel(type=Model)``."""
+    return Channel(type)
+

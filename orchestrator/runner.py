@@ -1,0 +1,250 @@
+"""Runners: one scheduling loop; subclasses differ only in how they execute a node."""
+
+from __future__ import annotations
+
+import concurrent.futures as cf
+import datetime as dt
+import os
+import time
+import uuid
+from dataclasses import dataclass, field
+from typing import Any, Callable, Iterable
+
+from gristmill.metadata.errors import ConfigError, did_you_mean
+from gristmill.metadata.settings import gristmill_home
+from gristmill.metadata.store import NODE, PIPELINE, PIPELINE_RUN, MetadataStore, open_store
+from gristmill.metadata.types import ExecutionState
+from gristmill.orchestrator import publisher
+from gristmill.orchestrator.compiler import CompiledPipeline, compile_pipeline
+from gristmill.orchestrator.dsl import Pipeline
+from gristmill.orchestrator.hooks import HookList, NodeResult, PipelineHooks, RunInfo
+from gristmill.orchestrator.launcher import RunState, launch
+
+
+@dataclass
+class RunResult:
+    """The outcome of one pipeline run."""
+
+    pipeline_name: str
+    run_id: str
+    status: str
+    root: str
+    seconds: float
+    components: list[NodeResult] = field(default_factory=list)
+    resume_command: str | None = None
+
+    def node(self, node_id: str) -> NodeResult:
+        """The result of one node."""
+        return next(r for r in self.components if r.node_id == node_id)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON object ``gristmill run --json`` prints."""
+        return {"run_id": self.run_id, "pipeline": self.pipeline_name, "status": self.status,
+                "seconds": round(self.seconds, 3), "root": self.root,
+                "components": [r.to_dict() for r in self.components],
+                "resume_command": self.resume_command}
+
+
+def default_tracking_uri() -> str:
+    """``sqlite:////<GRISTMILL_HOME>/mlflow.db``: MLflow 3 refuses the plain file store."""
+    return f"sqlite:///{gristmill_home().resolve()}/mlflow.db"
+
+
+class BaseRunner:
+    """Runs a pipeline's nodes in dependency order; subclasses provide :meth:`_submit`.
+
+    Args:
+        hooks: Extra hooks (progress, custom mirrors). The MLflow mirror is added unless
+            the pipeline's ``tracking_uri`` is ``""``.
+        mirror_mlflow: Set False to turn the MLflow mirror off.
+    """
+
+    def __init__(self, hooks: Iterable[PipelineHooks] = (), mirror_mlflow: bool = True):
+        self.extra_hooks = list(hooks)
+        self.mirror_mlflow = mirror_mlflow
+
+    def run(self, pipeline: Pipeline, *, from_nodes: Iterable[str] = (),
+            to_nodes: Iterable[str] = (), enable_cache: bool | None = None,
+            params: dict[str, Any] | None = None, resume_command: str | None = None
+            ) -> RunResult:
+        """Run ``pipeline`` and return what happened to every selected node.
+
+        Args:
+            from_nodes: Run only these nodes and their descendants.
+            to_nodes: Run only these nodes and their ancestors.
+            enable_cache: Override the pipeline's ``enable_cache``.
+            params: Parameters the pipeline was built with (recorded on the run).
+            resume_command: The command to print if the run fails.
+        """
+        compiled = compile_pipeline(pipeline)
+        selected = select_nodes(compiled, list(from_nodes), list(to_nodes))
+        with open_store(pipeline.metadata_url) as store:
+            publisher.recover_stale(store)
+            state = self._start_run(pipeline, store, params or {}, enable_cache)
+            _load_skipped_outputs(compiled, selected, state)
+            state.hooks.before_pipeline_run(state.info)
+            results = self._schedule(compiled, selected, state)
+            status = "COMPLETE" if all(r.state.succeeded for r in results) else "FAILED"
+            store.put_context(PIPELINE_RUN, state.info.run_id,
+                              {"status": status, "end_time": time.time()})
+            state.hooks.after_pipeline_run(state.info, status, results)
+        return RunResult(pipeline.name, state.info.run_id, status, state.info.root,
+                         time.time() - state.info.started, results,
+                         resume_command if status == "FAILED" else None)
+
+    def _start_run(self, pipeline: Pipeline, store: MetadataStore, params: dict[str, Any],
+                   enable_cache: bool | None) -> RunState:
+        root = os.path.abspath(pipeline.root or gristmill_home() / "pipelines" / pipeline.name)
+        tracking = default_tracking_uri() if pipeline.tracking_uri is None else pipeline.tracking_uri
+        run_id = dt.datetime.now().strftime("%Y%m%d-%H%M%S-") + uuid.uuid4().hex[:6]
+        info = RunInfo(pipeline.name, run_id, root, pipeline.metadata_url, tracking,
+                       {k: str(v) for k, v in params.items()}, time.time())
+        pipeline_ctx = store.put_context(PIPELINE, pipeline.name, {"root": root})
+        run_ctx = store.put_context(PIPELINE_RUN, run_id, {
+            "pipeline": pipeline.name, "status": "RUNNING", "start_time": info.started,
+            "params": info.params})
+        hooks: list[PipelineHooks] = list(self.extra_hooks)
+        if tracking and self.mirror_mlflow:
+            from gristmill.orchestrator.mlflow_mirror import MlflowMirror
+
+            hooks.insert(0, MlflowMirror())
+        cache = pipeline.enable_cache if enable_cache is None else enable_cache
+        return RunState(info, store, HookList(hooks), [pipeline_ctx.id, run_ctx.id], cache,
+                        list(pipeline.beam_pipeline_args))
+
+    def _schedule(self, compiled: CompiledPipeline, selected: list[str], state: RunState
+                  ) -> list[NodeResult]:
+        results: dict[str, NodeResult] = {}
+        running: dict[Any, str] = {}
+        waiting = [n for n in compiled.order if n in selected]
+        while waiting or running:
+            for node_id in list(waiting):
+                verdict = _readiness(compiled, node_id, selected, results)
+                if verdict == "wait":
+                    continue
+                waiting.remove(node_id)
+                if verdict == "ready":
+                    running[self._submit(self._launch_fn(compiled, node_id, state))] = node_id
+                else:
+                    results[node_id] = _cancel(compiled, node_id, state, verdict)
+            if running:
+                done = self._wait(list(running))
+                for future in done:
+                    node_id = running.pop(future)
+                    results[node_id] = future.result()
+                    _record_outputs(state, results[node_id])
+        return [results[n] for n in compiled.order if n in results]
+
+    @staticmethod
+    def _launch_fn(compiled: CompiledPipeline, node_id: str, state: RunState
+                   ) -> Callable[[], NodeResult]:
+        component = compiled.nodes[node_id].component
+        node_ctx = state.store.put_context(NODE, f"{state.info.pipeline_name}.{node_id}")
+        return lambda: launch(component, state, node_ctx.id)
+
+    def _submit(self, fn: Callable[[], NodeResult]) -> Any:
+        raise NotImplementedError
+
+    def _wait(self, futures: list[Any]) -> Iterable[Any]:
+        done, _ = cf.wait(futures, return_when=cf.FIRST_COMPLETED)
+        return done
+
+
+class LocalDagRunner(BaseRunner):
+    """Runs independent nodes concurrently on a bounded thread pool (TFX runs them one by one).
+
+    Args:
+        max_workers: Nodes running at once (default: the number of CPU cores, at most 4).
+    """
+
+    def __init__(self, max_workers: int | None = None, **kwargs: Any):
+        super().__init__(**kwargs)
+        self.max_workers = max_workers or max(1, min(4, os.cpu_count() or 1))
+        self._pool: cf.ThreadPoolExecutor | None = None
+
+    def run(self, pipeline: Pipeline, **kwargs: Any) -> RunResult:
+        with cf.ThreadPoolExecutor(self.max_workers, thread_name_prefix="gristmill") as pool:
+            self._pool = pool
+            try:
+                return super().run(pipeline, **kwargs)
+            finally:
+                self._pool = None
+
+    def _submit(self, fn: Callable[[], NodeResult]) -> Any:
+        assert self._pool is not None
+        return self._pool.submit(fn)
+
+
+class SequentialRunner(BaseRunner):
+    """Runs one node at a time in the calling thread (easiest to debug)."""
+
+    def _submit(self, fn: Callable[[], NodeResult]) -> Any:
+        future: cf.Future = cf.Future()
+        future.set_result(fn())
+        return future
+
+
+def select_nodes(compiled: CompiledPipeline, from_nodes: list[str], to_nodes: list[str]
+                 ) -> list[str]:
+    """The node ids a partial run executes (all of them when no bounds are given)."""
+    for node_id in [*from_nodes, *to_nodes]:
+        if node_id not in compiled.nodes:
+            raise ConfigError(f"--from/--to: pipeline {compiled.pipeline.name!r} has no node "
+                              f"{node_id!r}.{did_you_mean(node_id, compiled.nodes)}",
+                              fix=f"use one of {sorted(compiled.nodes)}")
+    chosen = set(compiled.order)
+    if from_nodes:
+        chosen = set(from_nodes).union(*(compiled.descendants(n) for n in from_nodes))
+    if to_nodes:
+        chosen &= set(to_nodes).union(*(compiled.ancestors(n) for n in to_nodes))
+    return [n for n in compiled.order if n in chosen]
+
+
+def _readiness(compiled: CompiledPipeline, node_id: str, selected: list[str],
+               results: dict[str, NodeResult]) -> str:
+    """'ready', 'wait', or the reason to cancel the node."""
+    for up in compiled.nodes[node_id].upstream:
+        if up not in selected:
+            continue
+        if up not in results:
+            return "wait"
+        upstream = results[up]
+        if not upstream.state.succeeded:
+            return f"upstream {up} {upstream.state.value.lower()}"
+        if upstream.halt_reason:
+            return f"upstream {up} halted downstream nodes: {upstream.halt_reason}"
+    return "ready"
+
+
+def _cancel(compiled: CompiledPipeline, node_id: str, state: RunState, reason: str
+            ) -> NodeResult:
+    component = compiled.nodes[node_id].component
+    node_ctx = state.store.put_context(NODE, f"{state.info.pipeline_name}.{node_id}")
+    execution = publisher.register_execution(
+        state.store, component_id=node_id, component_type=component.type_name, parameters={},
+        cache_key=None, ingredients={}, context_ids=[*state.context_ids, node_ctx.id],
+        inputs={}, outputs={}, pipeline_name=state.info.pipeline_name,
+        run_id=state.info.run_id, state=ExecutionState.NEW)
+    publisher.publish_canceled(state.store, execution, reason)
+    return NodeResult(node_id, component.type_name, ExecutionState.CANCELED,
+                      execution_id=execution.id, error=reason)
+
+
+def _record_outputs(state: RunState, result: NodeResult) -> None:
+    if result.state.succeeded:
+        state.outputs[result.node_id] = result.outputs
+
+
+def _load_skipped_outputs(compiled: CompiledPipeline, selected: list[str], state: RunState
+                          ) -> None:
+    """Partial runs reuse the latest successful outputs of nodes they skip."""
+    needed = {up for n in selected for up in compiled.nodes[n].upstream} - set(selected)
+    for node_id in needed:
+        executions = state.store.list_executions(
+            pipeline_name=state.info.pipeline_name, component_id=node_id,
+            states=[ExecutionState.COMPLETE, ExecutionState.CACHED])
+        if not executions:
+            raise ConfigError(f"--from: node {node_id!r} is skipped but has never succeeded in "
+                              f"pipeline {state.info.pipeline_name!r}, so its outputs are unknown.",
+                              fix=f"run it first, or start the partial run at --from {node_id}")
+        state.outputs[node_id] = state.store.get_outputs(executions[-1].id)
