@@ -34,7 +34,8 @@ def cache_ingredients(component: BaseComponent, inputs: Mapping[str, Sequence[Ar
     """Everything the cache key is made of, as a JSON-ready dict.
 
     Ingredients:
-        component_type: the component class's module and name.
+        component_type: the component class's import path; for user components, its name
+            and a digest of the class's and its executor's source.
         component_version: the class's ``VERSION`` (bumped when executor output changes).
         gristmill_version: the installed gristmill version.
         parameters: every parameter's canonical value (callables by their source, DataFrames
@@ -51,7 +52,7 @@ def cache_ingredients(component: BaseComponent, inputs: Mapping[str, Sequence[Ar
     params, module_files = _canonical_parameters(component)
     external = getattr(component, "fingerprint_external_inputs", None)
     return {
-        "component_type": f"{cls.__module__}.{cls.__qualname__}",
+        "component_type": component_identity(cls),
         "component_version": str(cls.VERSION),
         "gristmill_version": gristmill_version(),
         "parameters": params,
@@ -60,6 +61,24 @@ def cache_ingredients(component: BaseComponent, inputs: Mapping[str, Sequence[Ar
                    for key, arts in sorted(inputs.items())},
         "external_inputs": external() if callable(external) else None,
     }
+
+
+def component_identity(cls: type) -> str:
+    """Gristmill's own components by import path; user components by name and source.
+
+    A user's component lives in a pipeline file that may be imported as ``__main__`` or
+    under the CLI's module name, so its identity must not depend on the module name.
+    """
+    if cls.__module__.startswith("gristmill."):
+        return f"{cls.__module__}.{cls.__qualname__}"
+    sources = []
+    for part in (cls, getattr(cls, "EXECUTOR", None)):
+        try:
+            sources.append(inspect.getsource(part))
+        except (OSError, TypeError):
+            sources.append("")
+    digest = hashlib.sha256("\n".join(sources).encode()).hexdigest()[:16]
+    return f"user:{cls.__qualname__}@{digest}"
 
 
 def cache_key(ingredients: Mapping[str, Any]) -> str:

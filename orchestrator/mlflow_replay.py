@@ -162,6 +162,16 @@ def _ms(seconds: float | None) -> int:
     return int((time.time() if seconds is None else seconds) * 1000)
 
 
+def ui_command(tracking_uri: str, host: str, port: int) -> list[str]:
+    """The ``mlflow server`` command line that serves Gristmill's tracking store."""
+    command = [sys.executable, "-m", "mlflow", "server", "--backend-store-uri", tracking_uri,
+               "--host", host, "--port", str(port), "--workers", "1"]
+    if tracking_uri.startswith("sqlite:///"):
+        root = Path(tracking_uri[len("sqlite:///"):]).parent / "mlartifacts"
+        command += ["--default-artifact-root", str(root)]
+    return command
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the detached replay process."""
     logging.basicConfig(level=logging.WARNING)

@@ -1,0 +1,116 @@
+"""The ``gristmill`` command line. Heavy libraries are imported inside commands only."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import sys
+import traceback
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """All commands and their flags."""
+    parser = argparse.ArgumentParser(prog="gristmill", description=(
+        "Gristmill: typed ML pipelines with lineage, caching and an MLflow UI."))
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    run = sub.add_parser("run", help="run a pipeline file's create_pipeline(**params)")
+    _pipeline_args(run)
+    run.add_argument("--no-cache", action="store_true", help="re-run every component")
+    run.add_argument("--dry-run", action="store_true", help="say what would run; run nothing")
+    run.add_argument("--from", dest="from_nodes", action="append", default=[], metavar="NODE",
+                     help="run only NODE and its descendants (repeatable)")
+    run.add_argument("--to", dest="to_nodes", action="append", default=[], metavar="NODE",
+                     help="run only NODE and its ancestors (repeatable)")
+    run.add_argument("--beam-arg", dest="beam_args", action="append", default=[],
+                     metavar="ARG", help="extra Beam pipeline arg, e.g. --beam-arg=--runner=...")
+    run.add_argument("--sequential", action="store_true", help="one component at a time")
+
+    explain = sub.add_parser("explain", help="say per component: cache hit or miss, and why")
+    _pipeline_args(explain)
+
+    runs = sub.add_parser("runs", help="list pipeline runs, or show one")
+    runs.add_argument("action", nargs="?", choices=["show"], help="show one run")
+    runs.add_argument("run_id", nargs="?", help="the run id to show")
+    runs.add_argument("--pipeline", help="only runs of this pipeline")
+    _store_args(runs)
+
+    artifacts = sub.add_parser("artifacts", help="list artifacts")
+    artifacts.add_argument("--type", dest="type_name", help="only this artifact type")
+    artifacts.add_argument("--producer", help="only artifacts made by this node id")
+    _store_args(artifacts)
+
+    lineage = sub.add_parser("lineage", help="what an artifact came from and what it fed")
+    lineage.add_argument("artifact_id", type=int)
+    lineage.add_argument("--direction", choices=["upstream", "downstream", "both"],
+                         default="both")
+    lineage.add_argument("--hops", type=int, default=3)
+    _store_args(lineage)
+
+    ui = sub.add_parser("ui", help="start the MLflow UI over Gristmill's tracking store")
+    ui.add_argument("--port", type=int, default=5000)
+    ui.add_argument("--host", default="127.0.0.1", help="bind address (default loopback only)")
+    ui.add_argument("--tracking-uri", help="default: sqlite under GRISTMILL_HOME")
+
+    db = sub.add_parser("db", help="metadata database maintenance")
+    db.add_argument("action", choices=["upgrade", "current"])
+    db.add_argument("--url", help="metadata database URL (default: GRISTMILL_HOME)")
+    return parser
+
+
+def _pipeline_args(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("file", help="a Python file defining create_pipeline(**params)")
+    parser.add_argument("--param", action="append", default=[], metavar="KEY=VALUE",
+                        help="argument for create_pipeline (repeatable)")
+    parser.add_argument("--json", action="store_true", help="last stdout line is one JSON object")
+
+
+def _store_args(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--json", action="store_true", help="print JSON")
+    parser.add_argument("--db", dest="db_url", default=os.environ.get("GRISTMILL_METADATA_URL"),
+                        help="metadata database URL (default: GRISTMILL_HOME/metadata.db)")
+
+
+_URL_PASSWORD = re.compile(r"([A-Za-z][\w+.-]*://[^:/@\s]+):[^@\s]+@")
+
+
+def redact_text(text: str) -> str:
+    """Hide passwords of any URLs inside ``text``."""
+    return _URL_PASSWORD.sub(r"\1:***@", text)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point: parse, dispatch, and turn every error into a message with its fix."""
+    args = build_parser().parse_args(argv)
+    from gristmill.orchestrator import cli_commands
+
+    handler = getattr(cli_commands, f"cmd_{args.command}")
+    try:
+        return handler(args)
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    except Exception as e:  # the error boundary: never a raw traceback
+        return _report_error(e)
+
+
+def _report_error(error: Exception) -> int:
+    from gristmill.metadata.errors import GristmillError
+    from gristmill.metadata.settings import gristmill_home
+
+    if isinstance(error, GristmillError):
+        print(f"error: {redact_text(str(error))}", file=sys.stderr)
+        return 2
+    log_dir = gristmill_home() / "logs"
+    log_dir.mkdir(parents=True, exist_ok=True)
+    log_file = log_dir / f"cli-{os.getpid()}.log"
+    log_file.write_text(redact_text("".join(traceback.format_exception(error))))
+    print(f"error: unexpected {type(error).__name__}: {redact_text(str(error))}\n"
+          f"The full traceback is in {log_file}; please include it in a bug report.",
+          file=sys.stderr)
+    return 3
+
+
+if __name__ == "__main__":
+    sys.exit(main())

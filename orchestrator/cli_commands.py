@@ -1,0 +1,244 @@
+"""Implementations of the ``gristmill`` commands (imported only when a command runs)."""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import inspect
+import json
+import os
+import shlex
+import sys
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+from gristmill.metadata.errors import ConfigError, did_you_mean
+from gristmill.orchestrator.dsl import Pipeline
+from gristmill.orchestrator.hooks import NodeResult, PipelineHooks, RunInfo
+
+err = Console(stderr=True, highlight=False)
+out = Console(highlight=False, soft_wrap=True)
+_STATE_STYLE = {"COMPLETE": "green", "CACHED": "cyan", "FAILED": "bold red",
+                "CANCELED": "yellow"}
+
+
+def load_pipeline(file: str, raw_params: list[str]) -> tuple[Pipeline, dict[str, Any]]:
+    """Import ``file`` and call its ``create_pipeline`` with ``--param`` values."""
+    path = Path(file)
+    if not path.is_file():
+        raise ConfigError(f"pipeline file {file!r} does not exist.",
+                          fix="pass the path of a .py file that defines create_pipeline()")
+    module = _import_file(path)
+    factory = getattr(module, "create_pipeline", None)
+    if not callable(factory):
+        raise ConfigError(f"{file}: expected a function create_pipeline(**params) returning a "
+                          "Pipeline; none found.", fix="define create_pipeline() in the file")
+    params = _parse_params(factory, raw_params, file)
+    pipeline = factory(**params)
+    if not isinstance(pipeline, Pipeline):
+        raise ConfigError(f"{file}: create_pipeline() returned {type(pipeline).__name__}, "
+                          "expected a Pipeline.", fix="return Pipeline(name, components)")
+    return pipeline, params
+
+
+def _import_file(path: Path):
+    sys.path.insert(0, str(path.parent.resolve()))
+    digest = hashlib.sha256(str(path.resolve()).encode()).hexdigest()[:12]
+    name = f"gristmill_user_pipeline_{digest}"
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    try:
+        spec.loader.exec_module(module)
+    except SyntaxError as e:
+        raise ConfigError(f"{path}:{e.lineno}: syntax error: {e.msg}.",
+                          fix="correct the line shown") from e
+    except ImportError as e:
+        raise ConfigError(f"{path}: import failed: {e}.",
+                          fix="install the missing package or correct the import") from e
+    return module
+
+
+def _parse_params(factory, raw: list[str], file: str) -> dict[str, Any]:
+    signature = inspect.signature(factory)
+    accepts_any = any(p.kind is p.VAR_KEYWORD for p in signature.parameters.values())
+    params: dict[str, Any] = {}
+    for item in raw:
+        key, sep, value = item.partition("=")
+        if not sep:
+            raise ConfigError(f"--param {item!r}: expected KEY=VALUE.", fix="write --param rows=100")
+        if key not in signature.parameters and not accepts_any:
+            raise ConfigError(f"--param {key}: {file}'s create_pipeline has no parameter "
+                              f"{key!r}.{did_you_mean(key, signature.parameters)}",
+                              fix=f"use one of {sorted(signature.parameters)}")
+        default = signature.parameters[key].default if key in signature.parameters else None
+        params[key] = _coerce(value, default)
+    return params
+
+
+def _coerce(value: str, default: Any) -> Any:
+    if isinstance(default, bool):
+        return value.lower() in ("1", "true", "yes", "on")
+    for kind in (int, float):
+        if isinstance(default, kind):
+            return kind(value)
+    try:
+        return json.loads(value)
+    except ValueError:
+        return value
+
+
+class Progress(PipelineHooks):
+    """One line per component on stderr as it finishes."""
+
+    def before_pipeline_run(self, run: RunInfo) -> None:
+        err.print(f"[bold]{run.pipeline_name}[/] run [bold]{run.run_id}[/]")
+
+    def after_node(self, run: RunInfo, result: NodeResult, context) -> None:
+        style = _STATE_STYLE.get(result.state.value, "")
+        err.print(f"  [{style}]{result.state.value:<9}[/] {result.node_id:<28} "
+                  f"{result.seconds:7.2f}s")
+        if result.error:
+            err.print(f"    [red]{result.error}[/]")
+
+
+def cmd_run(args) -> int:
+    pipeline, params = load_pipeline(args.file, args.param)
+    if args.beam_args:
+        pipeline = pipeline.with_options(
+            beam_pipeline_args=(*pipeline.beam_pipeline_args, *args.beam_args))
+    if args.dry_run:
+        return _print_explain(pipeline, args.json, enable_cache=not args.no_cache)
+    from gristmill.orchestrator.runner import LocalDagRunner, SequentialRunner
+
+    runner_cls = SequentialRunner if args.sequential else LocalDagRunner
+    resume = _resume_command(args)
+    result = runner_cls(hooks=[Progress()]).run(
+        pipeline, from_nodes=args.from_nodes, to_nodes=args.to_nodes,
+        enable_cache=False if args.no_cache else None, params=params, resume_command=resume)
+    _print_summary(result, pipeline)
+    if args.json:
+        print(json.dumps(result.to_dict()))
+    return 0 if result.status == "COMPLETE" else 1
+
+
+def _resume_command(args) -> str:
+    parts = ["gristmill", "run", args.file, *[f"--param={p}" for p in args.param],
+             *[f"--beam-arg={b}" for b in args.beam_args]]
+    return shlex.join(parts)
+
+
+def _print_summary(result, pipeline: Pipeline) -> None:
+    counts: dict[str, int] = {}
+    for node in result.components:
+        counts[node.state.value] = counts.get(node.state.value, 0) + 1
+    summary = ", ".join(f"{n} {s.lower()}" for s, n in sorted(counts.items()))
+    style = "green" if result.status == "COMPLETE" else "bold red"
+    err.print(f"[{style}]{result.status}[/] in {result.seconds:.2f}s ({summary})")
+    err.print(f"  run id:    {result.run_id}")
+    err.print(f"  artifacts: {result.root}")
+    if pipeline.tracking_uri != "":
+        err.print("  browse:    gristmill ui   (then open http://127.0.0.1:5000)")
+    if result.resume_command:
+        err.print(f"  resume:    {result.resume_command}   (completed components come from "
+                  "cache)")
+
+
+def cmd_explain(args) -> int:
+    pipeline, _ = load_pipeline(args.file, args.param)
+    return _print_explain(pipeline, args.json, enable_cache=pipeline.enable_cache)
+
+
+def _print_explain(pipeline: Pipeline, as_json: bool, enable_cache: bool) -> int:
+    from gristmill.metadata.store import open_store
+    from gristmill.orchestrator.compiler import compile_pipeline
+    from gristmill.orchestrator.explain import explain
+
+    compiled = compile_pipeline(pipeline)
+    with open_store(pipeline.metadata_url) as store:
+        verdicts = explain(compiled, store, enable_cache)
+    if as_json:
+        print(json.dumps({"pipeline": pipeline.name,
+                          "components": [v.to_dict() for v in verdicts]}))
+        return 0
+    for v in verdicts:
+        style = {"hit": "cyan", "miss": "yellow"}.get(v.verdict, "")
+        out.print(f"[{style}]{v.verdict.upper():<7}[/] {v.node_id}")
+        for reason in v.reasons:
+            out.print(f"         {reason}")
+    return 0
+
+
+def cmd_runs(args) -> int:
+    from gristmill.orchestrator import inspect_store
+
+    with _store(args) as store:
+        if args.action == "show":
+            if not args.run_id:
+                raise ConfigError("runs show: expected a run id.", fix="gristmill runs show ID")
+            data = inspect_store.run_details(store, args.run_id)
+            return _emit(args, data, inspect_store.run_table(data))
+        data = inspect_store.list_runs(store, args.pipeline)
+        return _emit(args, data, inspect_store.runs_table(data))
+
+
+def cmd_artifacts(args) -> int:
+    from gristmill.orchestrator import inspect_store
+
+    with _store(args) as store:
+        data = inspect_store.list_artifacts(store, args.type_name, args.producer)
+        return _emit(args, data, inspect_store.artifacts_table(data))
+
+
+def cmd_lineage(args) -> int:
+    from gristmill.orchestrator import inspect_store
+
+    with _store(args) as store:
+        data = inspect_store.lineage(store, args.artifact_id, args.direction, args.hops)
+        return _emit(args, data, inspect_store.lineage_table(data))
+
+
+def cmd_ui(args) -> int:
+    from gristmill.orchestrator.mlflow_mirror import mirror_dir
+    from gristmill.orchestrator.mlflow_replay import replay_pending, ui_command
+    from gristmill.orchestrator.runner import default_tracking_uri
+
+    if mirror_dir().exists():
+        replayed = replay_pending(mirror_dir())
+        if replayed:
+            err.print(f"mirrored {replayed} pending run(s) into MLflow")
+    command = ui_command(args.tracking_uri or default_tracking_uri(), args.host, args.port)
+    err.print(f"MLflow UI on http://{args.host}:{args.port}  (Ctrl-C to stop)")
+    os.execv(command[0], command)
+    return 0  # not reached
+
+
+def cmd_db(args) -> int:
+    from gristmill.metadata.settings import redact_url
+    from gristmill.metadata.sql import migrate
+
+    if args.action == "upgrade":
+        migrate.upgrade(args.url)
+        err.print(f"metadata database {redact_url(args.url)} is at revision "
+                  f"{migrate.current_revision(args.url)}")
+    else:
+        print(migrate.current_revision(args.url))
+    return 0
+
+
+def _store(args):
+    from gristmill.metadata.store import open_store
+
+    return open_store(args.db_url)
+
+
+def _emit(args, data: Any, table: Table) -> int:
+    if args.json:
+        print(json.dumps(data, default=str))
+    else:
+        out.print(table)
+    return 0
+

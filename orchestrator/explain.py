@@ -1,0 +1,87 @@
+"""Say, for every node, whether the next run hits the cache and why not.
+
+For a miss, the closest earlier execution of the same node (the newest one with recorded
+ingredients) is compared ingredient by ingredient, so the answer names the parameter, input,
+module file or version that changed.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from gristmill.metadata.store import MetadataStore
+from gristmill.metadata.types import Artifact, ExecutionState
+from gristmill.orchestrator.cache import cache_ingredients, cache_key, describe_changes
+from gristmill.orchestrator.compiler import CompiledPipeline
+from gristmill.orchestrator.launcher import verify_intact
+
+
+@dataclass
+class Explanation:
+    """The verdict for one node."""
+
+    node_id: str
+    verdict: str  # "hit", "miss" or "resolve"
+    reasons: list[str]
+    cached_execution_id: int | None = None
+
+    def to_dict(self) -> dict:
+        return {"name": self.node_id, "verdict": self.verdict, "reasons": self.reasons,
+                "cached_execution_id": self.cached_execution_id}
+
+
+def explain(compiled: CompiledPipeline, store: MetadataStore, enable_cache: bool = True
+            ) -> list[Explanation]:
+    """Predict hit or miss for every node, in run order, without running anything."""
+    outputs: dict[str, dict[str, list[Artifact]]] = {}
+    verdicts: dict[str, Explanation] = {}
+    for node_id in compiled.order:
+        component = compiled.nodes[node_id].component
+        if hasattr(component, "resolve_from_store"):
+            verdicts[node_id] = Explanation(node_id, "resolve", ["resolves from the store at "
+                                                                 "run time"])
+            continue
+        rerun = [u for u in sorted(compiled.nodes[node_id].upstream)
+                 if verdicts[u].verdict == "miss"]
+        if rerun:
+            verdicts[node_id] = Explanation(node_id, "miss", [
+                f"upstream {u} will re-run, so its outputs will be new" for u in rerun])
+            continue
+        inputs = {k: outputs.get(c.producer_id, {}).get(c.output_key, [])
+                  for k, c in component.inputs.items() if c.producer is not None}
+        verdicts[node_id] = _explain_node(compiled, store, component, inputs, outputs,
+                                          enable_cache)
+    return [verdicts[n] for n in compiled.order]
+
+
+def _explain_node(compiled, store, component, inputs, outputs, enable_cache) -> Explanation:
+    ingredients = cache_ingredients(component, inputs)
+    key = cache_key(ingredients)
+    if not enable_cache:
+        return Explanation(component.id, "miss", ["caching is disabled (--no-cache)"])
+    record = store.find_cached_execution(key)
+    if record is not None:
+        found = store.get_outputs(record.id)
+        try:
+            for artifacts in found.values():
+                for artifact in artifacts:
+                    verify_intact(artifact, component.id)
+        except Exception as e:
+            return Explanation(component.id, "miss", [f"cached outputs unusable: {e}"])
+        outputs[component.id] = found
+        return Explanation(component.id, "hit", [f"same cache key as execution {record.id}"],
+                           record.id)
+    earlier = [e for e in store.list_executions(pipeline_name=compiled.pipeline.name,
+                                                component_id=component.id)
+               if e.cache_ingredients and e.state in (ExecutionState.COMPLETE,
+                                                      ExecutionState.CACHED,
+                                                      ExecutionState.FAILED)]
+    if not earlier:
+        return Explanation(component.id, "miss", ["never ran before in this pipeline"])
+    closest = earlier[-1]
+    changes = describe_changes(closest.cache_ingredients, ingredients)
+    if not changes and closest.state == ExecutionState.FAILED:
+        changes = [f"the last execution ({closest.id}) failed"]
+    return Explanation(component.id, "miss",
+                       [f"vs execution {closest.id}: {c}" for c in changes] or
+                       ["no successful execution with these ingredients"])
