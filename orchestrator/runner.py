@@ -50,6 +50,24 @@ def default_tracking_uri() -> str:
     return f"sqlite:///{gristmill_home().resolve()}/mlflow.db"
 
 
+def artifact_root(pipeline: Pipeline) -> str:
+    """The pipeline's artifact directory: a local or shared-filesystem path, or ``file://``.
+
+    Object-store roots (``s3://``, ``gs://``) are refused with the fix: promotion from
+    staging relies on an atomic rename, which object stores do not offer.
+    """
+    root = str(pipeline.root or gristmill_home() / "pipelines" / pipeline.name)
+    if root.startswith("file://"):
+        root = root[len("file://"):]
+    elif "://" in root:
+        raise ConfigError(
+            f"Pipeline {pipeline.name!r}: root {root!r} is an object-store URI; artifact roots "
+            "must be a local or shared (NFS) filesystem path, because outputs are promoted "
+            "from staging by an atomic rename.",
+            fix="mount the bucket (e.g. gcsfuse, s3fs) and pass its path, or use file:///path")
+    return os.path.abspath(root)
+
+
 class BaseRunner:
     """Runs a pipeline's nodes in dependency order; subclasses provide :meth:`_submit`.
 
@@ -94,7 +112,7 @@ class BaseRunner:
 
     def _start_run(self, pipeline: Pipeline, store: MetadataStore, params: dict[str, Any],
                    enable_cache: bool | None) -> RunState:
-        root = os.path.abspath(pipeline.root or gristmill_home() / "pipelines" / pipeline.name)
+        root = artifact_root(pipeline)
         tracking = default_tracking_uri() if pipeline.tracking_uri is None else pipeline.tracking_uri
         run_id = dt.datetime.now().strftime("%Y%m%d-%H%M%S-") + uuid.uuid4().hex[:6]
         info = RunInfo(pipeline.name, run_id, root, pipeline.metadata_url, tracking,
