@@ -1,15 +1,28 @@
 """Gristmill orchestrator: pipeline DSL, compiler, runners, cache, MLflow mirror, CLI.
 
-User code says ``from gristmill.orchestrator import Pipeline, LocalDagRunner``.
+User code says ``from gristmill.orchestrator import Pipeline, LocalDagRunner``. Names are
+imported on first use so the CLI starts fast.
 """
 
-from gristmill.components.base import Channel
-from gristmill.orchestrator.dsl import Pipeline
-from gristmill.orchestrator.resolver import (LatestArtifactStrategy, LatestBlessedModelStrategy,
-                                             Resolver, ResolverStrategy, SpanRangeStrategy)
-from gristmill.orchestrator.runner import (BaseRunner, LocalDagRunner, RunResult,
-                                           SequentialRunner)
+from __future__ import annotations
 
-__all__ = ["BaseRunner", "Channel", "LatestArtifactStrategy", "LatestBlessedModelStrategy",
-           "LocalDagRunner", "Pipeline", "Resolver", "ResolverStrategy", "RunResult",
-           "SequentialRunner", "SpanRangeStrategy"]
+import importlib
+
+_LAZY = {
+    "Channel": "gristmill.components.base", "Pipeline": "gristmill.orchestrator.dsl",
+    "Resolver": "gristmill.orchestrator.resolver",
+    "ResolverStrategy": "gristmill.orchestrator.resolver",
+    "LatestArtifactStrategy": "gristmill.orchestrator.resolver",
+    "LatestBlessedModelStrategy": "gristmill.orchestrator.resolver",
+    "SpanRangeStrategy": "gristmill.orchestrator.resolver",
+    "BaseRunner": "gristmill.orchestrator.runner", "LocalDagRunner": "gristmill.orchestrator.runner",
+    "SequentialRunner": "gristmill.orchestrator.runner", "RunResult": "gristmill.orchestrator.runner",
+}
+
+__all__ = sorted(_LAZY)
+
+
+def __getattr__(name: str):
+    if name in _LAZY:
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'gristmill.orchestrator' has no attribute {name!r}")
