@@ -9,7 +9,7 @@ versus got, and say the fix.
 from __future__ import annotations
 
 import difflib
-from typing import Iterable
+from collections.abc import Iterable
 
 
 class GristmillError(Exception):

@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
+import re
+
+from gristmill.metadata.errors import ConfigError
 from gristmill.metadata.types import Artifact, register_artifact_type
+
+# Split names become directory names under the artifact's uri: no "/" and no leading ".".
+_SPLIT_NAME = re.compile(r"^[A-Za-z0-9_-][A-Za-z0-9_.-]{0,127}$")
 
 
 class _SplitsMixin:
@@ -18,7 +24,16 @@ class _SplitsMixin:
         self.set_property("split_names", list(names))  # type: ignore[attr-defined]
 
     def split_uri(self, split: str) -> str:
-        """Directory of one split's files."""
+        """Directory of one split's files.
+
+        Raises:
+            ConfigError: ``split`` could leave the artifact's directory (``/``, ``..``).
+        """
+        if not isinstance(split, str) or not _SPLIT_NAME.match(split):
+            raise ConfigError(
+                f"{self.TYPE_NAME} at {self.uri}: invalid split name {split!r}; expected "  # type: ignore[attr-defined]
+                "letters, digits, '_', '.', '-' (no '/' and not starting with '.').",
+                fix="name splits like 'train', 'eval' or 'test_2024'")
         return f"{self.uri}/Split-{split}"  # type: ignore[attr-defined]
 
 

@@ -9,10 +9,18 @@ orchestrator calls the mutating methods.
 from __future__ import annotations
 
 import abc
-from typing import Any, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
 
-from gristmill.metadata.types import (Artifact, ArtifactState, ContextRecord, EventRecord,
-                                      ExecutionRecord, ExecutionState, LineageGraph)
+from gristmill.metadata.types import (
+    Artifact,
+    ArtifactState,
+    ContextRecord,
+    EventRecord,
+    ExecutionRecord,
+    ExecutionState,
+    LineageGraph,
+)
 
 # Context types, in MLMD's spirit.
 PIPELINE = "pipeline"
@@ -62,10 +70,18 @@ class MetadataStore(abc.ABC):
         """Finish an execution in ONE transaction.
 
         For COMPLETE: the ``outputs`` (already registered, files already promoted) become
-        LIVE with their final properties, custom properties and fingerprints. For FAILED or
-        CANCELED: the execution's PENDING outputs become ABANDONED and ``error`` is stored.
-        For CACHED: ``outputs`` are the reused LIVE artifacts, linked with OUTPUT events.
-        Sets the end time.
+        LIVE with their final uri, properties, custom properties and fingerprints
+        (``outputs=None`` makes every registered output LIVE as registered); registered
+        outputs left out become ABANDONED. For FAILED or CANCELED: the execution's PENDING
+        outputs become ABANDONED and ``error`` is stored. For CACHED: ``outputs`` are the
+        reused LIVE artifacts, linked with OUTPUT events and attributed to the execution's
+        contexts; the placeholder outputs from registration become ABANDONED and lose their
+        OUTPUT events, so ``get_outputs`` returns the reused artifacts. Sets the end time;
+        ``custom_properties`` are merged into the execution's.
+
+        Raises:
+            StoreError: The execution is unknown or already finished, or an output was not
+                registered by it (COMPLETE) or is not LIVE (CACHED).
         """
 
     @abc.abstractmethod
@@ -80,7 +96,11 @@ class MetadataStore(abc.ABC):
 
     @abc.abstractmethod
     def find_cached_execution(self, cache_key: str) -> ExecutionRecord | None:
-        """The newest COMPLETE execution with ``cache_key`` whose outputs are all LIVE."""
+        """The newest COMPLETE or CACHED execution with ``cache_key`` whose outputs are all LIVE.
+
+        A CACHED execution's outputs are the artifacts it reused, so a chain of cache hits
+        stays reusable for as long as the original files are LIVE.
+        """
 
     @abc.abstractmethod
     def recover_stale_executions(self, is_alive) -> list[ExecutionRecord]:
@@ -135,7 +155,7 @@ class MetadataStore(abc.ABC):
     def close(self) -> None:
         """Release connections."""
 
-    def __enter__(self) -> "MetadataStore":
+    def __enter__(self) -> MetadataStore:
         return self
 
     def __exit__(self, *exc) -> None:

@@ -1,0 +1,175 @@
+"""Schema revisions of the metadata database, through alembic only.
+
+Opening a store calls :func:`ensure_schema`, which is cheap: it reads ``alembic_version``
+with one query and compares it with :data:`HEAD_REVISION`. Alembic itself is imported only
+when a brand-new database must be created. A database at any other revision raises
+:class:`~gristmill.metadata.errors.SchemaVersionError` naming ``gristmill db upgrade``;
+:func:`upgrade` (behind that command) moves it to the head.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+from collections.abc import Iterator
+from pathlib import Path
+
+from gristmill.metadata.errors import SchemaVersionError, StoreError
+from gristmill.metadata.settings import redact_url, resolve_metadata_url, sqlite_path
+from gristmill.metadata.sql.session import create_store_engine
+from sqlalchemy import inspect, text
+from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.exc import SQLAlchemyError
+
+# The newest migration in metadata/migrations/versions; tests check it is alembic's one head.
+HEAD_REVISION = "0001"
+MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "migrations"
+_VERSION_TABLE = "alembic_version"
+_OUR_TABLES = ("artifact_types", "artifacts", "executions", "contexts", "events")
+
+
+def read_revision(connection: Connection) -> str | None:
+    """The revision stamped in ``alembic_version``.
+
+    Returns:
+        The revision; ``None`` for a database without our tables (a new one);
+        ``"unversioned"`` when our tables exist without a revision stamp.
+    """
+    try:
+        with connection.begin_nested():
+            row = connection.execute(text(f"SELECT version_num FROM {_VERSION_TABLE}")).first()
+        return row[0] if row else None
+    except SQLAlchemyError:  # no alembic_version table: new, or made without alembic
+        pass
+    present = set(inspect(connection).get_table_names())
+    if present.intersection(_OUR_TABLES):
+        return "unversioned"
+    return None
+
+
+def ensure_schema(engine: Engine, url: str) -> None:
+    """Create the schema in an empty database; refuse one at another revision.
+
+    Args:
+        engine: Engine of the store being opened.
+        url: The resolved URL (redacted before it is shown).
+
+    Raises:
+        SchemaVersionError: The database is at a revision other than :data:`HEAD_REVISION`.
+    """
+    revision = _read_revision_once(engine, url)
+    if revision is None:
+        with _upgrade_lock(url):
+            revision = _read_revision_once(engine, url)
+            if revision is None:
+                _run_alembic_upgrade(engine)
+                return
+    if revision == HEAD_REVISION:
+        return
+    if revision != "unversioned" and revision not in known_revisions():
+        raise SchemaVersionError(
+            f"metadata database {redact_url(url)} is at schema revision {revision}, which this "
+            f"gristmill does not know (it needs {HEAD_REVISION}); a newer gristmill wrote it.",
+            fix="upgrade gristmill, or open another metadata database")
+    raise SchemaVersionError(
+        f"metadata database {redact_url(url)} is at schema revision {revision}, "
+        f"this gristmill needs {HEAD_REVISION}.",
+        fix=f"run `gristmill db upgrade --url {redact_url(url)}`")
+
+
+def known_revisions() -> set[str]:
+    """Every revision id among our migrations (imports alembic; for error paths and tests)."""
+    from alembic.script import ScriptDirectory
+
+    scripts = ScriptDirectory.from_config(alembic_config())
+    return {script.revision for script in scripts.walk_revisions()}
+
+
+def _read_revision_once(engine: Engine, url: str) -> str | None:
+    try:
+        with engine.connect() as connection:
+            revision = read_revision(connection)
+            connection.rollback()
+            return revision
+    except SQLAlchemyError as e:
+        raise StoreError(f"cannot open metadata database {redact_url(url)}: "
+                         f"{type(e).__name__}: {_first_line(e)}",
+                         fix="check that the database server runs and the URL is right"
+                         ) from e
+
+
+def upgrade(url: str | None, revision: str = "head") -> str:
+    """Upgrade the metadata database at ``url`` to ``revision`` (default: the head).
+
+    Returns:
+        The revision the database is at afterwards.
+
+    Raises:
+        StoreError: The migration failed (the message names the redacted URL).
+    """
+    resolved = resolve_metadata_url(url)
+    engine = create_store_engine(resolved)
+    try:
+        with _upgrade_lock(resolved):
+            _run_alembic_upgrade(engine, revision)
+        return current_revision(resolved, engine=engine) or "base"
+    finally:
+        engine.dispose()
+
+
+def current_revision(url: str | None, *, engine: Engine | None = None) -> str | None:
+    """The schema revision of the database at ``url``; None when it has no schema yet.
+
+    Raises:
+        StoreError: The database cannot be reached.
+    """
+    resolved = resolve_metadata_url(url)
+    own = engine is None
+    engine = engine or create_store_engine(resolved)
+    try:
+        return _read_revision_once(engine, resolved)
+    finally:
+        if own:
+            engine.dispose()
+
+
+def alembic_config(connection: Connection | None = None):
+    """A programmatic alembic Config for our migrations (no alembic.ini)."""
+    from alembic.config import Config
+
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS_DIR))
+    config.attributes["connection"] = connection
+    return config
+
+
+def _run_alembic_upgrade(engine: Engine, revision: str = "head") -> None:
+    from alembic import command
+
+    try:
+        with engine.connect() as connection:
+            command.upgrade(alembic_config(connection), revision)
+            connection.commit()
+    except SQLAlchemyError as e:
+        raise StoreError(f"upgrading the metadata database {redact_url(str(engine.url))} to "
+                         f"{revision} failed: {type(e).__name__}: {e}") from e
+
+
+@contextlib.contextmanager
+def _upgrade_lock(url: str) -> Iterator[None]:
+    """Serialise schema creation between processes (PostgreSQL locks inside env.py)."""
+    path = sqlite_path(url)
+    if path is None:
+        yield
+        return
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(f"{path}.migrate-lock", "a+") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def _first_line(error: BaseException) -> str:
+    return str(getattr(error, "orig", None) or error).strip().splitlines()[0]

@@ -1,0 +1,166 @@
+"""Engines and the one managed-session context manager of the metadata store.
+
+SQLite connections get WAL journaling, a busy timeout and foreign keys; write transactions
+start with ``BEGIN IMMEDIATE`` so that concurrent writers queue on the database lock instead
+of failing when a read lock cannot be upgraded. A unit of work that still meets "database is
+locked" is retried with jittered exponential backoff. Every driver error leaves as a
+:class:`~gristmill.metadata.errors.StoreError` (``raise ... from e``) naming the redacted URL.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import random
+import time
+from collections.abc import Callable, Iterator
+from typing import TypeVar
+
+from gristmill.metadata.errors import StoreError
+from gristmill.metadata.settings import SUPPORTED_SCHEMES, redact_text, redact_url, sqlite_path
+from sqlalchemy import create_engine, event
+from sqlalchemy.engine import Engine
+from sqlalchemy.exc import OperationalError, SQLAlchemyError
+from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.pool import StaticPool
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+SQLITE_BUSY_TIMEOUT_MS = 30_000
+LOCK_RETRY_ATTEMPTS = 10
+_WRITE_OPTION = "gristmill_write"
+
+
+def create_store_engine(url: str) -> Engine:
+    """A SQLAlchemy engine for ``url`` (already resolved), with SQLite tuned for concurrency.
+
+    Raises:
+        StoreError: The URL names a database other than SQLite or PostgreSQL, or is malformed.
+    """
+    backend = url.split("://", 1)[0].split("+", 1)[0]
+    if backend not in SUPPORTED_SCHEMES:
+        raise StoreError(f"metadata database {redact_url(url)}: unsupported backend "
+                         f"{backend!r}; expected one of {list(SUPPORTED_SCHEMES)}.",
+                         fix="use a file path, sqlite:///path or postgresql://user:pass@host/db")
+    if backend == "postgresql":
+        try:
+            return create_engine(url, pool_pre_ping=True)
+        except (SQLAlchemyError, ImportError, ValueError) as e:
+            raise StoreError(f"metadata database {redact_url(url)}: {type(e).__name__}: "
+                             f"{redact_text(str(e))}",
+                             fix="check the URL: postgresql://user:pass@host:port/db") from e
+    path = sqlite_path(url)
+    if path is not None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        engine = create_engine(url, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000})
+    else:  # in-memory: one shared connection, or every session would see an empty database
+        engine = create_engine(url, poolclass=StaticPool,
+                               connect_args={"check_same_thread": False})
+    event.listen(engine, "connect", _configure_sqlite_connection)
+    event.listen(engine, "begin", _begin_sqlite_transaction)
+    return engine
+
+
+def _configure_sqlite_connection(dbapi_connection, _record) -> None:
+    # Take transaction control away from pysqlite so that "begin" below decides how to BEGIN.
+    dbapi_connection.isolation_level = None
+    cursor = dbapi_connection.cursor()
+    cursor.execute(f"PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}")
+    cursor.execute("PRAGMA journal_mode = WAL")
+    cursor.execute("PRAGMA synchronous = NORMAL")
+    cursor.execute("PRAGMA foreign_keys = ON")
+    cursor.close()
+
+
+def _begin_sqlite_transaction(connection) -> None:
+    write = connection.get_execution_options().get(_WRITE_OPTION, False)
+    connection.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
+
+
+def is_locked_error(error: BaseException) -> bool:
+    """True for SQLite's transient "database is locked" / "database is busy" errors."""
+    text = str(getattr(error, "orig", error)).lower()
+    return isinstance(error, OperationalError) and ("locked" in text or "busy" in text)
+
+
+class Database:
+    """One engine plus the managed session and retrying transactions over it.
+
+    Args:
+        engine: From :func:`create_store_engine`.
+        url: The resolved URL, shown (redacted) in errors.
+    """
+
+    def __init__(self, engine: Engine, url: str):
+        self.engine = engine
+        self.url = url
+        self.redacted_url = redact_url(url)
+        self._sessions = sessionmaker(bind=engine, expire_on_commit=False)
+
+    @contextlib.contextmanager
+    def session(self, *, write: bool = False) -> Iterator[Session]:
+        """The managed session: commits on success, rolls back on error.
+
+        Args:
+            write: Start the transaction as a writer (``BEGIN IMMEDIATE`` on SQLite).
+
+        Raises:
+            StoreError: From any SQLAlchemy/driver error, chained with ``from``.
+        """
+        session = self._sessions()
+        try:
+            session.connection(execution_options={_WRITE_OPTION: write})
+            yield session
+            session.commit()
+        except SQLAlchemyError as e:
+            session.rollback()
+            raise _StoreDriverError(
+                f"metadata database {self.redacted_url} failed: {type(e).__name__}: "
+                f"{_first_line(e)}", locked=is_locked_error(e)) from e
+        except BaseException:
+            session.rollback()
+            raise
+        finally:
+            session.close()
+
+    def run(self, work: Callable[[Session], T], *, write: bool) -> T:
+        """Run ``work(session)`` in one transaction, retrying it while SQLite is locked."""
+        for attempt in range(LOCK_RETRY_ATTEMPTS):
+            try:
+                with self.session(write=write) as session:
+                    return work(session)
+            except _StoreDriverError as e:
+                if not e.locked or attempt == LOCK_RETRY_ATTEMPTS - 1:
+                    raise
+                delay = min(2.0, 0.05 * 2 ** attempt) * (0.5 + random.random())
+                log.debug("metadata database %s is locked; retry %d in %.2fs",
+                          self.redacted_url, attempt + 1, delay)
+                time.sleep(delay)
+        raise AssertionError("unreachable")
+
+    def read(self, work: Callable[[Session], T]) -> T:
+        """Run read-only ``work(session)``; see :meth:`run`."""
+        return self.run(work, write=False)
+
+    def write(self, work: Callable[[Session], T]) -> T:
+        """Run ``work(session)`` as one write transaction; see :meth:`run`."""
+        return self.run(work, write=True)
+
+    def close(self) -> None:
+        """Close every pooled connection."""
+        self.engine.dispose()
+
+
+class _StoreDriverError(StoreError):
+    """A StoreError from the driver; ``locked`` marks the retryable SQLite lock errors."""
+
+    def __init__(self, message: str, *, locked: bool):
+        self.locked = locked
+        fix = ("another process holds the SQLite lock for too long; retry, or use PostgreSQL "
+               "for many concurrent writers") if locked else None
+        super().__init__(message, fix=fix)
+
+
+def _first_line(error: SQLAlchemyError) -> str:
+    return str(getattr(error, "orig", None) or error).strip().splitlines()[0]

@@ -1,0 +1,101 @@
+"""The managed session: commit/rollback, error translation, SQLite pragmas and lock retry."""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+import time
+
+import pytest
+from gristmill.metadata.errors import StoreError
+from gristmill.metadata.sql import session as session_module
+from gristmill.metadata.sql.models import ContextRow
+from gristmill.metadata.sql.session import Database, create_store_engine
+from sqlalchemy import text
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture
+def database(tmp_path):
+    from gristmill.metadata.sql.store import SqlMetadataStore
+
+    url = f"sqlite:///{tmp_path / 'm.db'}"
+    SqlMetadataStore(url).close()
+    db = Database(create_store_engine(url), url)
+    yield db
+    db.close()
+
+
+def test_sqlite_connections_use_wal_foreign_keys_and_a_busy_timeout(database):
+    with database.session() as session:
+        pragmas = {name: session.execute(text(f"PRAGMA {name}")).scalar()
+                   for name in ("journal_mode", "foreign_keys", "busy_timeout")}
+
+    assert pragmas == {"journal_mode": "wal", "foreign_keys": 1,
+                       "busy_timeout": session_module.SQLITE_BUSY_TIMEOUT_MS}
+
+
+def test_the_session_commits_on_success_and_rolls_back_on_error(database):
+    with database.session(write=True) as session:
+        session.add(ContextRow(type="t", name="kept", properties={}, create_time=0.0))
+    with pytest.raises(RuntimeError), database.session(write=True) as session:
+        session.add(ContextRow(type="t", name="dropped", properties={}, create_time=0.0))
+        session.flush()
+        raise RuntimeError("user code failed")
+
+    with database.session() as session:
+        names = session.scalars(text("SELECT name FROM contexts")).all()
+    assert names == ["kept"]
+
+
+def test_driver_errors_become_store_errors_chained_to_the_cause(database):
+    expected = r"metadata database sqlite:///.*m\.db failed: IntegrityError: FOREIGN KEY"
+    with pytest.raises(StoreError, match=expected) as caught, \
+            database.session(write=True) as session:
+        session.execute(text("INSERT INTO attributions VALUES (12345, 67890)"))
+
+    assert caught.value.__cause__ is not None
+
+
+def test_a_locked_database_is_retried_until_the_lock_is_released(database, monkeypatch):
+    monkeypatch.setattr(session_module, "SQLITE_BUSY_TIMEOUT_MS", 10)
+    impatient = Database(create_store_engine(database.url), database.url)
+    holder = sqlite3.connect(database.url.split(":///", 1)[1], isolation_level=None,
+                             check_same_thread=False)
+    holder.execute("BEGIN EXCLUSIVE")
+    attempts = []
+
+    def write(session):
+        attempts.append(1)
+        session.execute(text("INSERT INTO contexts (type, name, properties, create_time) "
+                             "VALUES ('t', 'late', '{}', 0)"))
+        return "written"
+
+    release = threading.Timer(0.3, holder.rollback)
+    release.start()
+    try:
+        result = impatient.write(write)
+    finally:
+        release.join()
+        holder.close()
+        impatient.close()
+
+    assert result == "written" and attempts == [1]
+    with database.session() as session:
+        assert session.scalars(text("SELECT name FROM contexts")).all() == ["late"]
+
+
+def test_lock_errors_give_up_after_the_last_attempt(database, monkeypatch):
+    monkeypatch.setattr(session_module, "LOCK_RETRY_ATTEMPTS", 2)
+    monkeypatch.setattr(session_module.time, "sleep", lambda seconds: None)
+    calls = []
+
+    def always_locked(session):
+        calls.append(time.time())
+        raise session_module.OperationalError("INSERT", {}, sqlite3.OperationalError(
+            "database is locked"))
+
+    with pytest.raises(StoreError, match="database is locked.*Fix: another process holds"):
+        database.write(always_locked)
+    assert len(calls) == 2
