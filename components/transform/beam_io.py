@@ -1,0 +1,171 @@
+"""Reading Examples row groups and writing transformed Parquet, as Beam DoFns.
+
+Work is split by Parquet row group, so Beam can spread it over workers and memory stays at
+one record batch. Applying writes one output file per input row group with a deterministic
+name, so a retried bundle overwrites instead of duplicating rows.
+"""
+
+from __future__ import annotations
+
+import glob
+import os
+from collections.abc import Iterable
+from typing import Any
+
+import apache_beam as beam
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from gristmill.components.beam import arrow_coder  # noqa: F401  (registers the batch coder)
+from gristmill.components.transform.analysis import AnalyzerSet, merge_into
+from gristmill.engine.transform_fn import FittedTransform
+from gristmill.metadata.errors import DataError
+
+DEFAULT_BATCH_ROWS = 65_536
+
+
+def parquet_files(split_dir: str) -> list[str]:
+    """Sorted Parquet files of one split directory."""
+    return sorted(glob.glob(os.path.join(split_dir, "*.parquet")))
+
+
+def row_group_tasks(files: list[str]) -> tuple[list[tuple[str, int]], int]:
+    """``(path, row group)`` work items and the total row count of ``files``."""
+    tasks, rows = [], 0
+    for path in files:
+        try:
+            meta = pq.ParquetFile(path).metadata
+        except (OSError, pa.ArrowInvalid) as e:
+            raise DataError(f"Transform: cannot read Parquet file {path}: {e}.", uri=path,
+                            fix="regenerate the Examples artifact") from e
+        rows += meta.num_rows
+        tasks.extend((path, i) for i in range(max(meta.num_row_groups, 1)))
+    return tasks, rows
+
+
+def _iter_batches(path: str, row_group: int, columns: list[str] | None, batch_rows: int):
+    try:
+        reader = pq.ParquetFile(path)
+        if reader.metadata.num_row_groups == 0:
+            return
+        yield from reader.iter_batches(batch_size=batch_rows, row_groups=[row_group],
+                                       columns=columns)
+    except OSError as e:
+        raise DataError(f"Transform: cannot read row group {row_group} of {path}: {e}.",
+                        uri=path, fix="regenerate the Examples artifact") from e
+
+
+class ReadBatches(beam.DoFn):
+    """``(path, row group)`` -> record batches of the given columns."""
+
+    def __init__(self, columns: list[str] | None, batch_rows: int = DEFAULT_BATCH_ROWS):
+        self.columns = columns
+        self.batch_rows = batch_rows
+
+    def process(self, task: tuple[str, int]):
+        path, row_group = task
+        yield from _iter_batches(path, row_group, self.columns, self.batch_rows)
+
+
+class TransformRowGroup(beam.DoFn):
+    """Apply the fitted plan (a side input) to one row group and write it as Parquet.
+
+    Yields ``(output file, rows written)``.
+
+    Args:
+        out_dir: The output split directory.
+        prefix: File name prefix, unique per input artifact.
+        columns: Raw columns to read (those the plan uses).
+        batch_rows: Rows per record batch.
+    """
+
+    def __init__(self, out_dir: str, prefix: str, columns: list[str] | None,
+                 batch_rows: int = DEFAULT_BATCH_ROWS):
+        self.out_dir, self.prefix = out_dir, prefix
+        self.columns, self.batch_rows = columns, batch_rows
+        self._fitted: tuple[int, FittedTransform] | None = None
+
+    def _transform(self, fitted_plan: tuple[dict, dict]) -> FittedTransform:
+        if self._fitted is None or self._fitted[0] != id(fitted_plan):
+            plan, vocabs = fitted_plan
+            self._fitted = (id(fitted_plan), FittedTransform(plan, vocabs, source="Transform"))
+        return self._fitted[1]
+
+    def process(self, task: tuple[int, str, int], fitted_plan: tuple[dict, dict]):
+        file_index, path, row_group = task
+        ft = self._transform(fitted_plan)
+        out = os.path.join(self.out_dir, f"part-{self.prefix}{file_index:04d}-"
+                                         f"{row_group:05d}.parquet")
+        writer, rows = None, 0
+        try:
+            for batch in _iter_batches(path, row_group, self.columns, self.batch_rows):
+                table = ft.transform(batch)
+                writer = writer or pq.ParquetWriter(out, table.schema)
+                writer.write_table(table)
+                rows += table.num_rows
+            if writer is None:  # an empty row group still yields a file with the schema
+                empty = pq.read_schema(path).empty_table()
+                if self.columns is not None:
+                    empty = empty.select([c for c in self.columns if c in empty.column_names])
+                pq.write_table(ft.transform(empty), out)
+        finally:
+            if writer is not None:
+                writer.close()
+        yield out, rows
+
+
+def written_rows(split_dir: str) -> int:
+    """Rows in the Parquet files of ``split_dir`` (from file metadata)."""
+    return sum(pq.ParquetFile(p).metadata.num_rows for p in parquet_files(split_dir))
+
+
+def arrow_schema(files: list[str]) -> pa.Schema:
+    """The Arrow schema of the first file (all files of an Examples split share it)."""
+    return pq.read_schema(files[0])
+
+
+def raw_columns(plan: dict[str, Any]) -> list[str]:
+    """Raw columns a plan reads."""
+    return [f["name"] for f in plan["raw_features"]]
+
+
+class AnalyzeCombineFn(beam.CombineFn):
+    """All accumulators of one analysis pass as a single Beam combine over record batches."""
+
+    def __init__(self, analyzer_set: AnalyzerSet):
+        self.analyzer_set = analyzer_set
+
+    def create_accumulator(self) -> dict[str, Any]:
+        return self.analyzer_set.create()
+
+    def add_input(self, accs: dict[str, Any], table: pa.Table) -> dict[str, Any]:
+        return self.analyzer_set.add(accs, table)
+
+    def merge_accumulators(self, accumulators: Iterable[dict[str, Any]]) -> dict[str, Any]:
+        it = iter(accumulators)
+        merged = next(it)
+        for accs in it:
+            merge_into(merged, accs)
+        return merged
+
+    def extract_output(self, accs: dict[str, Any]) -> dict[str, Any]:
+        return accs
+
+
+class MergeAccumulatorsFn(beam.CombineFn):
+    """Merge accumulator dicts (of several spans, cached or computed) into one."""
+
+    def create_accumulator(self) -> dict[str, Any]:
+        return {}
+
+    def add_input(self, merged: dict[str, Any], accs: dict[str, Any]) -> dict[str, Any]:
+        return merge_into(merged, accs)
+
+    def merge_accumulators(self, accumulators: Iterable[dict[str, Any]]) -> dict[str, Any]:
+        merged: dict[str, Any] = {}
+        for accs in accumulators:
+            merge_into(merged, accs)
+        return merged
+
+    def extract_output(self, merged: dict[str, Any]) -> dict[str, Any]:
+        return merged
