@@ -1,0 +1,338 @@
+"""ExampleGen family: ingest CSV, JSON lines, Parquet or an in-memory table as Examples.
+
+Output: an ``Examples`` artifact with ``Split-<name>/part-*.parquet`` (Arrow types kept),
+properties ``split_names``, ``row_counts`` (asserted against the files written), ``span``,
+``version`` and ``input_fingerprint``. Bad records fail the run with file, line and reason
+(``on_bad_records="fail"``, the default) or go to ``<uri>/quarantine/bad_records.parquet``
+with their count in the custom property ``num_quarantined`` (``"quarantine"``).
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import os
+from typing import Annotated, Any, Literal
+
+import apache_beam as beam
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pydantic
+
+from gristmill.components.base import BaseComponent, OutputSpec, Parameters
+from gristmill.components.beam.sketches import hash_rows
+from gristmill.components.example_gen_beam import (
+    BAD,
+    MAIN,
+    CountRows,
+    PipelineResult,
+    Routing,
+    finalize_split,
+    read_source,
+    run_example_pipeline,
+)
+from gristmill.components.example_gen_config import DEFAULT_SPLIT_CONFIG, Input, Output, RangeConfig
+from gristmill.components.example_gen_input import ResolvedInput, resolve_input
+from gristmill.components.example_gen_io import (
+    CsvOptions,
+    infer_csv_schema,
+    infer_json_schema,
+    read_csv,
+    read_json_lines,
+    read_parquet,
+)
+from gristmill.components.executor import BaseExecutor
+from gristmill.metadata.errors import ConfigError, DataError, ExecutorError
+from gristmill.metadata.standard_artifacts import Examples
+
+QUARANTINE_FILE = os.path.join("quarantine", "bad_records.parquet")
+
+
+class FileExampleGenParameters(Parameters):
+    """Parameters shared by the file-based ExampleGens (TFX names).
+
+    Attributes:
+        input_base: Directory the split patterns are relative to.
+        input_config: Input splits as globs (``{SPAN}``, ``{VERSION}``, ``{YYYY}{MM}{DD}``).
+        output_config: Output splits by hash buckets (default train:eval = 2:1).
+        range_config: Spans to ingest (default: the latest span).
+        on_bad_records: ``"fail"`` (default) or ``"quarantine"``.
+        batch_size: Rows per record batch (Parquet input).
+    """
+
+    input_base: str
+    input_config: Input = Input()
+    output_config: Output = Output()
+    range_config: RangeConfig | None = None
+    on_bad_records: Literal["fail", "quarantine"] = "fail"
+    batch_size: int = pydantic.Field(65_536, ge=1)
+
+
+class CsvExampleGenParameters(FileExampleGenParameters):
+    """CSV parameters: ``delimiter`` and Arrow ``column_types`` overrides (e.g. ``"int64"``)."""
+
+    delimiter: str = ","
+    column_types: dict[str, str] = {}
+
+    @pydantic.field_validator("column_types")
+    @classmethod
+    def _known_types(cls, value: dict[str, str]) -> dict[str, str]:
+        for name, alias in value.items():
+            try:
+                pa.type_for_alias(alias)
+            except ValueError as e:
+                raise ValueError(f"column {name!r}: unknown Arrow type {alias!r} (use e.g. "
+                                 f"'int64', 'float64', 'string', 'bool', 'timestamp[s]')") from e
+        return value
+
+
+def _to_table(value: Any) -> pa.Table:
+    if isinstance(value, pa.Table):
+        return value
+    if isinstance(value, pa.RecordBatch):
+        return pa.Table.from_batches([value])
+    if type(value).__name__ == "DataFrame":
+        return pa.Table.from_pandas(value, preserve_index=False)
+    raise ValueError(f"expected a pandas DataFrame or a pyarrow Table, got {type(value).__name__}")
+
+
+ArrowTable = Annotated[pa.Table, pydantic.BeforeValidator(_to_table)]
+
+
+class ImportExampleGenParameters(Parameters):
+    """Parameters of :class:`ImportExampleGen`: the ``table`` and the ``output_config``."""
+
+    table: ArrowTable
+    output_config: Output = Output()
+    batch_size: int = pydantic.Field(65_536, ge=1)
+
+
+def table_fingerprint(table: pa.Table) -> str:
+    """SHA-256 over the schema and every row's stable hash."""
+    digest = hashlib.sha256(str(table.schema).encode())
+    for batch in table.to_batches():
+        digest.update(hash_rows(batch).tobytes())
+    return digest.hexdigest()
+
+
+def make_routing(input_splits: list[str], output: Output, schema: pa.Schema) -> Routing:
+    """Output splits: mirror several input splits, or hash one into ``split_config``.
+
+    Raises:
+        ConfigError: Both several input splits and a split_config, or an unknown
+            partition feature.
+    """
+    if len(input_splits) > 1:
+        if output.split_config is not None:
+            raise ConfigError(f"ExampleGen: input_config has splits {input_splits} and "
+                              f"output_config has a split_config; use one or the other.",
+                              fix="drop output_config.split_config to keep the input splits")
+        return Routing(splits=tuple(input_splits))
+    config = output.split_config or DEFAULT_SPLIT_CONFIG
+    feature = output.partition_feature
+    if feature is not None and feature not in schema.names:
+        raise ConfigError(f"ExampleGen: partition_feature_name {feature!r} is not a column; "
+                          f"columns: {schema.names}.", fix="name one of the columns above")
+    return Routing(splits=tuple(s.name for s in config.splits),
+                   hash_buckets=tuple(s.hash_buckets for s in config.splits),
+                   partition_feature=feature)
+
+
+class BaseExampleGenExecutor(BaseExecutor):
+    """Runs the shared pipeline and records, checks and reports what it wrote."""
+
+    def _generate(self, output: Examples, source, schema: pa.Schema, routing: Routing,
+                  on_bad_records: str) -> PipelineResult:
+        quarantine = on_bad_records == "quarantine"
+        bad_path = os.path.join(output.uri if quarantine else self._scratch(), QUARANTINE_FILE)
+        result = run_example_pipeline(source, schema, routing, output.split_uri, bad_path,
+                                      self.context.beam_pipeline_args)
+        if result.bad_records and not quarantine:
+            raise _bad_records_error(bad_path, result.bad_records)
+        written = {s: finalize_split(output.split_uri(s), schema) for s in routing.splits}
+        if written != result.rows_per_split or sum(written.values()) != result.rows_read:
+            raise ExecutorError(f"ExampleGen: wrote {written} rows per split but read "
+                                f"{result.rows_read} and assigned {result.rows_per_split}.",
+                                component_id=self.context.component_id, uri=output.uri,
+                                fix="this is a bug in the runner or ExampleGen; rerun and report")
+        output.splits = list(routing.splits)
+        output.set_property("row_counts", written)
+        if quarantine:
+            output.set_custom_property("num_quarantined", result.bad_records)
+            if result.bad_records:
+                output.set_custom_property("quarantine_uri", bad_path)
+        self.context.log_metrics({f"{s}_rows": float(n) for s, n in written.items()}
+                                 | {"bad_records": float(result.bad_records)})
+        return result
+
+    def _scratch(self) -> str:
+        return self.context.tmp_dir or os.path.join(os.getcwd(), ".gristmill-tmp")
+
+
+def _bad_records_error(path: str, count: int) -> DataError:
+    rows = pq.read_table(path).slice(0, 5).to_pylist()
+    shown = "; ".join(f"{os.path.basename(r['file'])} line {r['line']}: {r['reason']} "
+                      f"[{r['text'][:80]}]" for r in rows)
+    return DataError(f"ExampleGen: {count} bad record(s), first: {shown}. First file: "
+                     f"{rows[0]['file']}.", uri=rows[0]["file"],
+                     fix="fix or remove those rows, or pass on_bad_records='quarantine' to set "
+                         "them aside in <examples>/quarantine/ and count them")
+
+
+class FileExampleGenExecutor(BaseExampleGenExecutor):
+    """Resolves spans/versions, infers the schema from the first file, runs the pipeline."""
+
+    def infer_schema(self, path: str, params) -> pa.Schema:
+        """The Arrow schema of every output row, from the first input file."""
+        raise NotImplementedError
+
+    def reader(self, schema: pa.Schema, params):
+        """``read(path, on_bad) -> iterator of batches`` for this format."""
+        raise NotImplementedError
+
+    def Do(self, input_dict, output_dict, exec_properties) -> None:
+        output = output_dict["examples"][0]
+        resolved = resolve_input(exec_properties.input_base, exec_properties.input_config,
+                                 exec_properties.range_config)
+        first = next(iter(resolved.files.values()))[0]
+        schema = self.infer_schema(first, exec_properties)
+        routing = make_routing(list(resolved.files), exec_properties.output_config, schema)
+        source = read_source(resolved.files, self.reader(schema, exec_properties))
+        self._generate(output, source, schema, routing, exec_properties.on_bad_records)
+        _record_input(output, resolved)
+
+
+def _record_input(output: Examples, resolved: ResolvedInput) -> None:
+    output.set_property("span", resolved.span)
+    output.set_property("version", resolved.version)
+    output.set_property("input_fingerprint", resolved.fingerprint)
+    if len(resolved.spans) > 1:
+        output.set_custom_property("spans", resolved.spans)
+
+
+class CsvExampleGenExecutor(FileExampleGenExecutor):
+    """CSV with a header line; see :mod:`gristmill.components.example_gen_io`."""
+
+    @staticmethod
+    def _options(params: CsvExampleGenParameters) -> CsvOptions:
+        return CsvOptions(delimiter=params.delimiter,
+                          column_types=tuple(sorted(params.column_types.items())))
+
+    def infer_schema(self, path, params):
+        return infer_csv_schema(path, self._options(params))
+
+    def reader(self, schema, params):
+        return functools.partial(_read_csv, schema=schema, options=self._options(params))
+
+
+def _read_csv(path, on_bad, schema, options):
+    return read_csv(path, schema, options, on_bad)
+
+
+def _read_json(path, on_bad, schema):
+    return read_json_lines(path, schema, on_bad)
+
+
+def _read_parquet(path, on_bad, schema, batch_size):
+    return read_parquet(path, schema, batch_size)
+
+
+class JsonExampleGenExecutor(FileExampleGenExecutor):
+    """JSON lines: one object per line, types inferred from the first block."""
+
+    def infer_schema(self, path, params):
+        return infer_json_schema(path)
+
+    def reader(self, schema, params):
+        return functools.partial(_read_json, schema=schema)
+
+
+class ParquetExampleGenExecutor(FileExampleGenExecutor):
+    """Parquet files; every file must have the first file's columns."""
+
+    def infer_schema(self, path, params):
+        try:
+            return pq.read_schema(path)
+        except (pa.ArrowInvalid, OSError) as e:
+            raise DataError(f"ExampleGen: {path} is not a readable Parquet file: {e}.", uri=path,
+                            fix="check the file is complete Parquet") from e
+
+    def reader(self, schema, params):
+        return functools.partial(_read_parquet, schema=schema, batch_size=params.batch_size)
+
+
+class ImportExampleGenExecutor(BaseExampleGenExecutor):
+    """Splits an in-memory Arrow table (or pandas DataFrame) like the file-based ones."""
+
+    def Do(self, input_dict, output_dict, exec_properties: ImportExampleGenParameters) -> None:
+        output = output_dict["examples"][0]
+        table = exec_properties.table
+        routing = make_routing(["single_split"], exec_properties.output_config, table.schema)
+        batches = [("single_split", b)
+                   for b in table.to_batches(max_chunksize=exec_properties.batch_size)]
+
+        def source(pipeline):
+            created = (pipeline | "Table" >> beam.Create(batches)
+                       | "Count" >> beam.ParDo(CountRows())
+                       .with_output_types(tuple[str, pa.RecordBatch]))
+            return {MAIN: created, BAD: pipeline | "NoBadRecords" >> beam.Create([])}
+
+        self._generate(output, source, table.schema, routing, "fail")
+        output.set_property("span", 0)
+        output.set_property("input_fingerprint", table_fingerprint(table))
+
+
+class FileBasedExampleGen(BaseComponent):
+    """Base of the file-based ExampleGens. Output ``examples``: an ``Examples`` artifact.
+
+    Args:
+        input_base: Directory holding the input files.
+        input_config: :class:`~gristmill.components.example_gen_config.Input`.
+        output_config: :class:`~gristmill.components.example_gen_config.Output`.
+        range_config: :class:`~gristmill.components.example_gen_config.RangeConfig`.
+        on_bad_records: ``"fail"`` or ``"quarantine"``.
+    """
+
+    OUTPUTS = {"examples": OutputSpec(Examples)}
+    PARAMETERS = FileExampleGenParameters
+    VERSION = "1"
+
+    def fingerprint_external_inputs(self) -> dict[str, Any]:
+        """Span, version and fingerprint of the files this run would read (cache key)."""
+        p = self.parameters
+        resolved = resolve_input(p.input_base, p.input_config, p.range_config)
+        return {"span": resolved.span, "version": resolved.version, "spans": resolved.spans,
+                "input_fingerprint": resolved.fingerprint}
+
+
+class CsvExampleGen(FileBasedExampleGen):
+    """Ingests CSV files with a header line (also ``delimiter``, ``column_types``)."""
+
+    PARAMETERS = CsvExampleGenParameters
+    EXECUTOR = CsvExampleGenExecutor
+
+
+class JsonExampleGen(FileBasedExampleGen):
+    """Ingests JSON-lines files (one object per line)."""
+
+    EXECUTOR = JsonExampleGenExecutor
+
+
+class ParquetExampleGen(FileBasedExampleGen):
+    """Ingests Parquet files."""
+
+    EXECUTOR = ParquetExampleGenExecutor
+
+
+class ImportExampleGen(BaseComponent):
+    """Turns a pandas DataFrame or Arrow table handed in by the user into Examples.
+
+    Args:
+        table: A ``pandas.DataFrame``, ``pyarrow.Table`` or ``pyarrow.RecordBatch``.
+        output_config: :class:`~gristmill.components.example_gen_config.Output`.
+    """
+
+    OUTPUTS = {"examples": OutputSpec(Examples)}
+    PARAMETERS = ImportExampleGenParameters
+    EXECUTOR = ImportExampleGenExecutor
+    VERSION = "1"

@@ -1,0 +1,128 @@
+"""ExampleValidator: anomalies of statistics against a schema, drift and skew.
+
+Per split it writes ``Split-<name>/anomalies.json`` and sets the custom property
+``blessed = {split: 0/1}``; ``report.html`` goes to the component's MLflow run. When any
+split has an ERROR anomaly, downstream components are halted (``halt_on_error``).
+"""
+
+from __future__ import annotations
+
+import os
+
+from gristmill.components.anomalies import SplitAnomalies, save_anomalies, validate_statistics
+from gristmill.components.base import BaseComponent, InputSpec, OutputSpec, Parameters
+from gristmill.components.executor import BaseExecutor
+from gristmill.components.statistics_model import DatasetStatistics, load_statistics
+from gristmill.metadata.errors import ConfigError
+from gristmill.metadata.standard_artifacts import ExampleAnomalies, ExampleStatistics, Schema
+
+REPORT_FILE = "report.html"
+
+
+class ExampleValidatorParameters(Parameters):
+    """Parameters of :class:`ExampleValidator`.
+
+    Attributes:
+        exclude_splits: Splits not validated.
+        halt_on_error: Halt downstream components when a split has an ERROR anomaly.
+        serving_split: Split of ``serving_statistics`` compared for skew (default: the split
+            of the same name, else the only split).
+    """
+
+    exclude_splits: list[str] = []
+    halt_on_error: bool = True
+    serving_split: str | None = None
+
+
+def _serving_stats(artifact: ExampleStatistics | None, split: str,
+                   params: ExampleValidatorParameters) -> DatasetStatistics | None:
+    if artifact is None:
+        return None
+    name = params.serving_split
+    if name is None:
+        name = split if split in artifact.splits else (
+            artifact.splits[0] if len(artifact.splits) == 1 else None)
+    if name is None or name not in artifact.splits:
+        raise ConfigError(f"ExampleValidator: serving statistics {artifact.uri} have splits "
+                          f"{artifact.splits}; cannot tell which to compare with {split!r}.",
+                          fix="set serving_split to one of those splits")
+    return load_statistics(artifact.split_uri(name))
+
+
+def _previous_stats(artifact: ExampleStatistics | None, split: str
+                    ) -> DatasetStatistics | None:
+    if artifact is None or split not in artifact.splits:
+        return None
+    return load_statistics(artifact.split_uri(split))
+
+
+def _first(input_dict, key: str):
+    artifacts = input_dict.get(key) or []
+    return artifacts[0] if artifacts else None
+
+
+class ExampleValidatorExecutor(BaseExecutor):
+    """Validates every non-excluded split; blesses, reports and maybe halts."""
+
+    def Do(self, input_dict, output_dict, exec_properties: ExampleValidatorParameters) -> None:
+        from gristmill.components.data_schema import load_schema
+
+        statistics = input_dict["statistics"][0]
+        schema = load_schema(input_dict["schema"][0].uri)
+        previous = _first(input_dict, "previous_statistics")
+        serving = _first(input_dict, "serving_statistics")
+        output = output_dict["anomalies"][0]
+        splits = [s for s in statistics.splits if s not in exec_properties.exclude_splits]
+        results: list[SplitAnomalies] = []
+        for split in splits:
+            result = validate_statistics(
+                load_statistics(statistics.split_uri(split)), schema,
+                previous=_previous_stats(previous, split),
+                serving=_serving_stats(serving, split, exec_properties))
+            save_anomalies(result, output.split_uri(split))
+            results.append(result)
+        output.splits = splits
+        output.set_property("span", statistics.get_property("span"))
+        output.set_custom_property("blessed", {r.split: int(r.blessed) for r in results})
+        self._report(output, results)
+        errors = [f"{r.split}: {a.feature or 'dataset'} {a.code}" for r in results
+                  for a in r.anomalies if a.severity == "ERROR"]
+        if errors and exec_properties.halt_on_error:
+            shown = "; ".join(errors[:5]) + (f" and {len(errors) - 5} more" if len(errors) > 5
+                                             else "")
+            self.context.halt_downstream(f"ExampleValidator found {len(errors)} ERROR "
+                                         f"anomalies: {shown}. See {output.uri}/{REPORT_FILE}.")
+
+    def _report(self, output: ExampleAnomalies, results: list[SplitAnomalies]) -> None:
+        from gristmill.components.reports.anomalies_report import render_anomalies_report
+
+        path = os.path.join(output.uri, REPORT_FILE)
+        with open(path, "w") as f:
+            f.write(render_anomalies_report(results, f"Anomalies: {self.context.component_id}"))
+        self.context.attach_report(path)
+        self.context.log_metrics({f"{r.split}_anomalies": float(len(r.anomalies))
+                                  for r in results})
+
+
+class ExampleValidator(BaseComponent):
+    """Finds anomalies in statistics: schema violations, drift and skew.
+
+    Args:
+        statistics: ``ExampleStatistics`` to validate (``StatisticsGen.outputs["statistics"]``).
+        schema: ``Schema`` (``SchemaGen`` or ``ImportSchemaGen``).
+        previous_statistics: Optional statistics of the previous span (drift comparators).
+        serving_statistics: Optional statistics of serving data (skew comparators).
+        exclude_splits, halt_on_error, serving_split: See
+            :class:`ExampleValidatorParameters`.
+
+    Outputs:
+        anomalies: ``ExampleAnomalies`` with custom property ``blessed`` = {split: 0/1}.
+    """
+
+    INPUTS = {"statistics": InputSpec(ExampleStatistics), "schema": InputSpec(Schema),
+              "previous_statistics": InputSpec(ExampleStatistics, optional=True),
+              "serving_statistics": InputSpec(ExampleStatistics, optional=True)}
+    OUTPUTS = {"anomalies": OutputSpec(ExampleAnomalies)}
+    PARAMETERS = ExampleValidatorParameters
+    EXECUTOR = ExampleValidatorExecutor
+    VERSION = "1"

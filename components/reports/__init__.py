@@ -1,0 +1,1 @@
+"""Self-contained HTML reports (inline SVG, no JavaScript) for the MLflow UI."""

@@ -1,0 +1,194 @@
+"""Pydantic models of dataset statistics: what StatisticsGen writes, what others read.
+
+One file per split, ``<statistics uri>/Split-<name>/statistics.json``, holding a
+:class:`DatasetStatistics`. Use :func:`load_statistics` / :func:`save_statistics`.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Literal
+
+import pydantic
+
+FeatureType = Literal["INT", "FLOAT", "STRING", "BYTES", "BOOL", "OTHER"]
+
+STATISTICS_FILE = "statistics.json"
+
+
+class _Model(pydantic.BaseModel):
+    model_config = pydantic.ConfigDict(extra="forbid")
+
+
+class Bucket(_Model):
+    """One histogram bucket: values in [low, high) (the last bucket includes high)."""
+
+    low: float
+    high: float
+    count: float
+
+
+class Histogram(_Model):
+    """A histogram: ``kind`` is ``"standard"`` (equal width) or ``"quantiles"``."""
+
+    kind: Literal["standard", "quantiles"]
+    buckets: list[Bucket]
+
+
+class NumericStatistics(_Model):
+    """Figures over a numeric feature's non-null values.
+
+    Moments, min and max are over finite values; NaN and +/-Inf are only counted.
+    Quantiles come from a KLL sketch: ``quantiles[i]`` is the value at rank ``i / 100``.
+    """
+
+    mean: float | None = None
+    std_dev: float | None = None
+    min: float | None = None
+    max: float | None = None
+    median: float | None = None
+    num_zeros: int = 0
+    num_nan: int = 0
+    num_pos_inf: int = 0
+    num_neg_inf: int = 0
+    quantiles: list[float] = []
+    histograms: list[Histogram] = []
+    weighted_mean: float | None = None
+    weighted_std_dev: float | None = None
+
+    def histogram(self, kind: str = "standard") -> Histogram | None:
+        """The histogram of ``kind``, if computed."""
+        return next((h for h in self.histograms if h.kind == kind), None)
+
+
+class ValueCount(_Model):
+    """A value and how often it occurs (weighted counts in ``weighted_count``)."""
+
+    value: str
+    count: float
+    weighted_count: float | None = None
+
+
+class StringStatistics(_Model):
+    """Figures over a string feature's non-null values.
+
+    ``unique`` is exact when ``unique_is_exact`` (up to the configured bound), else a
+    HyperLogLog estimate; ``top_values`` are exact when ``top_values_exact``.
+    ``value_counts`` lists every value while exact (used for domains and drift).
+    """
+
+    unique: int = 0
+    unique_is_exact: bool = True
+    avg_length: float | None = None
+    top_values: list[ValueCount] = []
+    top_values_exact: bool = True
+    value_counts: list[ValueCount] | None = None
+
+
+class FeatureStatistics(_Model):
+    """Statistics of one feature (column).
+
+    Attributes:
+        name: Column name.
+        type: Logical type (``INT``, ``FLOAT``, ``STRING``, ``BYTES``, ``BOOL``, ``OTHER``).
+        arrow_type: The Arrow type as written by ExampleGen, e.g. ``"int64"``.
+        num_present: Rows where the feature is not null.
+        num_missing: Rows where it is null.
+        min_num_values / max_num_values / avg_num_values: Values per row (lists; 1 for
+            scalars).
+        is_list: Whether the column holds lists.
+    """
+
+    name: str
+    type: FeatureType
+    arrow_type: str
+    num_present: int = 0
+    num_missing: int = 0
+    min_num_values: int | None = None
+    max_num_values: int | None = None
+    avg_num_values: float | None = None
+    is_list: bool = False
+    num_values: int = 0
+    numeric: NumericStatistics | None = None
+    string: StringStatistics | None = None
+
+    @property
+    def present_fraction(self) -> float:
+        """Fraction of rows where the feature is present (1.0 on an empty split)."""
+        total = self.num_present + self.num_missing
+        return self.num_present / total if total else 1.0
+
+
+class SliceStatistics(_Model):
+    """Statistics of the rows of one slice (``"All"`` or ``"feature=value"``)."""
+
+    slice: str = "All"
+    num_examples: int = 0
+    weighted_num_examples: float | None = None
+    features: list[FeatureStatistics] = []
+
+    def feature(self, name: str) -> FeatureStatistics | None:
+        """The statistics of ``name``, or ``None`` when absent."""
+        return next((f for f in self.features if f.name == name), None)
+
+
+class DatasetStatistics(_Model):
+    """Statistics of one split: the whole split plus optional slices.
+
+    Attributes:
+        split: The split name.
+        num_examples: Rows in the split.
+        weight_feature: The weight column, when weighted statistics were asked for.
+        features: Per-feature statistics over all rows.
+        slices: Per-slice statistics (``slice_features`` of ``StatsOptions``).
+        quantile_sample_rate: Fraction of rows fed to the quantile sketches.
+    """
+
+    version: int = 1
+    split: str
+    num_examples: int = 0
+    weighted_num_examples: float | None = None
+    weight_feature: str | None = None
+    features: list[FeatureStatistics] = []
+    slices: list[SliceStatistics] = []
+    quantile_sample_rate: float = 1.0
+
+    def feature(self, name: str) -> FeatureStatistics | None:
+        """The statistics of ``name``, or ``None`` when the split has no such column."""
+        return next((f for f in self.features if f.name == name), None)
+
+    @property
+    def feature_names(self) -> list[str]:
+        """Column names in file order."""
+        return [f.name for f in self.features]
+
+
+def save_statistics(stats: DatasetStatistics, split_dir: str) -> str:
+    """Write ``stats`` as ``<split_dir>/statistics.json``; return the path."""
+    os.makedirs(split_dir, exist_ok=True)
+    path = os.path.join(split_dir, STATISTICS_FILE)
+    with open(path, "w") as f:
+        f.write(stats.model_dump_json(indent=1, exclude_none=True))
+    return path
+
+
+def load_statistics(split_dir: str) -> DatasetStatistics:
+    """Read ``<split_dir>/statistics.json``.
+
+    Raises:
+        gristmill.metadata.errors.DataError: The file is missing or not valid statistics.
+    """
+    from gristmill.metadata.errors import DataError
+
+    path = os.path.join(split_dir, STATISTICS_FILE)
+    try:
+        with open(path) as f:
+            return DatasetStatistics.model_validate_json(f.read())
+    except FileNotFoundError as e:
+        raise DataError(f"statistics file {path} does not exist.", uri=split_dir,
+                        fix="point at a Split-<name> directory of an ExampleStatistics "
+                            "artifact written by StatisticsGen") from e
+    except pydantic.ValidationError as e:
+        raise DataError(f"{path} is not valid statistics: {e.errors()[0]['msg']} at "
+                        f"{'.'.join(map(str, e.errors()[0]['loc']))}.", uri=split_dir,
+                        fix="regenerate it with StatisticsGen") from e
