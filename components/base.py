@@ -9,6 +9,7 @@ copies.
 from __future__ import annotations
 
 import copy
+import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -19,6 +20,25 @@ from gristmill.metadata.types import Artifact
 
 if TYPE_CHECKING:
     from gristmill.components.executor import BaseExecutor
+
+
+#: Node ids name directories under the pipeline root, so they cannot hold "/" or start with ".".
+NODE_ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
+
+
+def check_node_id(node_id: object, where: str) -> str:
+    """Return ``node_id`` if it is a safe node id; raise ConfigError naming ``where`` if not."""
+    if not isinstance(node_id, str) or not NODE_ID_PATTERN.match(node_id):
+        raise ConfigError(f"{where}: invalid node id {node_id!r}; expected letters, digits, "
+                          "'_', '.', '-' (1-128 characters, not starting with '.', '_' or '-'), "
+                          "because it names a directory under the pipeline root.",
+                          component_id=str(node_id), fix="use an id such as 'trainer_2'")
+    return node_id
+
+
+def _a(noun: str) -> str:
+    """``"an Examples"``, ``"a Model"``: the article error messages need."""
+    return f"{'an' if noun[:1].upper() in 'AEIOU' else 'a'} {noun}"
 
 
 class Parameters(pydantic.BaseModel):
@@ -49,7 +69,7 @@ class Channel:
     Resolver, which looks artifacts of that type up in the store.
     """
 
-    def __init__(self, type: type[Artifact], producer: "BaseComponent | None" = None,  # noqa: A002
+    def __init__(self, type: type[Artifact], producer: BaseComponent | None = None,  # noqa: A002
                  output_key: str = ""):
         self.type = type
         self.producer = producer
@@ -81,7 +101,7 @@ class BaseComponent:
     INPUTS: ClassVar[dict[str, InputSpec]] = {}
     OUTPUTS: ClassVar[dict[str, OutputSpec]] = {}
     PARAMETERS: ClassVar[type[Parameters]] = Parameters
-    EXECUTOR: ClassVar[type["BaseExecutor"] | None] = None
+    EXECUTOR: ClassVar[type[BaseExecutor] | None] = None
     #: Bump when the executor's output for the same inputs changes; part of the cache key.
     VERSION: ClassVar[str] = "1"
 
@@ -103,19 +123,20 @@ class BaseComponent:
         """The component class's name, e.g. ``"StatisticsGen"``."""
         return type(self).__name__
 
-    def with_id(self, node_id: str) -> "BaseComponent":
+    def with_id(self, node_id: str) -> BaseComponent:
         """Return a copy with id ``node_id`` (needed when one class appears twice)."""
+        check_node_id(node_id, f"{type(self).__name__}.with_id()")
         clone = self._clone()
         clone._id = node_id
         return clone
 
-    def with_beam_pipeline_args(self, args: list[str]) -> "BaseComponent":
+    def with_beam_pipeline_args(self, args: list[str]) -> BaseComponent:
         """Return a copy whose Beam work also gets ``args``."""
         clone = self._clone()
         clone.beam_pipeline_args = [*self.beam_pipeline_args, *args]
         return clone
 
-    def _clone(self) -> "BaseComponent":
+    def _clone(self) -> BaseComponent:
         clone = copy.copy(self)
         clone.outputs = {}
         clone.outputs = clone._make_outputs()
@@ -131,8 +152,8 @@ class BaseComponent:
             if value is None:
                 if not spec.optional:
                     raise ConfigError(
-                        f"{type(self).__name__}: input {key!r} is required (expected a "
-                        f"{spec.type.TYPE_NAME} channel), got nothing.",
+                        f"{type(self).__name__}: input {key!r} is required (expected "
+                        f"{_a(spec.type.TYPE_NAME)} channel), got nothing.",
                         fix=f"pass {key}=<component>.outputs[...] of type {spec.type.TYPE_NAME}")
                 continue
             checked[key] = self._check_channel(key, spec, value)
@@ -141,17 +162,18 @@ class BaseComponent:
     def _check_channel(self, key: str, spec: InputSpec, value: Any) -> Channel:
         name = type(self).__name__
         if not isinstance(value, Channel):
-            raise ConfigError(f"{name}({key}=...): expected a {spec.type.TYPE_NAME} channel, got "
-                              f"{type(value).__name__}.",
+            raise ConfigError(f"{name}({key}=...): expected {_a(spec.type.TYPE_NAME)} channel, "
+                              f"got {type(value).__name__}.",
                               fix=f"pass an output channel such as <component>.outputs[{key!r}]")
         if not issubclass(value.type, spec.type):
             hint = ""
             if value.producer is not None:
-                same = [k for k, c in value.producer.outputs.items() if issubclass(c.type, spec.type)]
+                same = [k for k, c in value.producer.outputs.items()
+                        if issubclass(c.type, spec.type)]
                 if same:
                     hint = f' Did you mean {value.producer_id}.outputs["{same[0]}"]?'
-            raise ConfigError(f"{name}({key}=...): expected a {spec.type.TYPE_NAME} channel, got "
-                              f"{value.type.TYPE_NAME} from {value.describe()}.{hint}",
+            raise ConfigError(f"{name}({key}=...): expected {_a(spec.type.TYPE_NAME)} channel, "
+                              f"got {value.type.TYPE_NAME} from {value.describe()}.{hint}",
                               fix=f"connect an output of type {spec.type.TYPE_NAME}")
         return value
 

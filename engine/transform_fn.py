@@ -32,7 +32,7 @@ from typing import Any
 import pyarrow as pa
 
 from gristmill.engine import transform_kernels as k
-from gristmill.metadata.errors import ConfigError, DataError
+from gristmill.engine.errors import ConfigError, DataError
 
 PLAN_FORMAT = "gristmill.transform_fn/1"
 PLAN_FILE = "transform_fn.json"

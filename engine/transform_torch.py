@@ -20,7 +20,7 @@ from torch import Tensor, nn
 
 from gristmill.engine import transform_kernels as k
 from gristmill.engine.transform_fn import INPUT_PREFIX, FittedTransform, to_table
-from gristmill.metadata.errors import ConfigError
+from gristmill.engine.errors import ConfigError
 
 _ARITH = {"add": torch.add, "sub": torch.sub, "mul": torch.mul, "div": torch.div}
 _UNARY = {"log1p": torch.log1p, "log": torch.log, "exp": torch.exp, "sqrt": torch.sqrt,

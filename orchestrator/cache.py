@@ -10,14 +10,17 @@ import hashlib
 import inspect
 import json
 import os
-from functools import lru_cache
+import threading
+from collections.abc import Mapping, Sequence
+from functools import cache, lru_cache
 from importlib import metadata as importlib_metadata
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 from gristmill.components.base import BaseComponent
 from gristmill.metadata.types import Artifact
 
 _SMALL = 2000  # canonical parameter values longer than this are stored as digests
+_SOURCE_LOCK = threading.Lock()
 
 
 @lru_cache(maxsize=1)
@@ -63,18 +66,20 @@ def cache_ingredients(component: BaseComponent, inputs: Mapping[str, Sequence[Ar
     }
 
 
+@cache
 def component_identity(cls: type) -> str:
     """Gristmill's own components by import path; user components by name and source.
 
     A user's component lives in a pipeline file that may be imported as ``__main__`` or
     under the CLI's module name, so its identity must not depend on the module name.
+    Memoised per class: finding a class's source parses its whole module.
     """
     if cls.__module__.startswith("gristmill."):
         return f"{cls.__module__}.{cls.__qualname__}"
     sources = []
     for part in (cls, getattr(cls, "EXECUTOR", None)):
         try:
-            sources.append(inspect.getsource(part))
+            sources.append(_getsource(part))
         except (OSError, TypeError):
             sources.append("")
     digest = hashlib.sha256("\n".join(sources).encode()).hexdigest()[:16]
@@ -154,9 +159,20 @@ def _canonical(value: Any) -> Any:
     return text if len(text) <= _SMALL else {"sha256": hashlib.sha256(text.encode()).hexdigest()}
 
 
+def _getsource(obj: Any) -> str:
+    """``inspect.getsource`` under a lock.
+
+    For classes, inspect parses the whole module with ``ast``, and CPython 3.11's ast is not
+    thread-safe ("AST constructor recursion depth mismatch", cpython gh-106905); the
+    LocalDagRunner computes cache keys on several worker threads at once.
+    """
+    with _SOURCE_LOCK:
+        return inspect.getsource(obj)
+
+
 def _source_digest(fn: Any) -> str:
     try:
-        source = inspect.getsource(fn)
+        source = _getsource(fn)
     except (OSError, TypeError):
         source = getattr(getattr(fn, "__code__", None), "co_code", b"") or repr(fn)
     data = source.encode() if isinstance(source, str) else bytes(source)

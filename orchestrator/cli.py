@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import argparse
+import logging
 import os
-import re
 import sys
 import traceback
+
+from gristmill.metadata.settings import redact_text
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -72,17 +74,45 @@ def _store_args(parser: argparse.ArgumentParser) -> None:
                         help="metadata database URL (default: GRISTMILL_HOME/metadata.db)")
 
 
-_URL_PASSWORD = re.compile(r"([A-Za-z][\w+.-]*://[^:/@\s]+):[^@\s]+@")
+class _RedactingFilter(logging.Filter):
+    """Log records as the CLI prints them: URL passwords hidden, no tracebacks.
+
+    Libraries log exceptions with their tracebacks (Beam logs every failing DoFn); the node's
+    error already says what went wrong and the fix, so the console gets one line.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = redact_text(record.getMessage()).strip()
+        record.msg, record.args = (message.splitlines() or [""])[0], None
+        record.exc_info, record.exc_text, record.stack_info = None, None, None
+        return True
 
 
-def redact_text(text: str) -> str:
-    """Hide passwords of any URLs inside ``text``."""
-    return _URL_PASSWORD.sub(r"\1:***@", text)
+def _redact_logs() -> None:
+    """Log warnings through one handler that redacts database passwords."""
+    root = logging.getLogger()
+    if not root.handlers:
+        handler = logging.StreamHandler()
+        handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
+        root.addHandler(handler)
+    for handler in root.handlers:
+        if not any(isinstance(f, _RedactingFilter) for f in handler.filters):
+            handler.addFilter(_RedactingFilter())
+    # Errors inside library callbacks (pyarrow row handlers, __del__) would print a raw
+    # traceback through sys.unraisablehook; log them as one redacted line instead.
+    sys.unraisablehook = _log_unraisable
+
+
+def _log_unraisable(unraisable) -> None:
+    logging.getLogger("gristmill").warning(
+        "ignored %s in %s: %s", type(unraisable.exc_value).__name__,
+        getattr(unraisable.object, "__qualname__", unraisable.object), unraisable.exc_value)
 
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point: parse, dispatch, and turn every error into a message with its fix."""
     args = build_parser().parse_args(argv)
+    _redact_logs()
     from gristmill.orchestrator import cli_commands
 
     handler = getattr(cli_commands, f"cmd_{args.command}")

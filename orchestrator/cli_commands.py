@@ -9,17 +9,22 @@ import json
 import os
 import shlex
 import sys
+import traceback
 from pathlib import Path
 from typing import Any
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
-from gristmill.metadata.errors import ConfigError, did_you_mean
+from gristmill.metadata.errors import ConfigError, GristmillError, did_you_mean
+from gristmill.metadata.settings import redact_text
 from gristmill.orchestrator.dsl import Pipeline
 from gristmill.orchestrator.hooks import NodeResult, PipelineHooks, RunInfo
 
-err = Console(stderr=True, highlight=False)
+# soft_wrap: a long resume command must stay one copy-pasteable line. User text (errors,
+# paths, ids) goes through escape(): "[/tmp/x]" in a message is not markup.
+err = Console(stderr=True, highlight=False, soft_wrap=True)
 out = Console(highlight=False, soft_wrap=True)
 _STATE_STYLE = {"COMPLETE": "green", "CACHED": "cyan", "FAILED": "bold red",
                 "CANCELED": "yellow"}
@@ -37,7 +42,13 @@ def load_pipeline(file: str, raw_params: list[str]) -> tuple[Pipeline, dict[str,
         raise ConfigError(f"{file}: expected a function create_pipeline(**params) returning a "
                           "Pipeline; none found.", fix="define create_pipeline() in the file")
     params = _parse_params(factory, raw_params, file)
-    pipeline = factory(**params)
+    try:
+        pipeline = factory(**params)
+    except GristmillError:
+        raise  # already names the component and the fix
+    except Exception as e:  # the user's bug, not ours: point at their line
+        raise ConfigError(f"{file}: create_pipeline() raised {_where(e, path)}",
+                          fix="correct the pipeline file at the line shown") from e
     if not isinstance(pipeline, Pipeline):
         raise ConfigError(f"{file}: create_pipeline() returned {type(pipeline).__name__}, "
                           "expected a Pipeline.", fix="return Pipeline(name, components)")
@@ -59,7 +70,20 @@ def _import_file(path: Path):
     except ImportError as e:
         raise ConfigError(f"{path}: import failed: {e}.",
                           fix="install the missing package or correct the import") from e
+    except GristmillError:
+        raise
+    except Exception as e:  # any other error while importing is the pipeline file's bug
+        raise ConfigError(f"{path}: importing the pipeline file raised {_where(e, path)}",
+                          fix="correct the pipeline file at the line shown") from e
     return module
+
+
+def _where(error: Exception, path: Path) -> str:
+    """``NameError: name 'x' is not defined (at pipeline.py:12)``: the deepest frame in ``path``."""
+    frames = [f for f in traceback.extract_tb(error.__traceback__)
+              if Path(f.filename).resolve() == path.resolve()]
+    where = f" (at {path.name}:{frames[-1].lineno})" if frames else ""
+    return f"{type(error).__name__}: {error}{where}."
 
 
 def _parse_params(factory, raw: list[str], file: str) -> dict[str, Any]:
@@ -69,17 +93,25 @@ def _parse_params(factory, raw: list[str], file: str) -> dict[str, Any]:
     for item in raw:
         key, sep, value = item.partition("=")
         if not sep:
-            raise ConfigError(f"--param {item!r}: expected KEY=VALUE.", fix="write --param rows=100")
+            raise ConfigError(f"--param {item!r}: expected KEY=VALUE.",
+                              fix="write --param rows=100")
         if key not in signature.parameters and not accepts_any:
             raise ConfigError(f"--param {key}: {file}'s create_pipeline has no parameter "
                               f"{key!r}.{did_you_mean(key, signature.parameters)}",
                               fix=f"use one of {sorted(signature.parameters)}")
         default = signature.parameters[key].default if key in signature.parameters else None
-        params[key] = _coerce(value, default)
+        try:
+            params[key] = _coerce(value, default)
+        except ValueError as e:
+            raise ConfigError(f"--param {key}={value}: expected {type(default).__name__} like "
+                              f"its default {default!r}, got {value!r} ({e}).",
+                              fix=f"pass --param {key}=<{type(default).__name__}>") from e
     return params
 
 
 def _coerce(value: str, default: Any) -> Any:
+    if isinstance(default, str):
+        return value  # "--param name=123" stays the string the parameter expects
     if isinstance(default, bool):
         return value.lower() in ("1", "true", "yes", "on")
     for kind in (int, float):
@@ -95,14 +127,14 @@ class Progress(PipelineHooks):
     """One line per component on stderr as it finishes."""
 
     def before_pipeline_run(self, run: RunInfo) -> None:
-        err.print(f"[bold]{run.pipeline_name}[/] run [bold]{run.run_id}[/]")
+        err.print(f"[bold]{escape(run.pipeline_name)}[/] run [bold]{escape(run.run_id)}[/]")
 
     def after_node(self, run: RunInfo, result: NodeResult, context) -> None:
         style = _STATE_STYLE.get(result.state.value, "")
-        err.print(f"  [{style}]{result.state.value:<9}[/] {result.node_id:<28} "
+        err.print(f"  [{style}]{result.state.value:<9}[/] {escape(f'{result.node_id:<28}')} "
                   f"{result.seconds:7.2f}s")
         if result.error:
-            err.print(f"    [red]{result.error}[/]")
+            err.print(f"    [red]{escape(redact_text(result.error))}[/]")
 
 
 def cmd_run(args) -> int:
@@ -128,7 +160,7 @@ def cmd_run(args) -> int:
 def _resume_command(args) -> str:
     parts = ["gristmill", "run", args.file, *[f"--param={p}" for p in args.param],
              *[f"--beam-arg={b}" for b in args.beam_args]]
-    return shlex.join(parts)
+    return redact_text(shlex.join(parts))
 
 
 def _print_summary(result, pipeline: Pipeline) -> None:
@@ -138,12 +170,12 @@ def _print_summary(result, pipeline: Pipeline) -> None:
     summary = ", ".join(f"{n} {s.lower()}" for s, n in sorted(counts.items()))
     style = "green" if result.status == "COMPLETE" else "bold red"
     err.print(f"[{style}]{result.status}[/] in {result.seconds:.2f}s ({summary})")
-    err.print(f"  run id:    {result.run_id}")
-    err.print(f"  artifacts: {result.root}")
+    err.print(f"  run id:    {escape(result.run_id)}")
+    err.print(f"  artifacts: {escape(result.root)}")
     if pipeline.tracking_uri != "":
         err.print("  browse:    gristmill ui   (then open http://127.0.0.1:5000)")
     if result.resume_command:
-        err.print(f"  resume:    {result.resume_command}   (completed components come from "
+        err.print(f"  resume:    {escape(result.resume_command)}   (completed components come from "
                   "cache)")
 
 
@@ -166,9 +198,9 @@ def _print_explain(pipeline: Pipeline, as_json: bool, enable_cache: bool) -> int
         return 0
     for v in verdicts:
         style = {"hit": "cyan", "miss": "yellow"}.get(v.verdict, "")
-        out.print(f"[{style}]{v.verdict.upper():<7}[/] {v.node_id}")
+        out.print(f"[{style}]{v.verdict.upper():<7}[/] {escape(v.node_id)}")
         for reason in v.reasons:
-            out.print(f"         {reason}")
+            out.print(f"         {escape(reason)}")
     return 0
 
 

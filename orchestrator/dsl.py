@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
-from typing import Sequence
 
-from gristmill.components.base import BaseComponent
+from gristmill.components.base import BaseComponent, check_node_id
 from gristmill.metadata.errors import ConfigError
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
@@ -58,12 +58,13 @@ class Pipeline:
                 raise ConfigError(f"Pipeline {name!r}: components must be Gristmill components, "
                                   f"got {type(component).__name__} {component!r}.",
                                   fix="pass component instances such as CsvExampleGen(...)")
+            check_node_id(component.id, f"Pipeline {name!r}")
 
     @property
     def pipeline_name(self) -> str:
         """TFX's name for :attr:`name`."""
         return self.name
 
-    def with_options(self, **changes) -> "Pipeline":
+    def with_options(self, **changes) -> Pipeline:
         """Return a copy with some fields changed (e.g. ``enable_cache=False``)."""
         return replace(self, **changes)

@@ -37,10 +37,6 @@ def explain(compiled: CompiledPipeline, store: MetadataStore, enable_cache: bool
     verdicts: dict[str, Explanation] = {}
     for node_id in compiled.order:
         component = compiled.nodes[node_id].component
-        if hasattr(component, "resolve_from_store"):
-            verdicts[node_id] = Explanation(node_id, "resolve", ["resolves from the store at "
-                                                                 "run time"])
-            continue
         rerun = [u for u in sorted(compiled.nodes[node_id].upstream)
                  if verdicts[u].verdict == "miss"]
         if rerun:
@@ -49,9 +45,21 @@ def explain(compiled: CompiledPipeline, store: MetadataStore, enable_cache: bool
             continue
         inputs = {k: outputs.get(c.producer_id, {}).get(c.output_key, [])
                   for k, c in component.inputs.items() if c.producer is not None}
+        if hasattr(component, "resolve_from_store"):
+            verdicts[node_id] = _explain_resolver(compiled, store, component, inputs, outputs)
+            continue
         verdicts[node_id] = _explain_node(compiled, store, component, inputs, outputs,
                                           enable_cache)
     return [verdicts[n] for n in compiled.order]
+
+
+def _explain_resolver(compiled, store, component, inputs, outputs) -> Explanation:
+    """Resolve now (reads only), so nodes downstream are judged on what it would pick."""
+    resolved = component.resolve_from_store(store, compiled.pipeline.name, inputs)
+    outputs[component.id] = resolved
+    picked = ", ".join(f"{k}: {[a.id for a in v]}" for k, v in resolved.items())
+    return Explanation(component.id, "resolve", [f"resolves from the store at run time; now "
+                                                 f"it would pick artifacts {picked}"])
 
 
 def _explain_node(compiled, store, component, inputs, outputs, enable_cache) -> Explanation:

@@ -38,6 +38,7 @@ class RunState:
     enable_cache: bool = True
     beam_pipeline_args: list[str] = field(default_factory=list)
     outputs: dict[str, dict[str, list[Artifact]]] = field(default_factory=dict)
+    #: Artifact ids written or fingerprint-checked in this run (inputs not to re-hash).
     produced_here: set[int] = field(default_factory=set)
 
 
@@ -51,10 +52,28 @@ def launch(component: BaseComponent, run: RunState, node_context_id: int) -> Nod
             _resolve_node(component, run, node_context_id, result)
         else:
             _execute_node(component, run, node_context_id, result)
-    except GristmillError as e:
-        result.state, result.error = ExecutionState.FAILED, str(e)
+    except Exception as e:  # fail this node, never the scheduling loop of the whole run
+        result.state = ExecutionState.FAILED
+        result.error = str(e) if isinstance(e, GristmillError) else (
+            f"{component.id}: internal error {type(e).__name__}: {e}. This is a Gristmill bug; "
+            "please report it.")
+        if not isinstance(e, GristmillError):
+            log.exception("%s: internal error", component.id)
+        _fail_if_unfinished(run, result)
     result.seconds = time.time() - started
     return result
+
+
+def _fail_if_unfinished(run: RunState, result: NodeResult) -> None:
+    """A lifecycle step failed after registration: do not leave the execution RUNNING."""
+    if result.execution_id is None:
+        return
+    try:
+        execution = run.store.get_execution(result.execution_id)
+        if execution.state in (ExecutionState.NEW, ExecutionState.RUNNING):
+            publisher.publish_failed(run.store, execution, result.error or "failed")
+    except GristmillError as e:  # the store itself is failing; stale recovery will catch it
+        log.warning("could not mark execution %s FAILED: %s", result.execution_id, e)
 
 
 def resolve_inputs(component: BaseComponent, run: RunState) -> dict[str, list[Artifact]]:
@@ -165,8 +184,9 @@ def _finish_cached(run: RunState, execution: ExecutionRecord, cached: ExecutionR
     publisher.publish_cached(run.store, execution, outputs,
                              {"cached_from_execution": cached.id, "metrics": metrics})
     result.state, result.outputs, result.metrics = ExecutionState.CACHED, outputs, metrics
-    halt = cached.custom_properties.get("halt_reason")
-    result.halt_reason = halt
+    result.halt_reason = cached.custom_properties.get("halt_reason")
+    # _lookup_cache has just checked their fingerprints; consumers need not hash them again.
+    run.produced_here.update(a.id for v in outputs.values() for a in v)
 
 
 def _run_executor(component: BaseComponent, run: RunState, execution: ExecutionRecord,
@@ -209,8 +229,13 @@ def _finalise(artifact: Artifact) -> Artifact:
 def _describe_failure(component: BaseComponent, error: BaseException) -> str:
     if isinstance(error, GristmillError):
         return str(error)
-    frames = traceback.format_exception(type(error), error, error.__traceback__)
-    tail = "".join(frames[-3:]).strip()
+    if type(error).__module__ == "gristmill.engine.errors":  # ours, from the engine layer
+        return f"{component.id} ({component.type_name}): {error}"
+    # The user's frames only (the first is the launcher's call into Do), and no header:
+    # the CLI never shows a raw traceback.
+    frames = traceback.extract_tb(error.__traceback__)[1:]
+    tail = "".join([*traceback.format_list(frames[-2:]),
+                    *traceback.format_exception_only(type(error), error)]).rstrip()
     wrapped = ExecutorError(f"{component.id} ({component.type_name}) raised "
                             f"{type(error).__name__}: {error}", component_id=component.id,
                             fix="see the traceback tail below; if it points at your module "
@@ -226,7 +251,8 @@ def _resolve_node(component: Any, run: RunState, node_context_id: int,
         parameters=component.describe_parameters(), cache_key=None, ingredients={},
         context_ids=[*run.context_ids, node_context_id], inputs=result.inputs, outputs={},
         pipeline_name=run.info.pipeline_name, run_id=run.info.run_id)
+    result.execution_id = execution.id
     resolved = {k: [a.id for a in v] for k, v in outputs.items()}
     run.store.publish_execution(execution.id, state=ExecutionState.COMPLETE,
                                 custom_properties={"resolved": resolved})
-    result.execution_id, result.state, result.outputs = execution.id, ExecutionState.COMPLETE, outputs
+    result.state, result.outputs = ExecutionState.COMPLETE, outputs

@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from gristmill.components.executor import ExecutionContext, Reporter
-from gristmill.metadata.settings import gristmill_home
+from gristmill.metadata.settings import gristmill_home, redact_text
 from gristmill.orchestrator.hooks import NodeResult, PipelineHooks, RunInfo
 
 log = logging.getLogger(__name__)
@@ -118,8 +118,9 @@ class MlflowMirror(PipelineHooks):
             return
         self.journal.write("end_node", node=result.node_id, type=result.component_type,
                            state=result.state.value, seconds=result.seconds,
-                           execution_id=result.execution_id, error=result.error,
-                           metrics=result.metrics, parameters=result.parameters,
+                           execution_id=result.execution_id,
+                           error=_redacted(result.error), metrics=result.metrics,
+                           parameters=_redacted(result.parameters),
                            inputs=_artifact_refs(result.inputs),
                            outputs=_artifact_refs(result.outputs))
 
@@ -130,7 +131,7 @@ class MlflowMirror(PipelineHooks):
             if result.state.value == "CANCELED":
                 self.journal.write("end_node", node=result.node_id, type=result.component_type,
                                    state="CANCELED", seconds=0.0,
-                                   execution_id=result.execution_id, error=result.error,
+                                   execution_id=result.execution_id, error=_redacted(result.error),
                                    metrics={}, parameters={}, inputs={}, outputs={})
         self.journal.write("end_pipeline", status=status, seconds=time.time() - run.started)
         self.journal.path.rename(self.journal.path.with_suffix(".ready"))
@@ -141,6 +142,17 @@ class MlflowMirror(PipelineHooks):
             replay_file(ready)
         else:
             _spawn_replay(ready)
+
+
+def _redacted(value: Any) -> Any:
+    """``value`` with the passwords of URLs in its strings hidden (MLflow shows params)."""
+    if isinstance(value, str):
+        return redact_text(value)
+    if isinstance(value, Mapping):
+        return {k: _redacted(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_redacted(v) for v in value]
+    return value
 
 
 def _artifact_refs(artifacts: Mapping[str, list]) -> dict[str, list[dict[str, Any]]]:

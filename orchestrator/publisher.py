@@ -8,13 +8,15 @@ which :func:`recover_stale` marks ABANDONED.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import socket
-from typing import Any, Mapping, Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 from gristmill.metadata.fingerprint import fingerprint_path
-from gristmill.metadata.store import MetadataStore
+from gristmill.metadata.store import PIPELINE_RUN, MetadataStore
 from gristmill.metadata.types import Artifact, ExecutionRecord, ExecutionState
 
 
@@ -56,6 +58,7 @@ def publish_failed(store: MetadataStore, execution: ExecutionRecord, error: str,
     """Mark the execution FAILED, its outputs ABANDONED, and delete its staging files."""
     for path in staging_dirs:
         shutil.rmtree(path, ignore_errors=True)
+        _remove_if_empty(os.path.dirname(path))
     return store.publish_execution(execution.id, state=ExecutionState.FAILED, error=error)
 
 
@@ -74,23 +77,34 @@ def publish_canceled(store: MetadataStore, execution: ExecutionRecord, reason: s
 
 
 def recover_stale(store: MetadataStore) -> list[ExecutionRecord]:
-    """Mark executions whose process died on this host FAILED and their outputs ABANDONED."""
-    host = socket.gethostname()
+    """Mark executions whose process died on this host FAILED and their outputs ABANDONED.
 
-    def is_alive(record: ExecutionRecord) -> bool:
-        if record.host != host or record.pid is None:
-            return True  # another machine's process: we cannot tell, so leave it
-        if record.pid == os.getpid():
-            return True
-        try:
-            os.kill(record.pid, 0)
-        except ProcessLookupError:
-            return False
-        except PermissionError:
-            return True
-        return not _is_zombie(record.pid)
+    Pipeline runs whose process died (``status`` still RUNNING) are marked FAILED too, so
+    ``gristmill runs`` never shows a killed run as running forever.
+    """
+    recovered = store.recover_stale_executions(
+        lambda record: _process_alive(record.pid, record.host))
+    for ctx in store.list_contexts(PIPELINE_RUN):
+        props = ctx.properties
+        if props.get("status") == "RUNNING" and not _process_alive(props.get("pid"),
+                                                                   props.get("host")):
+            store.put_context(PIPELINE_RUN, ctx.name, {
+                "status": "FAILED", "error": f"process {props.get('pid')} died"})
+    return recovered
 
-    return store.recover_stale_executions(is_alive)
+
+def _process_alive(pid: int | None, host: str | None) -> bool:
+    if host != socket.gethostname() or pid is None:
+        return True  # another machine's process: we cannot tell, so leave it
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return not _is_zombie(pid)
 
 
 def _is_zombie(pid: int) -> bool:
@@ -106,3 +120,10 @@ def _promote(staging: str, final: str) -> None:
     if os.path.exists(final):  # left by a crash between promote and publish; never LIVE
         shutil.rmtree(final)
     os.replace(staging, final)
+    _remove_if_empty(os.path.dirname(staging))
+
+
+def _remove_if_empty(directory: str) -> None:
+    """Drop an execution's staging directory once its last output has moved out."""
+    with contextlib.suppress(OSError):  # not empty yet (more outputs to come) or already gone
+        os.rmdir(directory)

@@ -34,10 +34,16 @@ class LatestArtifactStrategy(ResolverStrategy):
 
 
 class LatestBlessedModelStrategy(ResolverStrategy):
-    """The newest model that an Evaluator blessed (inputs ``model`` and ``model_blessing``)."""
+    """The newest model that an Evaluator blessed (inputs ``model`` and ``model_blessing``).
+
+    An optional input ``candidate`` (e.g. ``trainer.outputs["model"]``) names models to leave
+    out: a model is then never its own baseline, and a re-run whose Trainer was cached
+    resolves the same baseline as before, so the Evaluator stays cached too.
+    """
 
     def resolve(self, candidates, store):
-        models = {m.id: m for m in candidates.get("model", [])}
+        exclude = {m.id for m in candidates.get("candidate", [])}
+        models = {m.id: m for m in candidates.get("model", []) if m.id not in exclude}
         for blessing in candidates.get("model_blessing", []):
             model_id = blessing.get_custom_property("current_model_id")
             if blessing.get_custom_property("blessed") == 1 and model_id in models:

@@ -5,13 +5,15 @@ from __future__ import annotations
 import concurrent.futures as cf
 import datetime as dt
 import os
+import socket
 import time
 import uuid
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterable
+from typing import Any
 
 from gristmill.metadata.errors import ConfigError, did_you_mean
-from gristmill.metadata.settings import gristmill_home
+from gristmill.metadata.settings import gristmill_home, redact_text
 from gristmill.metadata.store import NODE, PIPELINE, PIPELINE_RUN, MetadataStore, open_store
 from gristmill.metadata.types import ExecutionState
 from gristmill.orchestrator import publisher
@@ -113,14 +115,15 @@ class BaseRunner:
     def _start_run(self, pipeline: Pipeline, store: MetadataStore, params: dict[str, Any],
                    enable_cache: bool | None) -> RunState:
         root = artifact_root(pipeline)
-        tracking = default_tracking_uri() if pipeline.tracking_uri is None else pipeline.tracking_uri
+        tracking = (default_tracking_uri() if pipeline.tracking_uri is None
+                    else pipeline.tracking_uri)
         run_id = dt.datetime.now().strftime("%Y%m%d-%H%M%S-") + uuid.uuid4().hex[:6]
         info = RunInfo(pipeline.name, run_id, root, pipeline.metadata_url, tracking,
-                       {k: str(v) for k, v in params.items()}, time.time())
+                       {k: redact_text(str(v)) for k, v in params.items()}, time.time())
         pipeline_ctx = store.put_context(PIPELINE, pipeline.name, {"root": root})
         run_ctx = store.put_context(PIPELINE_RUN, run_id, {
             "pipeline": pipeline.name, "status": "RUNNING", "start_time": info.started,
-            "params": info.params})
+            "params": info.params, "pid": os.getpid(), "host": socket.gethostname()})
         hooks: list[PipelineHooks] = list(self.extra_hooks)
         if tracking and self.mirror_mlflow:
             from gristmill.orchestrator.mlflow_mirror import MlflowMirror
@@ -257,7 +260,7 @@ def _load_skipped_outputs(compiled: CompiledPipeline, selected: list[str], state
                           ) -> None:
     """Partial runs reuse the latest successful outputs of nodes they skip."""
     needed = {up for n in selected for up in compiled.nodes[n].upstream} - set(selected)
-    for node_id in needed:
+    for node_id in sorted(needed):  # a deterministic first error
         executions = state.store.list_executions(
             pipeline_name=state.info.pipeline_name, component_id=node_id,
             states=[ExecutionState.COMPLETE, ExecutionState.CACHED])

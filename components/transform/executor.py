@@ -26,6 +26,7 @@ from gristmill.components.transform.compiler import build_plan, num_phases, phas
 from gristmill.components.transform.spec import TransformParameters, resolve_preprocessing_fn
 from gristmill.components.transform.tracing import Node, TracedFn, trace
 from gristmill.engine.transform_fn import FittedTransform
+from gristmill.engine.errors import EngineError
 from gristmill.metadata.errors import ConfigError, DataError, GristmillError, did_you_mean
 from gristmill.metadata.standard_artifacts import Examples
 
@@ -225,7 +226,7 @@ def _trace(params: TransformParameters, raw_types: dict[str, str]) -> TracedFn:
     fn = resolve_preprocessing_fn(params)
     try:
         return trace(fn, raw_types, params.custom_config)
-    except GristmillError:
+    except (GristmillError, EngineError):
         raise
     except Exception as e:  # the user's code: say so, keep the cause
         raise ConfigError(f"Transform: preprocessing_fn raised {type(e).__name__}: {e}",

@@ -11,7 +11,7 @@ import pytest
 
 from gristmill.engine.transform_fn import PLAN_FORMAT, FittedTransform
 from gristmill.engine.transform_kernels import stable_hash
-from gristmill.metadata.errors import ConfigError, DataError
+from gristmill.engine.errors import ConfigError, DataError
 
 PLAN = {
     "format": PLAN_FORMAT,
