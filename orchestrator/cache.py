@@ -32,11 +32,14 @@ def gristmill_version() -> str:
         return "0+unknown"
 
 
-def cache_ingredients(component: BaseComponent, inputs: Mapping[str, Sequence[Artifact]]
-                      ) -> dict[str, Any]:
+def cache_ingredients(component: BaseComponent, inputs: Mapping[str, Sequence[Artifact]],
+                      pipeline_name: str = "") -> dict[str, Any]:
     """Everything the cache key is made of, as a JSON-ready dict.
 
     Ingredients:
+        pipeline: the pipeline's name, and
+        node_id: the node's id: as in TFX, two nodes (or two pipelines) with the same
+            definition do not share outputs, so lineage stays truthful.
         component_type: the component class's import path; for user components, its name
             and a digest of the class's and its executor's source.
         component_version: the class's ``VERSION`` (bumped when executor output changes).
@@ -55,6 +58,8 @@ def cache_ingredients(component: BaseComponent, inputs: Mapping[str, Sequence[Ar
     params, module_files = _canonical_parameters(component)
     external = getattr(component, "fingerprint_external_inputs", None)
     return {
+        "pipeline": pipeline_name,
+        "node_id": component.id,
         "component_type": component_identity(cls),
         "component_version": str(cls.VERSION),
         "gristmill_version": gristmill_version(),
@@ -95,7 +100,8 @@ def cache_key(ingredients: Mapping[str, Any]) -> str:
 def describe_changes(old: Mapping[str, Any], new: Mapping[str, Any]) -> list[str]:
     """Say, in user terms, which ingredients differ between two executions."""
     changes = []
-    for field in ("component_type", "component_version", "gristmill_version", "external_inputs"):
+    for field in ("pipeline", "node_id", "component_type", "component_version",
+                  "gristmill_version", "external_inputs"):
         if old.get(field) != new.get(field):
             label = field.replace("_", " ")
             changes.append(f"{label} changed: {_short(old.get(field))} -> {_short(new.get(field))}")

@@ -168,8 +168,12 @@ def _print_summary(result, pipeline: Pipeline) -> None:
     for node in result.components:
         counts[node.state.value] = counts.get(node.state.value, 0) + 1
     summary = ", ".join(f"{n} {s.lower()}" for s, n in sorted(counts.items()))
-    style = "green" if result.status == "COMPLETE" else "bold red"
+    style = {"COMPLETE": "green", "HALTED": "yellow"}.get(result.status, "bold red")
     err.print(f"[{style}]{result.status}[/] in {result.seconds:.2f}s ({summary})")
+    for node in result.components:
+        if node.halt_reason:
+            err.print(f"  halted by: {escape(node.node_id)}: {escape(node.halt_reason)}\n"
+                      "             fix the data (or relax the check), then run again")
     err.print(f"  run id:    {escape(result.run_id)}")
     err.print(f"  artifacts: {escape(result.root)}")
     if pipeline.tracking_uri != "":

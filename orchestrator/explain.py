@@ -63,7 +63,7 @@ def _explain_resolver(compiled, store, component, inputs, outputs) -> Explanatio
 
 
 def _explain_node(compiled, store, component, inputs, outputs, enable_cache) -> Explanation:
-    ingredients = cache_ingredients(component, inputs)
+    ingredients = cache_ingredients(component, inputs, compiled.pipeline.name)
     key = cache_key(ingredients)
     if not enable_cache:
         return Explanation(component.id, "miss", ["caching is disabled (--no-cache)"])

@@ -106,7 +106,7 @@ def verify_intact(artifact: Artifact, consumer: str) -> None:
 def _execute_node(component: BaseComponent, run: RunState, node_context_id: int,
                   result: NodeResult) -> None:
     started = time.time()
-    ingredients = cache_ingredients(component, result.inputs)
+    ingredients = cache_ingredients(component, result.inputs, run.info.pipeline_name)
     key = cache_key(ingredients)
     result.parameters = ingredients["parameters"]
     cached = _lookup_cache(run.store, key, component.id, result) if run.enable_cache else None

@@ -52,6 +52,18 @@ def default_tracking_uri() -> str:
     return f"sqlite:///{gristmill_home().resolve()}/mlflow.db"
 
 
+def run_status(results: list[NodeResult]) -> str:
+    """COMPLETE; HALTED when a node asked to stop its descendants (e.g. ERROR anomalies) and
+    nothing failed, so re-running the same data would not help; otherwise FAILED."""
+    if all(r.state.succeeded for r in results):
+        return "COMPLETE"
+    if any(r.state is ExecutionState.FAILED for r in results):
+        return "FAILED"
+    if any(r.halt_reason for r in results):
+        return "HALTED"
+    return "FAILED"
+
+
 def artifact_root(pipeline: Pipeline) -> str:
     """The pipeline's artifact directory: a local or shared-filesystem path, or ``file://``.
 
@@ -104,7 +116,7 @@ class BaseRunner:
             _load_skipped_outputs(compiled, selected, state)
             state.hooks.before_pipeline_run(state.info)
             results = self._schedule(compiled, selected, state)
-            status = "COMPLETE" if all(r.state.succeeded for r in results) else "FAILED"
+            status = run_status(results)
             store.put_context(PIPELINE_RUN, state.info.run_id,
                               {"status": status, "end_time": time.time()})
             state.hooks.after_pipeline_run(state.info, status, results)

@@ -72,7 +72,8 @@ def test_component_type_changes_the_key():
     class OtherCounter(Counter):
         """Same parameters and executor, another class."""
 
-    before, after = cache_ingredients(Counter(), {}), cache_ingredients(OtherCounter(), {})
+    other = OtherCounter().with_id("Counter")
+    before, after = cache_ingredients(Counter(), {}), cache_ingredients(other, {})
     assert _only_change(before, after) == {"component_type"}
     assert cache_key(before) != cache_key(after)
 
@@ -175,10 +176,20 @@ def test_external_inputs_change_the_key():
 
 
 @pytest.mark.unit
-def test_beam_args_and_node_id_are_not_ingredients():
+def test_beam_args_are_not_ingredients():
     counter = Counter()
     assert _key(counter) == _key(counter.with_beam_pipeline_args(["--direct_num_workers=2"]))
-    assert _key(counter) == _key(counter.with_id("renamed"))
+
+
+@pytest.mark.unit
+def test_node_id_and_pipeline_change_the_key():
+    """Two nodes (or pipelines) with one definition never share outputs, as in TFX."""
+    counter = Counter()
+    before = cache_ingredients(counter, {}, "p")
+    assert _only_change(before, cache_ingredients(counter.with_id("renamed"), {}, "p")) == {
+        "node_id"}
+    assert _only_change(before, cache_ingredients(counter, {}, "other")) == {"pipeline"}
+    assert cache_key(before) != cache_key(cache_ingredients(counter, {}, "other"))
 
 
 @pytest.mark.unit

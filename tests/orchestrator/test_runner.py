@@ -178,6 +178,8 @@ def test_halt_downstream_cancels_descendants_even_when_cached(tmp_path):
         assert result.node("after").error == ("upstream Halter halted downstream nodes: the "
                                               "data looked wrong")
         assert result.node("beside").state.succeeded
+        assert result.status == "HALTED"  # not FAILED: re-running the same data won't help
+        assert result.resume_command is None
 
 
 def test_partial_run_from_a_node_reuses_latest_outputs_of_skipped_nodes(tmp_path,
