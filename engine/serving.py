@@ -1,0 +1,263 @@
+"""The serving bundle: the fitted transform and the model in one directory.
+
+Layout (the ``Model`` artifact)::
+
+    bundle.json          config: format_version, task, label_key, classes, raw features,
+                         encoder, model class + kwargs, transformed feature names, exports
+    weights.safetensors  the model's state dict (never a pickle)
+    transform/           copy of the TransformGraph, when training used one
+    program.pt2          torch.export program (optional)
+    model.onnx           ONNX graph (optional)
+    mlflow_model/        MLflow pyfunc wrapper (written by the Trainer)
+
+``load_bundle(uri).predict(table)`` takes raw records and returns predictions. Importing
+this module does not import torch; loading a bundle with the torch backend does.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+
+from gristmill.engine.features import RawFeatureEncoder, TransformFeatureEncoder, stack_columns
+from gristmill.engine.labels import LabelSpec
+
+FORMAT_VERSION = 1
+BUNDLE_FILE = "bundle.json"
+WEIGHTS_FILE = "weights.safetensors"
+TRANSFORM_DIR = "transform"
+BACKENDS = ("auto", "torch", "onnx", "program")
+
+
+def save_bundle(directory: str, model: Any, encoder: Any, label: LabelSpec,
+                raw_features: Sequence[dict[str, str]], *, transform_uri: str | None = None,
+                exports: Sequence[str] = ("program", "onnx"),
+                model_class: str | None = None, model_kwargs: dict[str, Any] | None = None,
+                extra: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Write a serving bundle to ``directory`` and return its ``bundle.json`` content.
+
+    Args:
+        directory: Output directory (created if missing).
+        model: The trained ``nn.Module`` (moved to the CPU for export).
+        encoder: A ``RawFeatureEncoder`` or ``TransformFeatureEncoder``.
+        label: The fitted :class:`LabelSpec`.
+        raw_features: ``[{"name", "type"}]`` of the raw inputs serving expects.
+        transform_uri: TransformGraph directory to copy into ``transform/``.
+        exports: Which of ``program``/``onnx`` to attempt.
+        model_class: ``"module:QualName"`` (default: the model's own class).
+        model_kwargs: Constructor arguments (default: ``model.kwargs``).
+        extra: More JSON to record (metrics, training config).
+    """
+    from safetensors.torch import save_file
+
+    from gristmill.engine import export, models
+
+    os.makedirs(directory, exist_ok=True)
+    model = model.to("cpu").eval()
+    state = {k: v.detach().contiguous() for k, v in model.state_dict().items()}
+    save_file(state, os.path.join(directory, WEIGHTS_FILE))
+    if transform_uri:
+        shutil.copytree(transform_uri, os.path.join(directory, TRANSFORM_DIR), dirs_exist_ok=True)
+    inputs = export.example_inputs(len(encoder.numeric_names), list(encoder.cardinalities))
+    done, errors = export.export_all(model, inputs, directory, tuple(exports))
+    config = {
+        "format_version": FORMAT_VERSION, "task": label.task, "label_key": label.key,
+        "classes": label.classes, "label": label.to_config(),
+        "raw_features": [dict(f) for f in raw_features],
+        "encoder": encoder.to_config(),
+        "transform": TRANSFORM_DIR if transform_uri else None,
+        "model": {"class": model_class or models.class_path(model),
+                  "kwargs": (model_kwargs if model_kwargs is not None
+                             else models.model_kwargs(model))},
+        "transformed_features": {"numeric": list(encoder.numeric_names),
+                                 "categorical": list(encoder.categorical_names)},
+        "exports": done, "export_errors": errors, **(extra or {}),
+    }
+    with open(os.path.join(directory, BUNDLE_FILE), "w", encoding="utf-8") as f:
+        json.dump(config, f, indent=2, default=_json_default)
+        f.write("\n")
+    return config
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, np.generic):
+        return value.item()
+    raise TypeError(f"{type(value).__name__} is not JSON serialisable")
+
+
+class ServingBundle:
+    """A loaded bundle: raw records in, predictions out.
+
+    Attributes:
+        uri: The bundle directory.
+        config: The parsed ``bundle.json``.
+        task: ``"classification"`` or ``"regression"``.
+        label_key: The label column's name.
+        classes: Class values in probability order (empty for regression).
+        raw_features: ``[{"name", "type"}]`` the model expects.
+        backend: ``torch``, ``onnx`` or ``program``.
+    """
+
+    def __init__(self, uri: str, config: dict[str, Any], encoder: Any, runner: Any,
+                 backend: str):
+        self.uri = uri
+        self.config = config
+        self.encoder = encoder
+        self.label = LabelSpec.from_config(config["label"])
+        self.task = config["task"]
+        self.label_key = config["label_key"]
+        self.classes = list(config["classes"])
+        self.raw_features = list(config["raw_features"])
+        self.backend = backend
+        self._run = runner
+
+    @property
+    def raw_feature_names(self) -> list[str]:
+        """Names of the raw input columns."""
+        return [f["name"] for f in self.raw_features]
+
+    def predict(self, table: Any) -> pa.Table:
+        """Predict for raw records.
+
+        Args:
+            table: ``pa.Table``, ``pa.RecordBatch`` or pandas DataFrame of raw records;
+                extra columns (the label, ids) are ignored, missing features are treated as
+                missing values.
+
+        Returns:
+            Classification: ``prediction`` (a class, typed like the label) and
+            ``probabilities`` (list<float> in ``classes`` order). Regression:
+            ``prediction`` (float64).
+        """
+        table = _to_table(table)
+        numeric, categorical = stack_columns(self.encoder.encode(table))
+        outputs = self.predict_arrays(numeric, categorical)
+        columns = self.label.decode(outputs)
+        return pa.table(columns)
+
+    def predict_arrays(self, numeric: np.ndarray, categorical: np.ndarray) -> np.ndarray:
+        """Raw model outputs (logits / standardized values) for encoded inputs."""
+        if numeric.shape[0] == 0:
+            return np.zeros((0, self.label.num_outputs), np.float32)
+        return self._run(numeric, categorical)
+
+    def predict_records(self, records: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+        """Low-latency path for a few records given as dicts.
+
+        Returns:
+            One dict per record: ``prediction`` and, for classification, ``probabilities``.
+        """
+        numeric, categorical = self.encoder.encode_records(records)
+        outputs = self.predict_arrays(numeric, categorical)
+        if self.task == "regression":
+            values = outputs[:, 0] * self.label.target_std + self.label.target_mean
+            return [{"prediction": float(v)} for v in values]
+        z = np.exp(outputs - outputs.max(axis=1, keepdims=True))
+        probs = z / z.sum(axis=1, keepdims=True)
+        return [{"prediction": self.classes[int(p.argmax())], "probabilities": p.tolist()}
+                for p in probs]
+
+
+def _to_table(data: Any) -> pa.Table:
+    if isinstance(data, pa.Table):
+        return data
+    if isinstance(data, pa.RecordBatch):
+        return pa.Table.from_batches([data])
+    if hasattr(data, "columns") and hasattr(data, "dtypes"):
+        return pa.Table.from_pandas(data, preserve_index=False)
+    if isinstance(data, list):
+        return pa.Table.from_pylist(data)
+    raise TypeError(f"predict() expects a pyarrow Table, RecordBatch, pandas DataFrame or a "
+                    f"list of dicts, got {type(data).__name__}")
+
+
+def read_config(uri: str) -> dict[str, Any]:
+    """Parse ``bundle.json``.
+
+    Raises:
+        FileNotFoundError: ``uri`` is not a serving bundle.
+        ValueError: The bundle was written by a newer, incompatible format.
+    """
+    path = os.path.join(os.fspath(uri), BUNDLE_FILE)
+    if not os.path.exists(path):
+        raise FileNotFoundError(f"{path} does not exist: {uri} is not a Gristmill serving "
+                                f"bundle (expected the Trainer's model artifact directory)")
+    with open(path, encoding="utf-8") as f:
+        config = json.load(f)
+    if int(config.get("format_version", 0)) > FORMAT_VERSION:
+        raise ValueError(f"{path}: format_version {config['format_version']} is newer than "
+                         f"this gristmill supports ({FORMAT_VERSION}); upgrade gristmill")
+    return config
+
+
+def load_encoder(uri: str, config: dict[str, Any]) -> Any:
+    """The bundle's feature encoder (raw vocabularies, or the copied fitted transform)."""
+    enc = config["encoder"]
+    if enc["kind"] == "raw":
+        return RawFeatureEncoder.from_config(enc)
+    from gristmill.engine.transform_fn import FittedTransform
+
+    transform = FittedTransform.load(os.path.join(uri, config.get("transform") or TRANSFORM_DIR))
+    return TransformFeatureEncoder(transform, label_key=config["label_key"])
+
+
+def load_model(uri: str, config: dict[str, Any] | None = None) -> Any:
+    """Rebuild the eager ``nn.Module`` from ``bundle.json`` and ``weights.safetensors``."""
+    from safetensors.torch import load_file
+
+    from gristmill.engine.models import instantiate
+
+    config = config or read_config(uri)
+    model = instantiate(config["model"]["class"], dict(config["model"]["kwargs"]))
+    model.load_state_dict(load_file(os.path.join(uri, WEIGHTS_FILE)))
+    return model.eval()
+
+
+def _make_runner(uri: str, config: dict[str, Any], backend: str) -> tuple[Any, str]:
+    exports = config.get("exports", {})
+    if backend == "auto":
+        backend = "onnx" if "onnx" in exports else "torch"
+    if backend == "onnx":
+        from gristmill.engine.export import INPUT_NAMES, OUTPUT_NAME, onnx_session
+
+        if "onnx" not in exports:
+            raise ValueError(f"{uri}: no model.onnx in this bundle (export error: "
+                             f"{config.get('export_errors', {}).get('onnx')}); use backend='torch'")
+        session = onnx_session(os.path.join(uri, exports["onnx"]))
+        return (lambda num, cat: session.run(
+            [OUTPUT_NAME], {INPUT_NAMES[0]: num, INPUT_NAMES[1]: cat})[0]), backend
+    import torch
+
+    if backend == "program":
+        module = torch.export.load(os.path.join(uri, exports["program"])).module()
+    elif backend == "torch":
+        module = load_model(uri, config)
+    else:
+        raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}")
+
+    def run(num: np.ndarray, cat: np.ndarray) -> np.ndarray:
+        with torch.inference_mode():
+            return module(torch.from_numpy(num), torch.from_numpy(cat)).float().numpy()
+
+    return run, backend
+
+
+def load_bundle(uri: str, backend: str = "torch") -> ServingBundle:
+    """Load a serving bundle written by the Trainer.
+
+    Args:
+        uri: The Model artifact directory.
+        backend: ``torch`` (eager, default), ``onnx`` (onnxruntime, lowest latency),
+            ``program`` (torch.export) or ``auto`` (ONNX when exported).
+    """
+    uri = os.fspath(uri)
+    config = read_config(uri)
+    encoder = load_encoder(uri, config)
+    runner, backend = _make_runner(uri, config, backend)
+    return ServingBundle(uri, config, encoder, runner, backend)
