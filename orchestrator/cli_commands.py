@@ -201,7 +201,7 @@ def _print_explain(pipeline: Pipeline, as_json: bool, enable_cache: bool) -> int
                           "components": [v.to_dict() for v in verdicts]}))
         return 0
     for v in verdicts:
-        style = {"hit": "cyan", "miss": "yellow"}.get(v.verdict, "")
+        style = {"hit": "cyan", "miss": "yellow"}.get(v.verdict, "dim")
         out.print(f"[{style}]{v.verdict.upper():<7}[/] {escape(v.node_id)}")
         for reason in v.reasons:
             out.print(f"         {escape(reason)}")
