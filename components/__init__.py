@@ -7,9 +7,20 @@ stays cheap (the CLI must start in under half a second).
 from __future__ import annotations
 
 import importlib
+import logging
 
 from gristmill.components.base import BaseComponent, Channel, InputSpec, OutputSpec, Parameters
 from gristmill.components.executor import BaseExecutor, ExecutionContext
+
+class _BeamImportNoise(logging.Filter):
+    """Beam 2.77 warns on every import that GCP client libraries are absent; we never use
+    them, and the line reads like an error to users."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not str(record.msg).startswith("apitools not found")
+
+
+logging.getLogger().addFilter(_BeamImportNoise())
 
 # public name -> module under gristmill.components that defines it
 _LAZY = {

@@ -245,6 +245,7 @@ def _describe_failure(component: BaseComponent, error: BaseException) -> str:
 
 def _resolve_node(component: Any, run: RunState, node_context_id: int,
                   result: NodeResult) -> None:
+    started = time.time()
     outputs = component.resolve_from_store(run.store, run.info.pipeline_name, result.inputs)
     execution = publisher.register_execution(
         run.store, component_id=component.id, component_type=component.type_name,
@@ -252,7 +253,14 @@ def _resolve_node(component: Any, run: RunState, node_context_id: int,
         context_ids=[*run.context_ids, node_context_id], inputs=result.inputs, outputs={},
         pipeline_name=run.info.pipeline_name, run_id=run.info.run_id)
     result.execution_id = execution.id
+    result.parameters = component.describe_parameters()
+    context = ExecutionContext(component_id=component.id, pipeline_name=run.info.pipeline_name,
+                               run_id=run.info.run_id, execution_id=execution.id)
+    run.hooks.before_node(run.info, result, context)
     resolved = {k: [a.id for a in v] for k, v in outputs.items()}
+    context.log_metrics({f"resolved_{k}": float(len(v)) for k, v in outputs.items()})
     run.store.publish_execution(execution.id, state=ExecutionState.COMPLETE,
                                 custom_properties={"resolved": resolved})
     result.state, result.outputs = ExecutionState.COMPLETE, outputs
+    result.seconds = time.time() - started
+    run.hooks.after_node(run.info, result, context)

@@ -67,8 +67,10 @@ class _Replayer:
         existing = self.client.get_experiment_by_name(name)
         if existing is not None:
             return existing.experiment_id
+        # The kind tag makes the UI open it as model training, not GenAI.
         return self.client.create_experiment(name, artifact_location=_artifact_root(
-            self.start["tracking_uri"], name))
+            self.start["tracking_uri"], name), tags={
+                "mlflow.experimentKind": "custom_model_development"})
 
     def _node_run(self, event: dict[str, Any]) -> str:
         node = event["node"]
