@@ -72,7 +72,8 @@ def redact_url(url: str | None) -> str:
     return _redact_token(url)
 
 
-_URL_IN_TEXT = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://[^\s'\"<>]+")
+# Up to the next whitespace: a closing quote after the URL stays after the "@" and is kept.
+_URL_IN_TEXT = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://\S+")
 
 
 def redact_text(text: str) -> str:
