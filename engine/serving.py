@@ -25,6 +25,7 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
+from gristmill.engine.errors import ConfigError
 from gristmill.engine.features import RawFeatureEncoder, TransformFeatureEncoder, stack_columns
 from gristmill.engine.labels import LabelSpec
 
@@ -32,7 +33,7 @@ FORMAT_VERSION = 1
 BUNDLE_FILE = "bundle.json"
 WEIGHTS_FILE = "weights.safetensors"
 TRANSFORM_DIR = "transform"
-BACKENDS = ("auto", "torch", "onnx", "program")
+BACKENDS = ("auto", "torch", "onnx")
 
 
 def save_bundle(directory: str, model: Any, encoder: Any, label: LabelSpec,
@@ -235,8 +236,14 @@ def _make_runner(uri: str, config: dict[str, Any], backend: str) -> tuple[Any, s
     import torch
 
     if backend == "program":
-        module = torch.export.load(os.path.join(uri, exports["program"])).module()
-    elif backend == "torch":
+        # torch.export.load may fall back to unpickling, and nothing read from an artifact
+        # is unpickled; program.pt2 stays in the bundle for callers who trust its source.
+        raise ConfigError(f"{uri}: backend 'program' is not loaded by Gristmill because "
+                          "torch.export.load can unpickle the file.",
+                          fix="use backend='onnx' or 'torch' (same predictions, checked at "
+                              "export), or torch.export.load(program.pt2) yourself if you "
+                              "trust the bundle")
+    if backend == "torch":
         module = load_model(uri, config)
     else:
         raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}")
@@ -254,7 +261,8 @@ def load_bundle(uri: str, backend: str = "torch") -> ServingBundle:
     Args:
         uri: The Model artifact directory.
         backend: ``torch`` (eager, default), ``onnx`` (onnxruntime, lowest latency),
-            ``program`` (torch.export) or ``auto`` (ONNX when exported).
+            or ``auto`` (ONNX when exported). ``program.pt2`` (torch.export) is written and
+            verified at export but never loaded here: torch.export.load can unpickle.
     """
     uri = os.fspath(uri)
     config = read_config(uri)

@@ -115,7 +115,7 @@ class FittedTransform:
                             fix="pass transform.outputs['transform_graph'] artifact's uri")
         with open(path, encoding="utf-8") as f:
             plan = json.load(f)
-        vocabs = {name: read_vocabulary(os.path.join(os.fspath(uri), spec["file"]))
+        vocabs = {name: read_vocabulary(_inside(os.fspath(uri), spec["file"], path))
                   for name, spec in plan.get("vocabularies", {}).items()}
         return cls(plan, vocabs, source=path)
 
@@ -294,3 +294,13 @@ def write_vocabulary(path: str, tokens: list[str]) -> None:
     with open(path, "w", encoding="utf-8", newline="\n") as f:
         f.write("".join(t + "\n" for t in tokens))
 
+
+
+def _inside(root: str, relative: str, source: str) -> str:
+    """``root/relative``, refusing paths that leave ``root`` (``..``, absolute, symlinks)."""
+    path = os.path.realpath(os.path.join(root, relative))
+    if os.path.commonpath([path, os.path.realpath(root)]) != os.path.realpath(root):
+        raise ConfigError(f"{source}: vocabulary file {relative!r} lies outside the transform "
+                          f"graph {root}.", fix="vocabulary files must be relative paths inside "
+                          "the transform graph; regenerate it with Transform")
+    return path

@@ -10,6 +10,7 @@ import pyarrow as pa
 import pytest
 import torch
 
+from gristmill.engine.errors import ConfigError
 from gristmill.engine.features import stack_columns
 from gristmill.engine.serving import load_bundle, save_bundle
 from gristmill.engine.tabular import raw_feature_spec, train_tabular
@@ -45,7 +46,7 @@ def classifier_bundle(tmp_path_factory):
     return directory, result
 
 
-@pytest.mark.parametrize("backend", ["torch", "onnx", "program"])
+@pytest.mark.parametrize("backend", ["torch", "onnx"])
 def test_bundle_predictions_equal_the_in_process_model(classifier_bundle, backend):
     directory, result = classifier_bundle
     raw = records(50, seed=3).drop_columns(["label"])
@@ -163,3 +164,10 @@ def test_bundle_with_a_fitted_transform(tmp_path):
     accuracy = np.mean(np.array(got["prediction"].to_pylist()) ==
                        records(30, seed=5)["label"].to_numpy())
     assert accuracy >= 0.9
+
+
+def test_program_backend_is_refused_because_it_can_unpickle(classifier_bundle):
+    directory, _ = classifier_bundle
+    assert os.path.exists(os.path.join(directory, "program.pt2"))  # still exported
+    with pytest.raises(ConfigError, match="torch.export.load can unpickle"):
+        load_bundle(directory, backend="program")

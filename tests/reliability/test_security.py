@@ -12,8 +12,7 @@ from . import security
 from .common import HarnessResult
 
 # Reported to the engine owner; each has a strict xfail test below.
-KNOWN_FINDINGS = (("engine/serving.py", "torch.export.load"),
-                  ("engine/transform_fn.py FittedTransform.load read vocabulary file",))
+KNOWN_FINDINGS: tuple = ()  # both engine findings are fixed
 
 
 def _unexpected(result: HarnessResult) -> list[str]:
@@ -141,8 +140,6 @@ def test_mlflow_params_and_tags_never_show_a_password(tmp_path):
 
 
 @pytest.mark.unit
-@pytest.mark.xfail(strict=True, reason="engine/serving.py loads program.pt2 with "
-                   "torch.export.load, which falls back to torch.load(weights_only=False)")
 def test_serving_never_calls_torch_export_load():
     found = security.scan_file(security.REPO / "engine" / "serving.py")
 
@@ -150,8 +147,6 @@ def test_serving_never_calls_torch_export_load():
 
 
 @pytest.mark.unit
-@pytest.mark.xfail(strict=True, reason="engine/transform_fn.py FittedTransform.load joins "
-                   "vocabulary paths from transform_fn.json without confining them")
 def test_transform_graph_cannot_name_vocabulary_files_outside_itself(tmp_path):
     result = HarnessResult("paths")
 
