@@ -64,26 +64,45 @@ def _csv_parse_options(delimiter: str, handler) -> pacsv.ParseOptions:
 
 
 def infer_csv_schema(path: str, options: CsvOptions) -> pa.Schema:
-    """Column types pyarrow infers from the first block, overridden by ``column_types``."""
+    """Column types pyarrow infers from the first block, overridden by ``column_types``.
+
+    Columns empty in the first block are read as strings (a null type cannot hold later
+    values); duplicate header names and non-UTF-8 headers end in a DataError.
+    """
     try:
         reader = pacsv.open_csv(
             path, read_options=pacsv.ReadOptions(block_size=options.block_size),
             parse_options=_csv_parse_options(options.delimiter, lambda row: "skip"),
             convert_options=pacsv.ConvertOptions(strings_can_be_null=True))
+        schema = reader.schema
+        names = list(schema.names)
+        reader.close()
+    except UnicodeDecodeError as e:
+        raise DataError(f"ExampleGen: the CSV header of {path} is not UTF-8 ({e.reason} at "
+                        f"byte {e.start}).", uri=path,
+                        fix="re-encode the file as UTF-8, e.g. iconv -f latin1 -t utf-8") from e
     except (pa.ArrowInvalid, OSError) as e:
         raise DataError(f"ExampleGen: cannot read a CSV header from {path}: {e}.", uri=path,
-                        fix="check the file is CSV with a header line and the delimiter "
+                        fix="check the file is UTF-8 CSV with a header line and the delimiter "
                             f"({options.delimiter!r}) is right") from e
-    schema = reader.schema
-    reader.close()
+    duplicates = sorted({n for n in names if names.count(n) > 1})
+    if duplicates:
+        raise DataError(f"ExampleGen: {path} has duplicate column names {duplicates}; expected "
+                        "unique header names.", uri=path, fix="rename the repeated columns")
     overrides = dict(options.column_types)
-    unknown = sorted(set(overrides) - set(schema.names))
+    unknown = sorted(set(overrides) - set(names))
     if unknown:
         raise DataError(f"ExampleGen: column_types names {unknown}, which {path} does not "
-                        f"have (columns: {schema.names}).", uri=path,
+                        f"have (columns: {names}).", uri=path,
                         fix="use the CSV header's column names")
-    return pa.schema([pa.field(f.name, pa.type_for_alias(overrides[f.name])
-                               if f.name in overrides else f.type) for f in schema])
+    return pa.schema([pa.field(f.name, _inferred_type(f.type, overrides.get(f.name)))
+                      for f in schema])
+
+
+def _inferred_type(inferred: pa.DataType, override: str | None) -> pa.DataType:
+    if override:
+        return pa.type_for_alias(override)
+    return pa.string() if pa.types.is_null(inferred) else inferred
 
 
 def _bad_positions(arr: pa.Array, to: pa.DataType, offset: int = 0) -> list[tuple[int, str]]:
@@ -252,7 +271,12 @@ def infer_json_schema(path: str, sample_lines: int = 10_000) -> pa.Schema:
     if not good:
         raise DataError(f"ExampleGen: none of the first {sample_lines} lines of {path} is a "
                         f"JSON object.", uri=path, fix="give the file one JSON object per line")
-    return pa.unify_schemas([b.schema for b in good], promote_options="permissive")
+    try:
+        return pa.unify_schemas([b.schema for b in good], promote_options="permissive")
+    except (pa.ArrowTypeError, pa.ArrowInvalid) as e:
+        raise DataError(f"ExampleGen: a field of {path} has different JSON types on different "
+                        f"lines ({e}); expected one type per field.", uri=path,
+                        fix="make each field's type consistent (e.g. always a string)") from e
 
 
 def _json_options(schema: pa.Schema | None) -> pajson.ParseOptions:

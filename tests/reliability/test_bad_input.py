@@ -7,9 +7,8 @@ import pytest
 from . import bad_input
 from .bad_input_cases import SCHEMA_TEXTS, csv_files, json_lines_files, pipeline_definitions
 
-# Reported to the ExampleGen owner; each has a strict xfail test below with a minimal input.
-KNOWN_EXAMPLE_GEN_BUGS = ("raw UnicodeDecodeError", "Unable to merge",
-                          "cast from string to null", "exists 2 times in schema")
+# Once-known ExampleGen bugs, fixed; each keeps a test below with its minimal input.
+KNOWN_EXAMPLE_GEN_BUGS: tuple[str, ...] = ()
 
 
 def _problems(strategy, count, check, tmp_path) -> list[str]:
@@ -83,8 +82,6 @@ def test_example_gen_counts_every_row_in_quarantine_mode(tmp_path):
 
 
 @pytest.mark.integration
-@pytest.mark.xfail(strict=True, reason="components/example_gen_io.py infer_csv_schema: a "
-                   "non-UTF-8 header raises a raw UnicodeDecodeError at schema.names")
 def test_utf16_csv_ends_in_a_data_error(tmp_path):
     data = "a,b\n1,2\n".encode("utf-16")
 
@@ -92,8 +89,6 @@ def test_utf16_csv_ends_in_a_data_error(tmp_path):
 
 
 @pytest.mark.integration
-@pytest.mark.xfail(strict=True, reason="components/example_gen_io.py infer_json_schema: a "
-                   "field with mixed types raises a raw ArrowTypeError from unify_schemas")
 def test_json_lines_with_mixed_types_end_clearly(tmp_path):
     data = b'{"a": "x", "b": 1}\n{"a": 1, "b": 2}\n'
 
@@ -101,16 +96,11 @@ def test_json_lines_with_mixed_types_end_clearly(tmp_path):
 
 
 @pytest.mark.integration
-@pytest.mark.xfail(strict=True, reason="components/example_gen_io.py cast_batch/_bad_positions: "
-                   "an all-empty column (null type) plus a short row raises a raw "
-                   "ArrowNotImplementedError (cast string -> null)")
 def test_all_empty_column_with_a_short_row_counts_the_row(tmp_path):
     assert bad_input.check_csv_reader(b"a,b\n,\n1\n", tmp_path / "data.csv") is None
 
 
 @pytest.mark.integration
-@pytest.mark.xfail(strict=True, reason="components/example_gen_io.py cast_batch: a duplicate "
-                   "header name raises a raw KeyError once a cell fails to cast")
 def test_duplicate_header_names_end_in_a_data_error(tmp_path):
     data = b"c0,c0\n8,5\ninf,NaN\n7,1"
 

@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 from . import security
 from .common import HarnessResult
 
-# Reported to the engine owner; each has a strict xfail test below.
+# Engine findings once reported here are fixed; their tests below now pass.
 KNOWN_FINDINGS: tuple = ()  # both engine findings are fixed
 
 
