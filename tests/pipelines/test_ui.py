@@ -134,9 +134,12 @@ def _children_of(runs: dict[str, Any], parent_id: str) -> dict[str, dict[str, An
 
 
 def _mirrored(cli_run) -> dict[str, str]:
-    """Node -> state of the nodes the MLflow mirror shows (Resolvers only read the store)."""
-    return {c["name"]: c["state"] for c in cli_run.result["components"]
-            if c["type"] != "Resolver"}
+    """Node -> state of every node, as the MLflow mirror shows them (Resolvers included)."""
+    return {c["name"]: c["state"] for c in cli_run.result["components"]}
+
+
+def _count(cli_run, state: str) -> int:
+    return sum(1 for s in _mirrored(cli_run).values() if s == state)
 
 
 def _metrics(run: dict[str, Any]) -> dict[str, float]:
@@ -155,9 +158,10 @@ def test_one_parent_run_per_pipeline_run_with_nested_component_runs(penguin_runs
 def test_evaluation_metrics_are_rolled_up_on_the_parent(penguin_runs, runs):
     parent = _parent_of(runs, penguin_runs.cold.result["run_id"])
     assert _metrics(parent)["Evaluator.eval_accuracy"] >= 0.97
-    assert _metrics(parent)["components_executed"] == len(_mirrored(penguin_runs.cold))
+    assert _metrics(parent)["components_executed"] == _count(penguin_runs.cold, "COMPLETE")
     cached = _parent_of(runs, penguin_runs.cached.result["run_id"])
-    assert _metrics(cached)["components_cached"] == len(_mirrored(penguin_runs.cached))
+    assert _metrics(cached)["components_cached"] == _count(penguin_runs.cached, "CACHED")
+    assert _count(penguin_runs.cached, "CACHED") == len(_mirrored(penguin_runs.cached)) - 1
 
 
 def test_reports_and_training_curves_are_browsable(ui, penguin_runs, runs):
