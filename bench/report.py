@@ -4,6 +4,7 @@ docs/benchmarks.md with each figure, its floor, the ratio, peak RSS and the mach
 from __future__ import annotations
 
 import argparse
+import contextlib
 import datetime as dt
 import json
 import os
@@ -49,7 +50,10 @@ START, END = "<!-- bench:all:start -->", "<!-- bench:all:end -->"
 
 def write_between_markers(path: str, body: str) -> None:
     """Replace the generated section of ``path``; hand-written text around it stays."""
-    text = open(path).read() if os.path.exists(path) else "# Benchmarks\n"
+    text = "# Benchmarks\n"
+    if os.path.exists(path):
+        with open(path) as f:
+            text = f.read()
     block = f"{START}\n{body}\n{END}"
     if START in text and END in text:
         text = text[:text.index(START)] + block + text[text.index(END) + len(END):]
@@ -70,10 +74,8 @@ def machine() -> str:
     mem_gib = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
     versions = []
     for module in ("torch", "apache_beam", "pyarrow", "mlflow"):
-        try:
+        with contextlib.suppress(ImportError):
             versions.append(f"{module} {__import__(module).__version__}")
-        except ImportError:
-            pass
     return (f"{cpu}, {os.cpu_count()} cores, {mem_gib:.0f} GiB, Python "
             f"{platform.python_version()}, {', '.join(versions)}")
 

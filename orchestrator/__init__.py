@@ -15,8 +15,10 @@ _LAZY = {
     "LatestArtifactStrategy": "gristmill.orchestrator.resolver",
     "LatestBlessedModelStrategy": "gristmill.orchestrator.resolver",
     "SpanRangeStrategy": "gristmill.orchestrator.resolver",
-    "BaseRunner": "gristmill.orchestrator.runner", "LocalDagRunner": "gristmill.orchestrator.runner",
-    "SequentialRunner": "gristmill.orchestrator.runner", "RunResult": "gristmill.orchestrator.runner",
+    "BaseRunner": "gristmill.orchestrator.runner",
+    "LocalDagRunner": "gristmill.orchestrator.runner",
+    "SequentialRunner": "gristmill.orchestrator.runner",
+    "RunResult": "gristmill.orchestrator.runner",
 }
 
 __all__ = sorted(_LAZY)

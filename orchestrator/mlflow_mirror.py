@@ -18,8 +18,9 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 from gristmill.components.executor import ExecutionContext, Reporter
 from gristmill.metadata.settings import gristmill_home, redact_text

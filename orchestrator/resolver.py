@@ -9,7 +9,8 @@ what those nodes produced.
 
 from __future__ import annotations
 
-from typing import Any, Mapping, Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 from gristmill.components.base import BaseComponent, Channel, InputSpec, OutputSpec
 from gristmill.metadata.errors import ConfigError

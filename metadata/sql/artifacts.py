@@ -5,14 +5,15 @@ from __future__ import annotations
 import time
 from collections.abc import Iterable, Sequence
 
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
 from gristmill.metadata.errors import StoreError
 from gristmill.metadata.sql.convert import to_artifact
 from gristmill.metadata.sql.models import ArtifactRow, ArtifactTypeRow, AttributionRow, EventRow
 from gristmill.metadata.sql.session import Database
 from gristmill.metadata.types import Artifact, ArtifactState, EventType
-from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session
 
 
 def put_artifact_type(session: Session, artifact: Artifact) -> int:

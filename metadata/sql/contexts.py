@@ -6,13 +6,14 @@ import time
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
 from gristmill.metadata.sql.convert import to_context
 from gristmill.metadata.sql.models import AssociationRow, AttributionRow, ContextRow
 from gristmill.metadata.sql.session import Database
 from gristmill.metadata.types import ContextRecord
-from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session
 
 
 def _find(session: Session, type: str, name: str) -> ContextRow | None:

@@ -9,6 +9,9 @@ import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
+from sqlalchemy import exists, select
+from sqlalchemy.orm import Session
+
 from gristmill.metadata.errors import StoreError
 from gristmill.metadata.sql.artifacts import abandon_pending_outputs, put_artifact_type
 from gristmill.metadata.sql.contexts import associate, attribute
@@ -22,8 +25,6 @@ from gristmill.metadata.types import (
     ExecutionRecord,
     ExecutionState,
 )
-from sqlalchemy import exists, select
-from sqlalchemy.orm import Session
 
 _UNFINISHED = (ExecutionState.NEW.value, ExecutionState.RUNNING.value)
 _REUSABLE = (ExecutionState.COMPLETE.value, ExecutionState.CACHED.value)

@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
 from gristmill.metadata.errors import StoreError
 from gristmill.metadata.sql.artifacts import artifacts_by_id
 from gristmill.metadata.sql.convert import to_event, to_execution
 from gristmill.metadata.sql.models import EventRow, ExecutionRow
 from gristmill.metadata.sql.session import Database
 from gristmill.metadata.types import EventRecord, EventType, LineageGraph
-from sqlalchemy import select
-from sqlalchemy.orm import Session
 
 _DIRECTIONS = ("upstream", "downstream", "both")
 

@@ -14,12 +14,13 @@ import fcntl
 from collections.abc import Iterator
 from pathlib import Path
 
-from gristmill.metadata.errors import SchemaVersionError, StoreError
-from gristmill.metadata.settings import redact_url, resolve_metadata_url, sqlite_path
-from gristmill.metadata.sql.session import create_store_engine
 from sqlalchemy import inspect, text
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import SQLAlchemyError
+
+from gristmill.metadata.errors import SchemaVersionError, StoreError
+from gristmill.metadata.settings import redact_url, resolve_metadata_url, sqlite_path
+from gristmill.metadata.sql.session import create_store_engine
 
 # The newest migration in metadata/migrations/versions; tests check it is alembic's one head.
 HEAD_REVISION = "0001"

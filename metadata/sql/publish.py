@@ -6,6 +6,9 @@ import time
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from sqlalchemy import delete, select
+from sqlalchemy.orm import Session
+
 from gristmill.metadata.errors import StoreError
 from gristmill.metadata.sql.artifacts import abandon_pending_outputs
 from gristmill.metadata.sql.contexts import attribute
@@ -20,8 +23,6 @@ from gristmill.metadata.types import (
     ExecutionRecord,
     ExecutionState,
 )
-from sqlalchemy import delete, select
-from sqlalchemy.orm import Session
 
 Outputs = Mapping[str, Sequence[Artifact]]
 _FINAL = (ExecutionState.COMPLETE, ExecutionState.FAILED, ExecutionState.CANCELED,

@@ -16,13 +16,14 @@ import time
 from collections.abc import Callable, Iterator
 from typing import TypeVar
 
-from gristmill.metadata.errors import StoreError
-from gristmill.metadata.settings import SUPPORTED_SCHEMES, redact_text, redact_url, sqlite_path
 from sqlalchemy import create_engine, event
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import OperationalError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.pool import StaticPool
+
+from gristmill.metadata.errors import StoreError
+from gristmill.metadata.settings import SUPPORTED_SCHEMES, redact_text, redact_url, sqlite_path
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")

@@ -12,6 +12,7 @@ import os
 import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
+
 from gristmill.metadata.standard_artifacts import Examples, Model
 
 SPECIES = ["Adelie", "Chinstrap", "Gentoo"]
@@ -53,6 +54,7 @@ def train_bundle(directory: str, table: pa.Table, label_key: str = "species", go
     """Fit a tiny MLP on ``table`` (or leave it untrained when ``good`` is False) and save it
     as a serving bundle; return a Model artifact pointing at it."""
     import torch
+
     from gristmill.engine.features import RawFeatureEncoder, stack_columns
     from gristmill.engine.labels import LabelSpec
     from gristmill.engine.models import TabularMLP

@@ -9,6 +9,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 from bundles import penguin_like_table, train_bundle, write_examples
+
 from gristmill.components.base import Channel
 from gristmill.components.bulk_inferrer import (
     BulkInferrer,

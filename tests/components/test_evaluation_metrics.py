@@ -7,6 +7,8 @@ import math
 import numpy as np
 import pyarrow as pa
 import pytest
+from sklearn import metrics as skm
+
 from gristmill.components import evaluation_metrics as em
 from gristmill.components.eval_config import (
     HIGHER_IS_BETTER,
@@ -26,7 +28,6 @@ from gristmill.components.evaluation_slicing import class_indices, score_slice, 
 from gristmill.components.model_validation import check_metric_names, validate
 from gristmill.components.slice_gaps import slice_gap_report
 from gristmill.metadata.errors import ConfigError
-from sklearn import metrics as skm
 
 pytestmark = pytest.mark.unit
 

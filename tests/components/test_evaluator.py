@@ -8,6 +8,7 @@ import os
 import numpy as np
 import pytest
 from bundles import penguin_like_table, train_bundle, write_examples
+
 from gristmill.components.base import Channel
 from gristmill.components.eval_config import (
     HIGHER_IS_BETTER,

@@ -9,6 +9,7 @@ import shutil
 import pydantic
 import pytest
 from bundles import penguin_like_table, train_bundle, write_examples
+
 from gristmill.components.base import Channel
 from gristmill.components.executor import ExecutionContext
 from gristmill.components.infra_validator import (

@@ -7,6 +7,7 @@ import os
 
 import pytest
 from bundles import penguin_like_table, train_bundle, write_examples
+
 from gristmill.components.base import Channel
 from gristmill.components.eval_config import (
     HIGHER_IS_BETTER,
@@ -143,8 +144,14 @@ def test_worse_second_model_is_not_blessed_not_pushed_and_champion_stays(tmp_pat
     assert champion.tags["gristmill.run_id"] == "run-1"
     assert champion.tags["gristmill.execution_id"] == "7"
     assert len(client.search_model_versions("name='penguins'")) == 1
+    # Registered straight from the pushed copy: no run, so no stray run in any experiment.
+    assert champion.source == str(tmp_path / "serving" / "1")
+    assert not champion.run_id
+    experiments = [e.experiment_id for e in client.search_experiments()]
+    assert client.search_runs(experiments) == []
+    assert client.get_experiment_by_name("penguins") is None
     # A later blessed push into the component's own MLflow run moves the alias.
-    run = client.create_run(client.get_experiment_by_name("penguins").experiment_id)
+    run = client.create_run(client.create_experiment("penguins"))
     again = PushedModel(str(tmp_path / "again"))
     os.makedirs(again.uri)
     context = ExecutionContext(component_id="Pusher", pipeline_name="penguins", run_id="run-2",

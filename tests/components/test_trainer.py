@@ -181,15 +181,92 @@ def test_component_checks_channel_types():
         Trainer(examples=examples, epochs=3)
 
 
+PREPROCESSING = """
+import gristmill.components.transform_ops as gt
+
+def preprocessing_fn(inputs):
+    return {"x1_z": gt.scale_to_z_score(inputs["x1"]),
+            "color_id": gt.compute_and_apply_vocabulary(inputs["color"]),
+            "label": inputs["label"]}
+"""
+
+
+@pytest.fixture(scope="module")
+def trained_on_transformed(tmp_path_factory, examples):
+    """Transform, then the Trainer on ``transformed_examples`` (the TFX wiring)."""
+    from gristmill.components.transform import Transform
+    from gristmill.metadata.standard_artifacts import TransformCache, TransformGraph
+
+    tmp = tmp_path_factory.mktemp("transformed")
+    (tmp / "preprocessing.py").write_text(PREPROCESSING)
+    out = {"transform_graph": [TransformGraph(str(tmp / "graph"))],
+           "transformed_examples": [Examples(str(tmp / "transformed"),
+                                             output_key="transformed_examples")],
+           "updated_analyzer_cache": [TransformCache(str(tmp / "cache"))]}
+    for artifacts in out.values():
+        os.makedirs(artifacts[0].uri)
+    Transform.EXECUTOR(ExecutionContext(component_id="Transform", tmp_dir=str(tmp))).Do(
+        {"examples": [examples]}, out,
+        Transform.PARAMETERS(module_file=str(tmp / "preprocessing.py")))
+    return run_trainer(tmp / "trainer", out["transformed_examples"][0],
+                       {"transform_graph": out["transform_graph"]},
+                       config=TrainerConfig(**{**FAST, "exports": []}))
+
+
+def test_trains_on_transformed_examples_and_serves_raw_records(trained_on_transformed):
+    from gristmill.engine.serving import load_bundle
+
+    model, run, _ = trained_on_transformed
+    assert run.get_custom_property("final_metrics")["val_accuracy"] >= 0.9
+    bundle = load_bundle(model.uri)
+    assert bundle.raw_feature_names == ["color", "x1"]
+    raw = table(100, 7)
+    got = bundle.predict(raw.drop_columns(["label"]))
+    assert np.mean(np.array(got["prediction"].to_pylist()) == raw["label"]) >= 0.9
+    # The MLflow model's example and signature are raw records, not transformed columns.
+    mlflow_dir = os.path.join(model.uri, "mlflow_model")
+    with open(os.path.join(mlflow_dir, "input_example.json")) as f:
+        example = json.load(f)
+    assert example["columns"] == ["color", "x1"] and len(example["data"]) == 5
+    assert {row[0] for row in example["data"]} <= {"red", "green", "blue"}
+    import yaml
+
+    with open(os.path.join(mlflow_dir, "MLmodel")) as f:
+        signature = yaml.safe_load(f)["signature"]
+    assert json.loads(signature["inputs"]) == [
+        {"type": "string", "name": "color", "required": False},
+        {"type": "double", "name": "x1", "required": False}]
+    assert [c["name"] for c in json.loads(signature["outputs"])] == ["prediction",
+                                                                      "probabilities"]
+
+
 @pytest.mark.e2e
 @pytest.mark.slow
-def test_mlflow_pyfunc_loads_in_a_fresh_process(trained):
+@pytest.mark.parametrize("fixture", ["trained", "trained_on_transformed"])
+def test_mlflow_pyfunc_loads_in_a_fresh_process(fixture, request):
+    model = request.getfixturevalue(fixture)[0]
     code = ("import sys, mlflow.pyfunc, pandas as pd\n"
             "m = mlflow.pyfunc.load_model(sys.argv[1])\n"
-            "out = m.predict(pd.DataFrame({'x1': [2.0, -2.0], 'color': ['red', 'blue']}))\n"
-            "print(list(out['prediction']))\n")
-    done = subprocess.run([sys.executable, "-c", code,
-                           os.path.join(trained[0].uri, "mlflow_model")],
+            "out = m.predict(pd.DataFrame({'x1': [2.0, -2.0, None],\n"
+            "                              'color': ['red', 'blue', None]}))\n"
+            "print(list(out['prediction'])[:2], len(out))\n")
+    done = subprocess.run([sys.executable, "-c", code, os.path.join(model.uri, "mlflow_model")],
                           capture_output=True, text=True, timeout=240)
     assert done.returncode == 0, done.stderr[-2000:]
-    assert done.stdout.strip().splitlines()[-1] == "['yes', 'no']"
+    assert done.stdout.strip().splitlines()[-1] == "['yes', 'no'] 3"
+
+
+@pytest.mark.e2e
+@pytest.mark.slow
+def test_mlflow_models_predict_cli_on_raw_json_records(trained_on_transformed, tmp_path):
+    records = tmp_path / "records.json"
+    records.write_text(json.dumps({"dataframe_records": [
+        {"x1": 2, "color": "red"}, {"x1": None, "color": "blue"}, {"color": "green"}]}))
+    mlflow = os.path.join(os.path.dirname(sys.executable), "mlflow")
+    done = subprocess.run([mlflow, "models", "predict", "-m",
+                           os.path.join(trained_on_transformed[0].uri, "mlflow_model"),
+                           "-i", str(records), "-t", "json", "--env-manager", "local"],
+                          capture_output=True, text=True, timeout=240)
+    assert done.returncode == 0, done.stderr[-2000:]
+    predictions = json.loads(done.stdout.strip().splitlines()[-1])["predictions"]
+    assert [p["prediction"] for p in predictions][:1] == ["yes"] and len(predictions) == 3

@@ -177,3 +177,25 @@ def test_device_selection_and_precision():
     assert autocast_dtype(torch.device("cpu")) is None
     assert autocast_dtype(torch.device("cpu"), "bf16") is torch.bfloat16
     assert autocast_dtype(torch.device("cuda"), "fp32") is None
+
+
+def test_small_cpu_training_runs_on_one_thread_and_restores_the_count():
+    from gristmill.engine.training import SINGLE_THREAD_WORK, cpu_thread_limit, cpu_threads_for
+
+    small, cpu = nn.Linear(8, 2), torch.device("cpu")
+    assert cpu_threads_for(small, TrainConfig(batch_size=64), cpu) == 1
+    big = nn.Linear(SINGLE_THREAD_WORK // 64, 1)
+    assert cpu_threads_for(big, TrainConfig(batch_size=64), cpu) is None
+    assert cpu_threads_for(small, TrainConfig(cpu_threads=2), cpu) == 2
+    assert cpu_threads_for(small, TrainConfig(), torch.device("meta")) is None
+    before = torch.get_num_threads()
+    seen = []
+    result = train_tabular(separable(200), None, "label",
+                           config=TrainConfig(epochs=1, batch_size=50, progress=False),
+                           on_epoch_end=lambda epoch, metrics: seen.append(
+                               torch.get_num_threads()))
+    assert seen == [1] and result.fit.steps == 4
+    assert torch.get_num_threads() == before
+    with cpu_thread_limit(1):
+        assert torch.get_num_threads() == 1
+    assert torch.get_num_threads() == before

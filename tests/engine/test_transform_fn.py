@@ -9,9 +9,9 @@ import numpy as np
 import pyarrow as pa
 import pytest
 
+from gristmill.engine.errors import ConfigError, DataError
 from gristmill.engine.transform_fn import PLAN_FORMAT, FittedTransform
 from gristmill.engine.transform_kernels import stable_hash
-from gristmill.engine.errors import ConfigError, DataError
 
 PLAN = {
     "format": PLAN_FORMAT,

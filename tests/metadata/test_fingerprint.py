@@ -5,6 +5,7 @@ from __future__ import annotations
 import shutil
 
 import pytest
+
 from gristmill.metadata.errors import IntegrityError
 from gristmill.metadata.fingerprint import CHUNK_BYTES, fingerprint_path, verify_fingerprint
 from gristmill.metadata.standard_artifacts import Examples

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+
 from gristmill.metadata.settings import (
     default_metadata_path,
     gristmill_home,

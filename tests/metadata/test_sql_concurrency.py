@@ -6,6 +6,7 @@ import multiprocessing
 import traceback
 
 import pytest
+
 from gristmill.metadata.types import ArtifactState, ExecutionState
 
 pytestmark = pytest.mark.integration

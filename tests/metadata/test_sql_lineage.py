@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+
 from gristmill.metadata.errors import StoreError
 from gristmill.metadata.standard_artifacts import Examples, Model, ModelBlessing, Schema
 from gristmill.metadata.types import ArtifactState, EventType, ExecutionState

@@ -9,12 +9,13 @@ import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
+from sqlalchemy import create_engine, text
+
 from gristmill.metadata.errors import SchemaVersionError, StoreError
 from gristmill.metadata.settings import redact_url
 from gristmill.metadata.sql import migrate
 from gristmill.metadata.sql.models import Base
 from gristmill.metadata.sql.store import SqlMetadataStore
-from sqlalchemy import create_engine, text
 
 pytestmark = pytest.mark.integration
 

@@ -7,11 +7,12 @@ import threading
 import time
 
 import pytest
+from sqlalchemy import text
+
 from gristmill.metadata.errors import StoreError
 from gristmill.metadata.sql import session as session_module
 from gristmill.metadata.sql.models import ContextRow
 from gristmill.metadata.sql.session import Database, create_store_engine
-from sqlalchemy import text
 
 pytestmark = pytest.mark.integration
 

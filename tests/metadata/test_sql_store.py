@@ -10,6 +10,7 @@ import os
 import socket
 
 import pytest
+
 from gristmill.metadata.errors import StoreError
 from gristmill.metadata.standard_artifacts import Examples, Model, Schema
 from gristmill.metadata.types import (

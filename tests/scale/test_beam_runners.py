@@ -113,7 +113,8 @@ def _run(tmp_path, csv_dir: str, name: str, beam_args: list[str]) -> dict:
     statistics = result.node("StatisticsGen").outputs["statistics"][0]
     counts = {}
     for path in sorted(glob.glob(os.path.join(statistics.uri, "Split-*", "*.json"))):
-        counts[path.split("Split-")[1]] = json.load(open(path)).get("num_examples")
+        with open(path) as f:
+            counts[path.split("Split-")[1]] = json.load(f).get("num_examples")
     return {"splits": splits, "row_counts": examples.get_property("row_counts"),
             "stats_counts": counts}
 
@@ -141,8 +142,11 @@ def test_every_runner_gives_identical_outputs(tmp_path, csv_dir, portable_servic
 @pytest.mark.unit
 def test_cluster_runner_args_reach_beam():
     """Flink/Spark/Dataflow cannot run offline; their flags must still reach Beam intact."""
-    from apache_beam.options.pipeline_options import (GoogleCloudOptions, PortableOptions,
-                                                      StandardOptions)
+    from apache_beam.options.pipeline_options import (
+        GoogleCloudOptions,
+        PortableOptions,
+        StandardOptions,
+    )
 
     flink = make_beam_pipeline(["--runner=FlinkRunner", "--flink_master=localhost:8081",
                                 "--parallelism=4", "--environment_type=LOOPBACK"])
