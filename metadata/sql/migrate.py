@@ -59,7 +59,9 @@ def ensure_schema(engine: Engine, url: str) -> None:
         SchemaVersionError: The database is at a revision other than :data:`HEAD_REVISION`.
     """
     revision = _read_revision_once(engine, url)
-    if revision is None:
+    # "unversioned" may be another process's upgrade caught between creating the tables and
+    # stamping the revision: wait for its lock, then read again.
+    if revision is None or revision == "unversioned":
         with _upgrade_lock(url):
             revision = _read_revision_once(engine, url)
             if revision is None:
