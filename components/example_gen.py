@@ -12,25 +12,14 @@ from __future__ import annotations
 import functools
 import hashlib
 import os
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
-import apache_beam as beam
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pydantic
 
 from gristmill.components.base import BaseComponent, OutputSpec, Parameters
 from gristmill.components.beam.sketches import hash_rows
-from gristmill.components.example_gen_beam import (
-    BAD,
-    MAIN,
-    CountRows,
-    PipelineResult,
-    Routing,
-    finalize_split,
-    read_source,
-    run_example_pipeline,
-)
 from gristmill.components.example_gen_config import DEFAULT_SPLIT_CONFIG, Input, Output, RangeConfig
 from gristmill.components.example_gen_input import ResolvedInput, resolve_input
 from gristmill.components.example_gen_io import (
@@ -44,6 +33,9 @@ from gristmill.components.example_gen_io import (
 from gristmill.components.executor import BaseExecutor
 from gristmill.metadata.errors import ConfigError, DataError, ExecutorError
 from gristmill.metadata.standard_artifacts import Examples
+
+if TYPE_CHECKING:  # the Beam module is imported by the executors only (pipeline files stay light)
+    from gristmill.components.example_gen_beam import PipelineResult, Routing
 
 QUARANTINE_FILE = os.path.join("quarantine", "bad_records.parquet")
 
@@ -122,6 +114,8 @@ def make_routing(input_splits: list[str], output: Output, schema: pa.Schema) -> 
         ConfigError: Both several input splits and a split_config, or an unknown
             partition feature.
     """
+    from gristmill.components.example_gen_beam import Routing
+
     if len(input_splits) > 1:
         if output.split_config is not None:
             raise ConfigError(f"ExampleGen: input_config has splits {input_splits} and "
@@ -143,6 +137,8 @@ class BaseExampleGenExecutor(BaseExecutor):
 
     def _generate(self, output: Examples, source, schema: pa.Schema, routing: Routing,
                   on_bad_records: str) -> PipelineResult:
+        from gristmill.components.example_gen_beam import finalize_split, run_example_pipeline
+
         quarantine = on_bad_records == "quarantine"
         bad_path = os.path.join(output.uri if quarantine else self._scratch(), QUARANTINE_FILE)
         result = run_example_pipeline(source, schema, routing, output.split_uri, bad_path,
@@ -191,6 +187,8 @@ class FileExampleGenExecutor(BaseExampleGenExecutor):
         raise NotImplementedError
 
     def Do(self, input_dict, output_dict, exec_properties) -> None:
+        from gristmill.components.example_gen_beam import read_source
+
         output = output_dict["examples"][0]
         resolved = resolve_input(exec_properties.input_base, exec_properties.input_config,
                                  exec_properties.range_config)
@@ -265,18 +263,12 @@ class ImportExampleGenExecutor(BaseExampleGenExecutor):
     """Splits an in-memory Arrow table (or pandas DataFrame) like the file-based ones."""
 
     def Do(self, input_dict, output_dict, exec_properties: ImportExampleGenParameters) -> None:
+        from gristmill.components.example_gen_beam import table_source
+
         output = output_dict["examples"][0]
         table = exec_properties.table
         routing = make_routing(["single_split"], exec_properties.output_config, table.schema)
-        batches = [("single_split", b)
-                   for b in table.to_batches(max_chunksize=exec_properties.batch_size)]
-
-        def source(pipeline):
-            created = (pipeline | "Table" >> beam.Create(batches)
-                       | "Count" >> beam.ParDo(CountRows())
-                       .with_output_types(tuple[str, pa.RecordBatch]))
-            return {MAIN: created, BAD: pipeline | "NoBadRecords" >> beam.Create([])}
-
+        source = table_source(table.to_batches(max_chunksize=exec_properties.batch_size))
         self._generate(output, source, table.schema, routing, "fail")
         output.set_property("span", 0)
         output.set_property("input_fingerprint", table_fingerprint(table))

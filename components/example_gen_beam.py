@@ -242,3 +242,15 @@ def finalize_split(split_dir: str, schema: pa.Schema) -> int:
         os.replace(os.path.join(split_dir, name), path)
         rows += pq.ParquetFile(path).metadata.num_rows
     return rows
+
+
+def table_source(batches: list[pa.RecordBatch]) -> Callable:
+    """A pipeline source over in-memory batches, all in the input split ``single_split``."""
+    elements = [("single_split", batch) for batch in batches]
+
+    def source(pipeline):
+        created = (pipeline | "Table" >> beam.Create(elements)
+                   | "Count" >> beam.ParDo(CountRows())
+                   .with_output_types(tuple[str, pa.RecordBatch]))
+        return {MAIN: created, BAD: pipeline | "NoBadRecords" >> beam.Create([])}
+    return source

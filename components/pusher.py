@@ -6,10 +6,10 @@ blessing is about this very model; otherwise it records why it did not push.
 
 * Filesystem: the bundle is copied to ``<base_directory>/<version>.tmp-<pid>`` and renamed to
   ``<base_directory>/<version>`` in one atomic step, so a reader never sees half a model.
-* Registry (when the pipeline has a ``tracking_uri``): the bundle's ``mlflow_model/`` is
-  logged to the component's MLflow run, registered as a new version of
-  ``registered_model_name``, tagged back to the pipeline run and artifact ids, and given the
-  alias ``champion``.
+* Registry (when the pipeline has a ``tracking_uri``): the pushed copy's ``mlflow_model/`` is
+  registered as a new version of ``registered_model_name`` (from the component's MLflow run
+  when it has one, else straight from the pushed directory, creating no run), tagged back
+  to the pipeline run, execution and artifact ids, and given the alias ``champion``.
 
 Output ``pushed_model`` (PushedModel): ``push_result.json``; custom properties ``pushed``
 (1/0), ``pushed_destination``, ``pushed_version``, ``registered_model_name``,
@@ -27,6 +27,7 @@ import time
 from typing import Any
 
 import pydantic
+
 from gristmill.components.base import BaseComponent, InputSpec, OutputSpec, Parameters
 from gristmill.components.executor import BaseExecutor
 from gristmill.components.model_registry import register_model_version
@@ -163,9 +164,8 @@ class PusherExecutor(BaseExecutor):
                 "gristmill.model_artifact_id": str(model.id),
                 "gristmill.execution_id": str(ctx.execution_id),
                 "gristmill.pushed_destination": destination}
-        version = register_model_version(
-            ctx.tracking_uri, name, model.uri, tags=tags, alias=params.alias,
-            run_id=ctx.mlflow_run_id, experiment_name=ctx.experiment_name or ctx.pipeline_name)
+        version = register_model_version(ctx.tracking_uri, name, destination, tags=tags,
+                                         alias=params.alias, run_id=ctx.mlflow_run_id)
         return {"registered_model_name": name, "registered_model_version": str(version),
                 "registered_model_alias": params.alias}
 

@@ -12,17 +12,11 @@ import glob
 import math
 import os
 
-import apache_beam as beam
-import pyarrow as pa
 import pyarrow.parquet as pq
 import pydantic
 
 from gristmill.components.base import BaseComponent, InputSpec, OutputSpec, Parameters
-from gristmill.components.beam import arrow_coder  # noqa: F401  (registers the batch coder)
-from gristmill.components.beam.pipeline import make_beam_pipeline
-from gristmill.components.beam.sketches import hash_bytes, kll_k_for_epsilon
-from gristmill.components.beam.stats import StatsCombineFn, StatsConfig
-from gristmill.components.beam.stats_output import dataset_statistics
+from gristmill.components.beam.sketches import kll_k_for_epsilon
 from gristmill.components.executor import BaseExecutor
 from gristmill.metadata.errors import ConfigError, DataError
 from gristmill.metadata.standard_artifacts import Examples, ExampleStatistics, Schema
@@ -98,31 +92,6 @@ def parquet_files(split_dir: str) -> list[str]:
     return sorted(glob.glob(os.path.join(split_dir, "*.parquet")))
 
 
-class ReadRowGroups(beam.DoFn):
-    """``(path, row_group)`` -> ``(seed, RecordBatch)`` for each batch of that row group.
-
-    The seed is a stable hash of file name, row group and batch index, so sampling is the
-    same on every runner.
-    """
-
-    def __init__(self, columns: list[str] | None, batch_size: int):
-        self.columns = columns
-        self.batch_size = batch_size
-
-    def process(self, task):
-        path, row_group = task
-        try:
-            reader = pq.ParquetFile(path)
-            batches = reader.iter_batches(batch_size=self.batch_size, row_groups=[row_group],
-                                          columns=self.columns)
-            for index, batch in enumerate(batches):
-                key = f"{os.path.basename(path)}:{row_group}:{index}"
-                yield int(hash_bytes(key) >> 2), batch
-        except OSError as e:
-            raise DataError(f"StatisticsGen: cannot read row group {row_group} of {path}: {e}.",
-                            uri=path, fix="regenerate the Examples artifact") from e
-
-
 def _row_group_tasks(files: list[str]) -> tuple[list[tuple[str, int]], int]:
     tasks, rows = [], 0
     for path in files:
@@ -132,7 +101,10 @@ def _row_group_tasks(files: list[str]) -> tuple[list[tuple[str, int]], int]:
     return tasks, rows
 
 
-def _config(options: StatsOptions, schema, rows: int) -> StatsConfig:
+def _config(options: StatsOptions, schema, rows: int):
+    """The :class:`~gristmill.components.beam.stats.StatsConfig` of one split."""
+    from gristmill.components.beam.stats import StatsConfig
+
     categorical = set(options.categorical_features)
     if schema is not None:
         categorical |= {f.name for f in schema.features if f.categorical and f.type == "INT"}
@@ -148,12 +120,6 @@ def _config(options: StatsOptions, schema, rows: int) -> StatsConfig:
         categorical_features=tuple(sorted(categorical)))
 
 
-def _write_split(accumulators, split: str, split_dir: str, config: StatsConfig) -> str:
-    from gristmill.components.statistics_model import save_statistics
-
-    return save_statistics(dataset_statistics(split, accumulators, config), split_dir)
-
-
 class StatisticsGenExecutor(BaseExecutor):
     """Computes statistics of every non-excluded split in one Beam pipeline."""
 
@@ -167,19 +133,11 @@ class StatisticsGenExecutor(BaseExecutor):
             schema = load_schema(input_dict["schema"][0].uri)
         splits = [s for s in examples.splits if s not in exec_properties.exclude_splits]
         plans = self._plan(examples, splits, exec_properties, schema)
-        options = exec_properties.stats_options
-        with make_beam_pipeline(self.context.beam_pipeline_args) as pipeline:
-            for split, (tasks, _, config) in plans.items():
-                columns = list(config.features) if config.features else None
-                if columns and config.weight_feature and config.weight_feature not in columns:
-                    columns.append(config.weight_feature)
-                _ = (pipeline
-                     | f"RowGroups[{split}]" >> beam.Create(tasks)
-                     | f"Read[{split}]" >> beam.ParDo(ReadRowGroups(columns, options.batch_size))
-                     .with_output_types(tuple[int, pa.RecordBatch])
-                     | f"Statistics[{split}]" >> beam.CombineGlobally(StatsCombineFn(config))
-                     | f"Write[{split}]" >> beam.Map(_write_split, split, output.split_uri(split),
-                                                     config))
+        from gristmill.components.beam.stats_pipeline import run_statistics_pipeline
+
+        run_statistics_pipeline({s: (tasks, config) for s, (tasks, _, config) in plans.items()},
+                                output.split_uri, exec_properties.stats_options.batch_size,
+                                self.context.beam_pipeline_args)
         output.splits = splits
         output.set_property("span", examples.get_property("span"))
         self._check_and_report(output, plans)

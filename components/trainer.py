@@ -124,7 +124,10 @@ class TrainerExecutor(BaseExecutor):
                 f"{BUNDLE_FILE} is missing.", uri=fn_args.serving_model_dir,
                 fix="end your run_fn with fn_args.save_bundle(model, prepared)")
         config = read_config(fn_args.serving_model_dir)
-        example = input_example(fn_args.train_files, [f["name"] for f in config["raw_features"]])
+        # Serving takes raw records, so the example is raw even when training read
+        # transformed examples (then it comes from the transform graph's raw sample).
+        example = input_example(fn_args.train_files, config["raw_features"],
+                                fn_args.transform_graph_path)
         mlflow_dir = save_pyfunc(fn_args.serving_model_dir, example, self.context.tmp_dir)
         self.context.log_model(mlflow_dir)
         final = read_metrics(fn_args.model_run_dir) or dict(config.get("metrics") or {})

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import inspect
 import logging
 import math
+import sys
 from typing import TYPE_CHECKING
 
 import torch
@@ -15,17 +17,51 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 
+class EagerAdamW(torch.optim.AdamW):
+    """``torch.optim.AdamW`` (same kernels, same results) without importing ``torch._dynamo``.
+
+    torch wraps ``add_param_group``, ``zero_grad``, ``step`` and ``state_dict`` in
+    dynamo-disable / graph-break wrappers that import ``torch._dynamo`` on first call: 1.5-1.8 s,
+    more than training a small model takes. Outside ``torch.compile`` those wrappers do
+    nothing else, so this class calls the wrapped functions directly; ``step`` runs under
+    ``no_grad`` as the wrapper would (the optimizer is not differentiable). Used only when
+    dynamo is not loaded anyway (see :func:`make_optimizer`).
+    """
+
+    def add_param_group(self, param_group: dict) -> None:
+        inspect.unwrap(torch.optim.Optimizer.add_param_group)(self, param_group)
+
+    def zero_grad(self, set_to_none: bool = True) -> None:
+        inspect.unwrap(torch.optim.Optimizer.zero_grad)(self, set_to_none)
+
+    def step(self, closure=None):
+        with torch.no_grad():
+            return inspect.unwrap(torch.optim.Adam.step)(self, closure)
+
+    def state_dict(self) -> dict:
+        return inspect.unwrap(torch.optim.Optimizer.state_dict)(self)
+
+    def load_state_dict(self, state_dict: dict) -> None:
+        inspect.unwrap(torch.optim.Optimizer.load_state_dict)(self, state_dict)
+
+
 def make_optimizer(model: nn.Module, config: TrainConfig,
                    device: torch.device) -> torch.optim.Optimizer:
-    """AdamW, fused where the device supports it (CUDA, CPU, MPS), else foreach."""
+    """AdamW, fused where the device supports it (CUDA, CPU, MPS), else foreach.
+
+    Eager training gets :class:`EagerAdamW` (no ``torch._dynamo`` import); with
+    ``config.compile`` or dynamo already loaded, plain ``torch.optim.AdamW``.
+    """
     params = [p for p in model.parameters() if p.requires_grad]
+    eager = not getattr(config, "compile", False) and "torch._dynamo" not in sys.modules
+    adamw = EagerAdamW if eager else torch.optim.AdamW
     try:
-        return torch.optim.AdamW(params, lr=config.learning_rate,
-                                 weight_decay=config.weight_decay, fused=True)
+        return adamw(params, lr=config.learning_rate, weight_decay=config.weight_decay,
+                     fused=True)
     except (RuntimeError, ValueError) as e:
         log.warning("fused AdamW unavailable on %s (%s); using foreach", device, e)
-        return torch.optim.AdamW(params, lr=config.learning_rate,
-                                 weight_decay=config.weight_decay, foreach=True)
+        return adamw(params, lr=config.learning_rate, weight_decay=config.weight_decay,
+                     foreach=True)
 
 
 def make_scheduler(optimizer: torch.optim.Optimizer, config: TrainConfig,

@@ -3,8 +3,9 @@
 Modules: :mod:`.tracing` (symbolic columns), :mod:`.ops` / :mod:`.analyzer_ops` (the user
 ops, re-exported by ``gristmill.components.transform_ops``), :mod:`.analyzers`
 (accumulators), :mod:`.compiler` (graph + results -> plan), :mod:`.analysis` (analysis
-passes), :mod:`.cache` (analyzer cache), :mod:`.beam_io`, :mod:`.spec`, :mod:`.executor` and
-:mod:`.component`. The apply code lives in ``gristmill.engine.transform_fn``.
+passes), :mod:`.cache` (analyzer cache), :mod:`.files` (Parquet helpers), :mod:`.beam_io`
+and :mod:`.pipeline` (the Beam side, imported only when the executor runs), :mod:`.spec`,
+:mod:`.executor` and :mod:`.component`. The apply code lives in ``gristmill.engine.transform_fn``.
 """
 
 import importlib

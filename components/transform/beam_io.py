@@ -7,7 +7,6 @@ name, so a retried bundle overwrites instead of duplicating rows.
 
 from __future__ import annotations
 
-import glob
 import os
 from collections.abc import Iterable
 from typing import Any
@@ -18,29 +17,16 @@ import pyarrow.parquet as pq
 
 from gristmill.components.beam import arrow_coder  # noqa: F401  (registers the batch coder)
 from gristmill.components.transform.analysis import AnalyzerSet, merge_into
+from gristmill.components.transform.files import (  # noqa: F401  (also this module's API)
+    arrow_schema,
+    parquet_files,
+    row_group_tasks,
+    written_rows,
+)
 from gristmill.engine.transform_fn import FittedTransform
 from gristmill.metadata.errors import DataError
 
 DEFAULT_BATCH_ROWS = 65_536
-
-
-def parquet_files(split_dir: str) -> list[str]:
-    """Sorted Parquet files of one split directory."""
-    return sorted(glob.glob(os.path.join(split_dir, "*.parquet")))
-
-
-def row_group_tasks(files: list[str]) -> tuple[list[tuple[str, int]], int]:
-    """``(path, row group)`` work items and the total row count of ``files``."""
-    tasks, rows = [], 0
-    for path in files:
-        try:
-            meta = pq.ParquetFile(path).metadata
-        except (OSError, pa.ArrowInvalid) as e:
-            raise DataError(f"Transform: cannot read Parquet file {path}: {e}.", uri=path,
-                            fix="regenerate the Examples artifact") from e
-        rows += meta.num_rows
-        tasks.extend((path, i) for i in range(max(meta.num_row_groups, 1)))
-    return tasks, rows
 
 
 def _iter_batches(path: str, row_group: int, columns: list[str] | None, batch_rows: int):
@@ -112,16 +98,6 @@ class TransformRowGroup(beam.DoFn):
             if writer is not None:
                 writer.close()
         yield out, rows
-
-
-def written_rows(split_dir: str) -> int:
-    """Rows in the Parquet files of ``split_dir`` (from file metadata)."""
-    return sum(pq.ParquetFile(p).metadata.num_rows for p in parquet_files(split_dir))
-
-
-def arrow_schema(files: list[str]) -> pa.Schema:
-    """The Arrow schema of the first file (all files of an Examples split share it)."""
-    return pq.read_schema(files[0])
 
 
 def raw_columns(plan: dict[str, Any]) -> list[str]:

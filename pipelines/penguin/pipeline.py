@@ -105,12 +105,12 @@ def create_pipeline(data_root: str = str(HERE / "data"),
                                          schema=schema_gen.outputs["schema"])
     transform = Transform(examples=example_gen.outputs["examples"],
                           schema=schema_gen.outputs["schema"], module_file=module_file)
-    tuner = (_tuner(example_gen, transform, int(epochs), int(num_trials)) if enable_tuning
-             else None)
-    # The Trainer reads the raw examples and applies the fitted transform graph itself, with
-    # the very code that serves the model, so training and serving cannot drift apart.
+    tuner = _tuner(transform, int(epochs), int(num_trials)) if enable_tuning else None
+    # The TFX wiring: the Trainer reads the examples Transform already encoded on Beam (once,
+    # not per epoch) and ships the transform graph inside the model, so serving applies the
+    # same fitted transform to raw records.
     trainer = Trainer(
-        examples=example_gen.outputs["examples"],
+        examples=transform.outputs["transformed_examples"],
         transform_graph=transform.outputs["transform_graph"],
         schema=schema_gen.outputs["schema"], module_file=module_file,
         hyperparameters=tuner.outputs["best_hyperparameters"] if tuner else None,
@@ -157,12 +157,12 @@ def bulk_inference(input_base: str, trainer: Trainer, evaluator: Evaluator
     return unlabelled_gen, bulk_inferrer
 
 
-def _tuner(example_gen, transform, epochs: int, num_trials: int):
+def _tuner(transform, epochs: int, num_trials: int):
     """A Tuner (TPE) over layer sizes and learning rate; its best values feed the Trainer."""
     from gristmill.components import Tuner
     from gristmill.components.tuner_space import Dimension
 
-    return Tuner(examples=example_gen.outputs["examples"],
+    return Tuner(examples=transform.outputs["transformed_examples"],
                  transform_graph=transform.outputs["transform_graph"],
                  search_space={"hidden_units": [[16], [32, 16], [64, 32]],
                                "learning_rate": Dimension(type="float", low=1e-3, high=3e-2,

@@ -125,8 +125,8 @@ def create_pipeline(rows: int = 20_000, seed: int = 0, data_root: str | None = N
                                          schema=schema_gen.outputs["schema"])
     transform = Transform(examples=example_gen.outputs["examples"],
                           schema=schema_gen.outputs["schema"], module_file=module_file)
-    # As in the penguin pipeline, the Trainer applies the fitted transform to raw examples.
-    trainer = Trainer(examples=example_gen.outputs["examples"],
+    # As in the penguin pipeline, the Trainer reads the examples Transform encoded on Beam.
+    trainer = Trainer(examples=transform.outputs["transformed_examples"],
                       transform_graph=transform.outputs["transform_graph"],
                       schema=schema_gen.outputs["schema"], module_file=module_file,
                       config=TrainerConfig(label_key=LABEL_KEY, model="wide_deep",

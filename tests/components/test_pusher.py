@@ -151,7 +151,8 @@ def test_worse_second_model_is_not_blessed_not_pushed_and_champion_stays(tmp_pat
     assert client.search_runs(experiments) == []
     assert client.get_experiment_by_name("penguins") is None
     # A later blessed push into the component's own MLflow run moves the alias.
-    run = client.create_run(client.create_experiment("penguins"))
+    run = client.create_run(client.create_experiment(
+        "penguins", artifact_location=str(tmp_path / "mlartifacts")))
     again = PushedModel(str(tmp_path / "again"))
     os.makedirs(again.uri)
     context = ExecutionContext(component_id="Pusher", pipeline_name="penguins", run_id="run-2",
