@@ -94,7 +94,7 @@ def serve(bundle_uri: str, host: str = "127.0.0.1", port: int = 0,
 
     start = time.monotonic()
     try:
-        bundle = load_bundle(bundle_uri)
+        bundle = load_bundle(bundle_uri, backend="auto")  # ONNX when exported: no torch import
     except Exception as e:
         log.exception("loading failed")
         # The last line of the log is what the InfraValidator quotes as the reason.

@@ -157,4 +157,4 @@ def console_entry() -> None:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    console_entry()
