@@ -25,6 +25,7 @@ run: install
 	else $(BIN)/gristmill run pipelines/hello/pipeline.py; fi
 
 test: install
+	$(BIN)/ruff check .
 	$(BIN)/python -m pytest -q -ra --durations=15
 
 test-fast: install

@@ -12,6 +12,7 @@ import logging
 from gristmill.components.base import BaseComponent, Channel, InputSpec, OutputSpec, Parameters
 from gristmill.components.executor import BaseExecutor, ExecutionContext
 
+
 class _BeamImportNoise(logging.Filter):
     """Beam 2.77 warns on every import that GCP client libraries are absent; we never use
     them, and the line reads like an error to users."""

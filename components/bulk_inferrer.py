@@ -22,6 +22,7 @@ from collections.abc import Sequence
 
 import pyarrow as pa
 import pyarrow.parquet as pq
+
 from gristmill.components.base import BaseComponent, InputSpec, OutputSpec, Parameters
 from gristmill.components.beam.pipeline import make_beam_pipeline
 from gristmill.components.executor import BaseExecutor

@@ -20,6 +20,7 @@ from __future__ import annotations
 import enum
 
 import pydantic
+
 from gristmill.metadata.errors import ConfigError, did_you_mean
 
 

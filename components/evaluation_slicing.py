@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
+
 from gristmill.components import evaluation_metrics as em
 from gristmill.components.eval_config import Options, SlicingSpec
 from gristmill.components.model_validation import slice_name

@@ -18,7 +18,8 @@ from __future__ import annotations
 import hashlib
 import inspect
 import typing
-from typing import Any, Callable, Generic, TypeVar
+from collections.abc import Callable
+from typing import Any, Generic, TypeVar
 
 import pydantic
 

@@ -23,6 +23,7 @@ import os
 
 import pyarrow.parquet as pq
 import pydantic
+
 from gristmill.components.base import BaseComponent, InputSpec, OutputSpec, Parameters
 from gristmill.components.executor import BaseExecutor
 from gristmill.components.serving_process import (

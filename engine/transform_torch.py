@@ -19,8 +19,8 @@ import torch
 from torch import Tensor, nn
 
 from gristmill.engine import transform_kernels as k
-from gristmill.engine.transform_fn import INPUT_PREFIX, FittedTransform, to_table
 from gristmill.engine.errors import ConfigError
+from gristmill.engine.transform_fn import INPUT_PREFIX, FittedTransform, to_table
 
 _ARITH = {"add": torch.add, "sub": torch.sub, "mul": torch.mul, "div": torch.div}
 _UNARY = {"log1p": torch.log1p, "log": torch.log, "exp": torch.exp, "sqrt": torch.sqrt,

@@ -21,6 +21,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
+
 from gristmill.components.beam import arrow_coder  # noqa: F401 (registers the batch coder)
 from gristmill.components.beam.pipeline import make_beam_pipeline
 from gristmill.components.eval_config import Options, SlicingSpec

@@ -6,7 +6,7 @@ when no ``--runner`` is given we run in-process on the FnApiRunner.
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 
 def make_beam_pipeline(beam_pipeline_args: Sequence[str] = ()):
