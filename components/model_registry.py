@@ -37,6 +37,9 @@ def register_model_version(tracking_uri: str, name: str, bundle_dir: str, *,
     from mlflow import MlflowClient
     from mlflow.exceptions import MlflowException
 
+    from gristmill.components.tracking_store import ensure_tracking_store
+
+    ensure_tracking_store(tracking_uri)  # waits if another process is creating the schema
     client = MlflowClient(tracking_uri=tracking_uri)
     try:
         client.get_registered_model(name)

@@ -102,6 +102,7 @@ class MlflowMirror(PipelineHooks):
     def before_pipeline_run(self, run: RunInfo) -> None:
         if self.mode == "off":
             return
+        _start_tracking_store_creation(run.tracking_uri)
         self.journal = Journal(mirror_dir() / f"{run.run_id}.jsonl")
         self.journal.write("start_pipeline", pipeline=run.pipeline_name, run_id=run.run_id,
                            tracking_uri=run.tracking_uri, params=run.params, root=run.root,
@@ -159,6 +160,16 @@ def _redacted(value: Any) -> Any:
 def _artifact_refs(artifacts: Mapping[str, list]) -> dict[str, list[dict[str, Any]]]:
     return {k: [{"id": a.id, "uri": a.uri, "type": a.type_name} for a in v]
             for k, v in artifacts.items()}
+
+
+def _start_tracking_store_creation(tracking_uri: str | None) -> None:
+    """On a fresh home, build MLflow's schema in another process while the pipeline works."""
+    from gristmill.components.tracking_store import needs_creation
+
+    if needs_creation(tracking_uri):
+        subprocess.Popen([sys.executable, "-m", "gristmill.components.tracking_store",
+                          tracking_uri], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                         stdin=subprocess.DEVNULL, start_new_session=True, close_fds=True)
 
 
 def _spawn_replay(path: str) -> None:

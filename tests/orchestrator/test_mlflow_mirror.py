@@ -43,7 +43,8 @@ def test_journal_records_every_node_and_the_end(tmp_path, home, monkeypatch):
     import gristmill.orchestrator.mlflow_mirror as mirror
 
     monkeypatch.setattr(mirror, "_spawn_replay", lambda path: None)
-    pipeline = make_pipeline(tmp_path, diamond(), tracking_uri="sqlite:///unused.db")
+    monkeypatch.setattr(mirror, "_start_tracking_store_creation", lambda uri: None)
+    pipeline = make_pipeline(tmp_path, diamond(), tracking_uri=f"sqlite:///{tmp_path}/unused.db")
     result = SequentialRunner(hooks=[_JournalOnly(mode="async")], mirror_mlflow=False).run(
         pipeline)
     events = _journal_events(home)
@@ -59,9 +60,10 @@ def test_journal_records_every_node_and_the_end(tmp_path, home, monkeypatch):
 
 @pytest.mark.unit
 def test_mirror_off_writes_nothing(tmp_path, home):
-    pipeline = make_pipeline(tmp_path, diamond(), tracking_uri="sqlite:///unused.db")
+    pipeline = make_pipeline(tmp_path, diamond(), tracking_uri=f"sqlite:///{tmp_path}/unused.db")
     SequentialRunner(hooks=[MlflowMirror(mode="off")], mirror_mlflow=False).run(pipeline)
     assert not mirror_dir().exists()
+    assert not (tmp_path / "unused.db").exists()  # off means MLflow is never touched
 
 
 @pytest.mark.integration
