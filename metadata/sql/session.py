@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import random
+import sqlite3
 import time
 from collections.abc import Callable, Iterator
 from typing import TypeVar
@@ -68,10 +69,24 @@ def _configure_sqlite_connection(dbapi_connection, _record) -> None:
     dbapi_connection.isolation_level = None
     cursor = dbapi_connection.cursor()
     cursor.execute(f"PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}")
-    cursor.execute("PRAGMA journal_mode = WAL")
+    _switch_to_wal(cursor)
     cursor.execute("PRAGMA synchronous = NORMAL")
     cursor.execute("PRAGMA foreign_keys = ON")
     cursor.close()
+
+
+def _switch_to_wal(cursor, attempts: int = 50) -> None:
+    """``PRAGMA journal_mode = WAL``, retried: switching a brand-new file into WAL needs it
+    to itself, and SQLite answers "database is locked" at once, without the busy handler,
+    while another process is creating the schema in it."""
+    for attempt in range(attempts):
+        try:
+            cursor.execute("PRAGMA journal_mode = WAL")
+            return
+        except sqlite3.OperationalError as e:
+            if "locked" not in str(e) or attempt == attempts - 1:
+                raise
+            time.sleep(0.01 + random.random() * 0.05 * (1 + attempt % 5))
 
 
 def _begin_sqlite_transaction(connection) -> None:

@@ -100,3 +100,25 @@ def test_lock_errors_give_up_after_the_last_attempt(database, monkeypatch):
     with pytest.raises(StoreError, match="database is locked.*Fix: another process holds"):
         database.write(always_locked)
     assert len(calls) == 2
+
+
+def test_opening_waits_while_another_process_holds_a_brand_new_file(tmp_path):
+    """SQLite refuses the switch into WAL at once (no busy handler) while another
+    connection writes a brand-new file; opening the store must wait, not fail."""
+    import sqlite3
+    import threading
+
+    from gristmill.metadata.sql.store import SqlMetadataStore
+
+    path = tmp_path / "metadata.db"
+    holder = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    holder.execute("BEGIN IMMEDIATE")
+    holder.execute("CREATE TABLE other_process_was_here (x)")
+    release = threading.Timer(0.4, lambda: holder.execute("COMMIT"))
+    release.start()
+    try:
+        with SqlMetadataStore(f"sqlite:///{path}") as store:
+            assert store.list_contexts("pipeline") == []
+    finally:
+        release.join()
+        holder.close()
