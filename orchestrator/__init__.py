@@ -10,6 +10,7 @@ import importlib
 
 _LAZY = {
     "Channel": "gristmill.components.base", "Pipeline": "gristmill.orchestrator.dsl",
+    "Importer": "gristmill.orchestrator.importer",
     "Resolver": "gristmill.orchestrator.resolver",
     "ResolverStrategy": "gristmill.orchestrator.resolver",
     "LatestArtifactStrategy": "gristmill.orchestrator.resolver",

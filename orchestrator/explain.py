@@ -45,6 +45,9 @@ def explain(compiled: CompiledPipeline, store: MetadataStore, enable_cache: bool
             continue
         inputs = {k: outputs.get(c.producer_id, {}).get(c.output_key, [])
                   for k, c in component.inputs.items() if c.producer is not None}
+        if hasattr(component, "make_artifact"):
+            verdicts[node_id] = _explain_import(component, store, outputs)
+            continue
         if hasattr(component, "resolve_from_store"):
             verdicts[node_id] = _explain_resolver(compiled, store, component, inputs, outputs)
             continue
@@ -60,6 +63,26 @@ def _explain_resolver(compiled, store, component, inputs, outputs) -> Explanatio
     picked = ", ".join(f"{k}: {[a.id for a in v]}" for k, v in resolved.items())
     return Explanation(component.id, "resolve", [f"resolves from the store at run time; now "
                                                  f"it would pick artifacts {picked}"])
+
+
+def _explain_import(component, store, outputs) -> Explanation:
+    """An Importer 'hits' when an identical LIVE import exists and reimport is off."""
+    import os
+
+    from gristmill.metadata.fingerprint import fingerprint_path
+    from gristmill.metadata.types import ArtifactState
+
+    if not os.path.exists(component.source_uri):
+        return Explanation(component.id, "miss", [f"{component.source_uri} does not exist"])
+    fingerprint = fingerprint_path(component.source_uri)
+    same = [a for a in store.list_artifacts(type_name=component.artifact_type.TYPE_NAME,
+                                            states=[ArtifactState.LIVE])
+            if a.uri == component.source_uri and a.fingerprint == fingerprint]
+    if same and not component.reimport:
+        outputs[component.id] = {"result": same[:1]}
+        return Explanation(component.id, "hit", [f"same content as artifact {same[0].id}"])
+    reason = "reimport=True" if same else "new or changed content at " + component.source_uri
+    return Explanation(component.id, "miss", [reason])
 
 
 def _explain_node(compiled, store, component, inputs, outputs, enable_cache) -> Explanation:

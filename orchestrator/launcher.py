@@ -48,7 +48,9 @@ def launch(component: BaseComponent, run: RunState, node_context_id: int) -> Nod
     started = time.time()
     try:
         result.inputs = resolve_inputs(component, run)
-        if hasattr(component, "resolve_from_store"):  # a Resolver node
+        if hasattr(component, "make_artifact"):  # an Importer node
+            _import_node(component, run, node_context_id, result)
+        elif hasattr(component, "resolve_from_store"):  # a Resolver node
             _resolve_node(component, run, node_context_id, result)
         else:
             _execute_node(component, run, node_context_id, result)
@@ -264,3 +266,32 @@ def _resolve_node(component: Any, run: RunState, node_context_id: int,
     result.state, result.outputs = ExecutionState.COMPLETE, outputs
     result.seconds = time.time() - started
     run.hooks.after_node(run.info, result, context)
+
+
+def _import_node(component: Any, run: RunState, node_context_id: int,
+                 result: NodeResult) -> None:
+    started = time.time()
+    if not os.path.exists(component.source_uri):
+        component.make_artifact("")  # raises the ConfigError naming the path
+    fingerprint = fingerprint_path(component.source_uri)
+    reused = None if component.reimport else next(
+        (a for a in run.store.list_artifacts(type_name=component.artifact_type.TYPE_NAME,
+                                             states=[ArtifactState.LIVE])
+         if a.uri == component.source_uri and a.fingerprint == fingerprint), None)
+    artifact = reused or component.make_artifact(fingerprint)
+    execution = publisher.register_execution(
+        run.store, component_id=component.id, component_type=component.type_name,
+        parameters=component.describe_parameters(), cache_key=None, ingredients={},
+        context_ids=[*run.context_ids, node_context_id], inputs={},
+        outputs={} if reused else {"result": [artifact]},
+        pipeline_name=run.info.pipeline_name, run_id=run.info.run_id)
+    if reused:
+        publisher.publish_cached(run.store, execution, {"result": [reused]}, {"reused": True})
+        result.state = ExecutionState.CACHED
+    else:
+        run.store.publish_execution(execution.id, state=ExecutionState.COMPLETE,
+                                    outputs={"result": [artifact]})
+        result.state = ExecutionState.COMPLETE
+    result.execution_id, result.outputs = execution.id, {"result": [artifact]}
+    result.parameters = component.describe_parameters()
+    result.seconds = time.time() - started
