@@ -11,11 +11,12 @@ a half-created schema: whoever comes second waits, then finds it ready.
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import os
 import sys
 from collections.abc import Iterator
 from pathlib import Path
+
+from gristmill.metadata.locks import exclusive_file_lock
 
 
 def sqlite_path(tracking_uri: str | None) -> Path | None:
@@ -32,13 +33,8 @@ def creation_lock(tracking_uri: str | None) -> Iterator[None]:
     if db is None:
         yield
         return
-    db.parent.mkdir(parents=True, exist_ok=True)
-    with open(f"{db}.init.lock", "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(lock, fcntl.LOCK_UN)
+    with exclusive_file_lock(f"{db}.init.lock"):
+        yield
 
 
 def ensure_tracking_store(tracking_uri: str) -> None:

@@ -28,6 +28,7 @@ import pyarrow as pa
 from gristmill.engine.errors import ConfigError
 from gristmill.engine.features import RawFeatureEncoder, TransformFeatureEncoder, stack_columns
 from gristmill.engine.labels import LabelSpec
+from gristmill.engine.transform_fn import to_table
 
 FORMAT_VERSION = 1
 BUNDLE_FILE = "bundle.json"
@@ -166,16 +167,13 @@ class ServingBundle:
 
 
 def _to_table(data: Any) -> pa.Table:
-    if isinstance(data, pa.Table):
-        return data
-    if isinstance(data, pa.RecordBatch):
-        return pa.Table.from_batches([data])
-    if hasattr(data, "columns") and hasattr(data, "dtypes"):
-        return pa.Table.from_pandas(data, preserve_index=False)
     if isinstance(data, list):
         return pa.Table.from_pylist(data)
-    raise TypeError(f"predict() expects a pyarrow Table, RecordBatch, pandas DataFrame or a "
-                    f"list of dicts, got {type(data).__name__}")
+    try:
+        return to_table(data)
+    except TypeError as e:
+        raise TypeError(f"predict() expects a pyarrow Table, RecordBatch, pandas DataFrame or "
+                        f"a list of dicts, got {type(data).__name__}") from e
 
 
 def read_config(uri: str) -> dict[str, Any]:

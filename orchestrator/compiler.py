@@ -37,24 +37,20 @@ class CompiledPipeline:
 
     def descendants(self, node_id: str) -> set[str]:
         """All nodes reachable downstream of ``node_id`` (excluding it)."""
-        seen: set[str] = set()
-        stack = list(self.nodes[node_id].downstream)
-        while stack:
-            current = stack.pop()
-            if current not in seen:
-                seen.add(current)
-                stack.extend(self.nodes[current].downstream)
-        return seen
+        return self._reachable(node_id, "downstream")
 
     def ancestors(self, node_id: str) -> set[str]:
         """All nodes upstream of ``node_id`` (excluding it)."""
+        return self._reachable(node_id, "upstream")
+
+    def _reachable(self, node_id: str, direction: str) -> set[str]:
         seen: set[str] = set()
-        stack = list(self.nodes[node_id].upstream)
+        stack = list(getattr(self.nodes[node_id], direction))
         while stack:
             current = stack.pop()
             if current not in seen:
                 seen.add(current)
-                stack.extend(self.nodes[current].upstream)
+                stack.extend(getattr(self.nodes[current], direction))
         return seen
 
 

@@ -10,7 +10,6 @@ when a brand-new database must be created. A database at any other revision rais
 from __future__ import annotations
 
 import contextlib
-import fcntl
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -19,6 +18,7 @@ from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import SQLAlchemyError
 
 from gristmill.metadata.errors import SchemaVersionError, StoreError
+from gristmill.metadata.locks import exclusive_file_lock
 from gristmill.metadata.settings import redact_url, resolve_metadata_url, sqlite_path
 from gristmill.metadata.sql.session import create_store_engine
 
@@ -165,13 +165,8 @@ def _upgrade_lock(url: str) -> Iterator[None]:
     if path is None:
         yield
         return
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(f"{path}.migrate-lock", "a+") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
+    with exclusive_file_lock(f"{path}.migrate-lock"):
+        yield
 
 
 def _first_line(error: BaseException) -> str:
