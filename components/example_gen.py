@@ -19,17 +19,11 @@ import pyarrow.parquet as pq
 import pydantic
 
 from gristmill.components.base import BaseComponent, OutputSpec, Parameters
-from gristmill.components.beam.sketches import hash_rows
+from gristmill.components.beam.hashing import hash_rows
 from gristmill.components.example_gen_config import DEFAULT_SPLIT_CONFIG, Input, Output, RangeConfig
+from gristmill.components.example_gen_csv import CsvOptions, infer_csv_schema, read_csv
 from gristmill.components.example_gen_input import ResolvedInput, resolve_input
-from gristmill.components.example_gen_io import (
-    CsvOptions,
-    infer_csv_schema,
-    infer_json_schema,
-    read_csv,
-    read_json_lines,
-    read_parquet,
-)
+from gristmill.components.example_gen_io import infer_json_schema, read_json_lines, read_parquet
 from gristmill.components.executor import BaseExecutor
 from gristmill.metadata.errors import ConfigError, DataError, ExecutorError
 from gristmill.metadata.standard_artifacts import Examples
@@ -209,7 +203,7 @@ def _record_input(output: Examples, resolved: ResolvedInput) -> None:
 
 
 class CsvExampleGenExecutor(FileExampleGenExecutor):
-    """CSV with a header line; see :mod:`gristmill.components.example_gen_io`."""
+    """CSV with a header line; see :mod:`gristmill.components.example_gen_csv`."""
 
     @staticmethod
     def _options(params: CsvExampleGenParameters) -> CsvOptions:

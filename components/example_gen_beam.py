@@ -1,7 +1,7 @@
 """The Beam pipeline of every ExampleGen: read batches, assign splits by stable hash, write.
 
 Rows travel as Arrow record batches. Split assignment hashes each row (or its partition
-feature) with :func:`~gristmill.components.beam.sketches.hash_rows` - a splitmix64 mix of
+feature) with :func:`~gristmill.components.beam.hashing.hash_rows` - a stable hash of
 a canonical encoding, independent of process, run and runner - into
 ``sum(hash_buckets)`` buckets, vectorised with numpy.
 """
@@ -9,6 +9,7 @@ a canonical encoding, independent of process, run and runner - into
 from __future__ import annotations
 
 import os
+import shutil
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -20,13 +21,13 @@ import pyarrow.parquet as pq
 from apache_beam.metrics.metric import Metrics, MetricsFilter
 
 from gristmill.components.beam import arrow_coder  # noqa: F401  (registers the batch coders)
+from gristmill.components.beam.hashing import hash_rows
+from gristmill.components.beam.parquet_sink import SplitParquetWriter
 from gristmill.components.beam.pipeline import make_beam_pipeline
-from gristmill.components.beam.sketches import hash_rows
 from gristmill.components.example_gen_io import BAD_RECORD_SCHEMA, BadRecord, bad_records_batch
 
 NAMESPACE = "gristmill.example_gen"
 BAD = "bad_records"
-MAIN = "batches"
 ROWS_READ = "rows_read"
 
 
@@ -56,15 +57,21 @@ def assign_buckets(batch: pa.RecordBatch, routing: Routing) -> np.ndarray:
 
 
 class ReadFiles(beam.DoFn):
-    """``(input split, path)`` -> ``(input split, RecordBatch)``; bad records to ``BAD``.
+    """``(input split, path)`` -> ``(input split, RecordBatch)``; bad records to files.
+
+    Each input file's bad records go to their own Parquet file in ``bad_dir`` (written
+    under a temporary name, then renamed), which :func:`merge_bad_records` joins after the
+    run: no shuffle stage just to gather them.
 
     Args:
         read: ``read(path, on_bad) -> iterator of batches`` for the input format.
+        bad_dir: Folder for the per-file bad-record parts.
     """
 
     def __init__(self, read: Callable[[str, Callable[[BadRecord], None]],
-                                      Iterator[pa.RecordBatch]]):
+                                      Iterator[pa.RecordBatch]], bad_dir: str):
         self.read = read
+        self.bad_dir = bad_dir
         self.rows = Metrics.counter(NAMESPACE, ROWS_READ)
         self.bad = Metrics.counter(NAMESPACE, BAD)
 
@@ -75,8 +82,11 @@ class ReadFiles(beam.DoFn):
             self.rows.inc(batch.num_rows)
             yield split, batch
         if bad:
+            os.makedirs(self.bad_dir, exist_ok=True)
+            part = os.path.join(self.bad_dir, f"part-{uuid.uuid4().hex}.parquet")
+            pq.write_table(pa.Table.from_batches([bad_records_batch(bad)]), part + ".tmp")
+            os.replace(part + ".tmp", part)
             self.bad.inc(len(bad))
-            yield beam.pvalue.TaggedOutput(BAD, bad_records_batch(bad))
 
 
 class CountRows(beam.DoFn):
@@ -114,9 +124,10 @@ class AssignSplits(beam.DoFn):
 class WriteSplits(beam.DoFn):
     """Write ``(split, RecordBatch)`` to one Parquet file per split and bundle.
 
-    Files are written under a temporary name and renamed when the bundle finishes, so a
-    retried bundle never leaves a half-written file; the executor then checks the rows
-    on disk against the rows read, which would catch a duplicated bundle.
+    Row groups are encoded on a background thread (:class:`SplitParquetWriter`) while
+    the next batches are read and split. Files get their final name only when the bundle
+    finishes, so a retried bundle never leaves a half-written file; the executor then
+    checks the rows on disk against the rows read, which would catch a duplicated bundle.
     """
 
     def __init__(self, split_dirs: dict[str, str], schema: pa.Schema,
@@ -124,44 +135,42 @@ class WriteSplits(beam.DoFn):
         self.split_dirs = split_dirs
         self.schema = schema
         self.row_group_rows = row_group_rows
+        self.sink: SplitParquetWriter | None = None
 
     def start_bundle(self):
-        self.writers: dict[str, tuple[pq.ParquetWriter, str]] = {}
-        self.pending: dict[str, list[pa.RecordBatch]] = {}
+        self.sink = SplitParquetWriter(self.split_dirs, self.schema, self.row_group_rows)
 
     def process(self, element):
         split, batch = element
-        pending = self.pending.setdefault(split, [])
-        pending.append(batch)
-        if sum(b.num_rows for b in pending) >= self.row_group_rows:
-            self._flush(split)
-
-    def _flush(self, split: str) -> None:
-        """Write the split's pending batches as one row group (bounded memory)."""
-        batches = self.pending.pop(split, [])
-        if not batches:
-            return
-        if split not in self.writers:
-            os.makedirs(self.split_dirs[split], exist_ok=True)
-            final = os.path.join(self.split_dirs[split], f"part-{uuid.uuid4().hex}.parquet")
-            writer = pq.ParquetWriter(final + ".tmp", self.schema, compression="snappy")
-            self.writers[split] = (writer, final)
-        table = pa.Table.from_batches(batches, schema=self.schema)
-        self.writers[split][0].write_table(table, row_group_size=table.num_rows)
+        self.sink.add(split, batch)
 
     def finish_bundle(self):
-        for split in list(self.pending):
-            self._flush(split)
-        for writer, final in self.writers.values():
-            writer.close()
-            os.replace(final + ".tmp", final)
-        self.writers = {}
+        sink, self.sink = self.sink, None
+        sink.close()
+
+    def teardown(self):
+        if self.sink is not None:  # the bundle failed: leave only .tmp files
+            self.sink.abort()
 
 
-def _write_bad_records(batches: list[pa.RecordBatch], path: str) -> int:
+def merge_bad_records(bad_dir: str, path: str) -> int:
+    """Join the per-file bad-record parts into ``path``, sorted by file and line.
+
+    A record a retried bundle wrote twice is kept once. Returns the records written
+    (0, and no file, when there are none); the parts folder is removed.
+    """
+    parts = sorted(f for f in os.listdir(bad_dir) if f.endswith(".parquet")) \
+        if os.path.isdir(bad_dir) else []
+    if not parts:
+        shutil.rmtree(bad_dir, ignore_errors=True)
+        return 0
+    table = pa.concat_tables(pq.read_table(os.path.join(bad_dir, f), schema=BAD_RECORD_SCHEMA)
+                             for f in parts)
+    table = table.group_by(BAD_RECORD_SCHEMA.names, use_threads=False).aggregate([])
     os.makedirs(os.path.dirname(path), exist_ok=True)
-    table = pa.Table.from_batches(batches, schema=BAD_RECORD_SCHEMA)
-    pq.write_table(table.sort_by([("file", "ascending"), ("line", "ascending")]), path)
+    pq.write_table(table.select(BAD_RECORD_SCHEMA.names).sort_by(
+        [("file", "ascending"), ("line", "ascending")]), path)
+    shutil.rmtree(bad_dir, ignore_errors=True)
     return table.num_rows
 
 
@@ -174,14 +183,14 @@ class PipelineResult:
     bad_records: int
 
 
-def run_example_pipeline(source: Callable[[beam.Pipeline], beam.PCollection], schema: pa.Schema,
-                         routing: Routing, split_uri: Callable[[str], str],
+def run_example_pipeline(source: Callable[[beam.Pipeline, str], beam.PCollection],
+                         schema: pa.Schema, routing: Routing, split_uri: Callable[[str], str],
                          bad_records_path: str, beam_args: list[str]) -> PipelineResult:
     """Build and run one ExampleGen pipeline; returns its counters.
 
     Args:
-        source: Adds the reading transforms; yields ``(input split, RecordBatch)`` with a
-            ``BAD`` side output of bad-record batches.
+        source: ``source(pipeline, bad_dir)`` adds the reading transforms, yields
+            ``(input split, RecordBatch)`` and writes bad-record parts into ``bad_dir``.
         schema: The Arrow schema every batch has.
         routing: Split assignment.
         split_uri: Output split name -> directory for its Parquet files.
@@ -189,19 +198,17 @@ def run_example_pipeline(source: Callable[[beam.Pipeline], beam.PCollection], sc
         beam_args: The component's Beam pipeline args.
     """
     pipeline = make_beam_pipeline(beam_args)
-    read = source(pipeline)
+    bad_dir = bad_records_path + ".parts"
     split_dirs = {name: split_uri(name) for name in routing.splits}
-    _ = (read[MAIN]
+    _ = (source(pipeline, bad_dir)
          | "AssignSplits" >> beam.ParDo(AssignSplits(routing))
          .with_output_types(tuple[str, pa.RecordBatch])
          | "WriteSplits" >> beam.ParDo(WriteSplits(split_dirs, schema)))
-    _ = (read[BAD] | "CollectBadRecords" >> beam.combiners.ToList()
-         | "WriteBadRecords" >> beam.Map(lambda batches: _write_bad_records(batches,
-                                                                            bad_records_path)
-                                         if batches else 0))
     result = pipeline.run()
     result.wait_until_finish()
-    return _counters(result, routing)
+    counted = _counters(result, routing)
+    counted.bad_records = merge_bad_records(bad_dir, bad_records_path)
+    return counted
 
 
 def _counters(result, routing: Routing) -> PipelineResult:
@@ -218,10 +225,10 @@ def read_source(files: dict[str, list[str]], read) -> Callable:
     """A pipeline source over input files: ``(split, path)`` elements through :class:`ReadFiles`."""
     elements = [(split, path) for split, paths in files.items() for path in paths]
 
-    def source(pipeline):
+    def source(pipeline, bad_dir: str):
         return (pipeline | "ListFiles" >> beam.Create(elements)
-                | "ReadFiles" >> beam.ParDo(ReadFiles(read))
-                .with_output_types(tuple[str, pa.RecordBatch]).with_outputs(BAD, main=MAIN))
+                | "ReadFiles" >> beam.ParDo(ReadFiles(read, bad_dir))
+                .with_output_types(tuple[str, pa.RecordBatch]))
     return source
 
 
@@ -248,9 +255,8 @@ def table_source(batches: list[pa.RecordBatch]) -> Callable:
     """A pipeline source over in-memory batches, all in the input split ``single_split``."""
     elements = [("single_split", batch) for batch in batches]
 
-    def source(pipeline):
-        created = (pipeline | "Table" >> beam.Create(elements)
-                   | "Count" >> beam.ParDo(CountRows())
-                   .with_output_types(tuple[str, pa.RecordBatch]))
-        return {MAIN: created, BAD: pipeline | "NoBadRecords" >> beam.Create([])}
+    def source(pipeline, bad_dir: str):
+        return (pipeline | "Table" >> beam.Create(elements)
+                | "Count" >> beam.ParDo(CountRows())
+                .with_output_types(tuple[str, pa.RecordBatch]))
     return source

@@ -16,12 +16,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from gristmill.components.beam.sketches import (
-    DistinctSketch,
-    FrequentValues,
-    QuantileSketch,
-    hash_array,
-)
+from gristmill.components.beam.hashing import hash_array
+from gristmill.components.beam.sketches import DistinctSketch, FrequentValues, QuantileSketch
 
 ALL_SLICE = "All"
 OTHER_SLICE_VALUE = "__OTHER__"

@@ -13,8 +13,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from gristmill.components.beam import arrow_coder  # noqa: F401  (registers the batch coder)
+from gristmill.components.beam.hashing import hash_bytes
 from gristmill.components.beam.pipeline import make_beam_pipeline
-from gristmill.components.beam.sketches import hash_bytes
 from gristmill.components.beam.stats import StatsCombineFn, StatsConfig
 from gristmill.components.beam.stats_output import dataset_statistics
 from gristmill.metadata.errors import DataError

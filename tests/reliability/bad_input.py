@@ -64,7 +64,7 @@ def clear_error(error: BaseException, *names: str) -> str | None:
 
 def check_csv_reader(data: bytes, path: Path) -> str | None:
     """Read one CSV with the ExampleGen reader; account for every line."""
-    from gristmill.components.example_gen_io import CsvOptions, infer_csv_schema, read_csv
+    from gristmill.components.example_gen_csv import CsvOptions, infer_csv_schema, read_csv
 
     path.write_bytes(data)
     bad: list[Any] = []
