@@ -27,6 +27,7 @@ logging.getLogger().addFilter(_BeamImportNoise())
 _LAZY = {
     "CsvExampleGen": "example_gen", "ParquetExampleGen": "example_gen",
     "JsonExampleGen": "example_gen", "ImportExampleGen": "example_gen",
+    "FileBasedExampleGen": "example_gen", "BeamSourceExampleGen": "example_gen_source",
     "StatisticsGen": "statistics_gen", "SchemaGen": "schema_gen",
     "ImportSchemaGen": "schema_gen", "ExampleValidator": "example_validator",
     "Transform": "transform", "Trainer": "trainer", "Tuner": "tuner",

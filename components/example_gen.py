@@ -55,10 +55,12 @@ class FileExampleGenParameters(Parameters):
 
 
 class CsvExampleGenParameters(FileExampleGenParameters):
-    """CSV parameters: ``delimiter`` and Arrow ``column_types`` overrides (e.g. ``"int64"``)."""
+    """CSV parameters: ``delimiter``, Arrow ``column_types`` overrides (e.g. ``"int64"``) and
+    ``newlines_in_values`` (quoted values may hold newlines; read on one thread)."""
 
     delimiter: str = ","
     column_types: dict[str, str] = {}
+    newlines_in_values: bool = False
 
     @pydantic.field_validator("column_types")
     @classmethod
@@ -161,8 +163,9 @@ class BaseExampleGenExecutor(BaseExecutor):
 
 def _bad_records_error(path: str, count: int) -> DataError:
     rows = pq.read_table(path).slice(0, 5).to_pylist()
-    shown = "; ".join(f"{os.path.basename(r['file'])} line {r['line']}: {r['reason']} "
-                      f"[{r['text'][:80]}]" for r in rows)
+    shown = "; ".join(f"{os.path.basename(r['file'])}"
+                      f"{'' if r['line'] is None else ' line ' + str(r['line'])}: "
+                      f"{r['reason']} [{r['text'][:80]}]" for r in rows)
     return DataError(f"ExampleGen: {count} bad record(s), first: {shown}. First file: "
                      f"{rows[0]['file']}.", uri=rows[0]["file"],
                      fix="fix or remove those rows, or pass on_bad_records='quarantine' to set "
@@ -208,7 +211,8 @@ class CsvExampleGenExecutor(FileExampleGenExecutor):
     @staticmethod
     def _options(params: CsvExampleGenParameters) -> CsvOptions:
         return CsvOptions(delimiter=params.delimiter,
-                          column_types=tuple(sorted(params.column_types.items())))
+                          column_types=tuple(sorted(params.column_types.items())),
+                          newlines_in_values=params.newlines_in_values)
 
     def infer_schema(self, path, params):
         return infer_csv_schema(path, self._options(params))

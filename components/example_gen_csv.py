@@ -25,7 +25,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 
-from gristmill.components.csv_chunks import Piece, chunks, parse_piece, read_ahead
+from gristmill.components.csv_chunks import Piece, chunks, parse_piece, read_ahead, unreadable
 from gristmill.components.example_gen_io import BadRecord, OnBad
 from gristmill.metadata.errors import DataError
 
@@ -40,6 +40,9 @@ class CsvOptions:
         block_size: Bytes per pyarrow parse block (the unit of parallel work).
         chunk_bytes: Bytes of a file parsed at once (bounds memory).
         infer_bytes: Bytes sampled to infer column types.
+        newlines_in_values: Quoted values may hold newlines. Files are then read by one
+            streaming pass on one thread (pieces cannot be cut at line ends), and bad
+            records are numbered by record, not line.
     """
 
     delimiter: str = ","
@@ -47,10 +50,12 @@ class CsvOptions:
     block_size: int = 1 << 20
     chunk_bytes: int = 16 << 20
     infer_bytes: int = 8 << 20
+    newlines_in_values: bool = False
 
 
-def _csv_parse_options(delimiter: str, handler) -> pacsv.ParseOptions:
-    return pacsv.ParseOptions(delimiter=delimiter, invalid_row_handler=handler)
+def _csv_parse_options(options: CsvOptions, handler) -> pacsv.ParseOptions:
+    return pacsv.ParseOptions(delimiter=options.delimiter, invalid_row_handler=handler,
+                              newlines_in_values=options.newlines_in_values)
 
 
 def infer_csv_schema(path: str, options: CsvOptions) -> pa.Schema:
@@ -62,7 +67,7 @@ def infer_csv_schema(path: str, options: CsvOptions) -> pa.Schema:
     try:
         reader = pacsv.open_csv(
             path, read_options=pacsv.ReadOptions(block_size=options.infer_bytes),
-            parse_options=_csv_parse_options(options.delimiter, lambda row: "skip"),
+            parse_options=_csv_parse_options(options, lambda row: "skip"),
             convert_options=pacsv.ConvertOptions(strings_can_be_null=True))
         schema = reader.schema
         names = list(schema.names)
@@ -177,6 +182,9 @@ def read_csv(path: str, schema: pa.Schema, options: CsvOptions, on_bad: OnBad
     :mod:`~gristmill.components.csv_chunks`). A file with bad rows is read once more, a
     piece at a time on one thread, to report each with its line number.
     """
+    if options.newlines_in_values:
+        yield from _read_multiline(path, schema, options, on_bad)
+        return
     found = 0
 
     def parse(piece: Piece) -> pa.Table:
@@ -240,3 +248,40 @@ def _report_piece(piece: Piece, lines: np.ndarray, path: str, schema: pa.Schema,
             on_bad(BadRecord(path, int(lines[record - 1]), bad[row],
                              _row_text(batch, row, options.delimiter)))
         seen += batch.num_rows
+
+
+def _read_multiline(path: str, schema: pa.Schema, options: CsvOptions, on_bad: OnBad
+                    ) -> Iterator[pa.RecordBatch]:
+    """Read a file whose quoted values may hold newlines: one streaming pass on one
+    thread, as strings, cast batch by batch; bad records carry their record number."""
+    skipped: list[int] = []
+
+    def handle(row) -> str:
+        skipped.append(row.number)
+        on_bad(BadRecord(path, None, f"record {row.number}: expected "
+                         f"{row.expected_columns} fields, got {row.actual_columns}", row.text))
+        return "skip"
+
+    try:
+        reader = pacsv.open_csv(
+            path, read_options=pacsv.ReadOptions(block_size=options.chunk_bytes,
+                                                 use_threads=False),
+            parse_options=_csv_parse_options(options, handle),
+            convert_options=pacsv.ConvertOptions(
+                column_types={name: pa.string() for name in schema.names},
+                include_columns=list(schema.names), strings_can_be_null=True))
+    except (pa.ArrowInvalid, pa.ArrowKeyError) as e:
+        raise unreadable(path, e) from e
+    except OSError as e:
+        raise DataError(f"ExampleGen: cannot read {path}: {e}.", uri=path,
+                        fix="check the file exists and is readable") from e
+    seen = 0
+    for batch in reader:
+        good, bad = cast_batch(batch, schema)
+        for row in sorted(bad):
+            record = _line_of(seen + row, sorted(skipped))
+            on_bad(BadRecord(path, None, f"record {record}: {bad[row]}",
+                             _row_text(batch, row, options.delimiter)))
+        seen += batch.num_rows
+        if good.num_rows:
+            yield good

@@ -102,3 +102,17 @@ def test_rows_pyarrow_miscuts_at_a_block_boundary_are_kept(tmp_path):
     table, bad = _rows(path, CsvOptions(block_size=1 << 20))
     assert (table.num_rows, bad) == (4, [])
     assert table.column("c0").to_pylist()[-1] == "TRUE"
+
+
+@pytest.mark.unit
+def test_quoted_newlines_are_values_when_asked_for(tmp_path):
+    path = tmp_path / "notes.csv"
+    path.write_text('id,note,score\n1,"two\nlines",1.5\n2,plain,2.5\n3,"a, b\n\nc",oops\n'
+                    '4,"x"\n5,last,5.5\n')
+    options = CsvOptions(newlines_in_values=True, column_types=(("score", "float64"),))
+    table, bad = _rows(path, options)
+    assert table.column("note").to_pylist() == ["two\nlines", "plain", "last"]
+    assert table.column("score").to_pylist() == [1.5, 2.5, 5.5]
+    assert sorted((b.line, b.reason[:30], b.text) for b in bad) == [
+        (None, "record 4: column 'score': cann", "3,a, b\n\nc,oops"),
+        (None, "record 5: expected 3 fields, g", '4,"x"')]
