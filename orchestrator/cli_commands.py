@@ -143,7 +143,8 @@ def cmd_run(args) -> int:
         pipeline = pipeline.with_options(
             beam_pipeline_args=(*pipeline.beam_pipeline_args, *args.beam_args))
     if args.dry_run:
-        return _print_explain(pipeline, args.json, enable_cache=not args.no_cache)
+        return _print_explain(pipeline, args.json, enable_cache=not args.no_cache,
+                              from_nodes=args.from_nodes, to_nodes=args.to_nodes)
     from gristmill.orchestrator.runner import LocalDagRunner, SequentialRunner
 
     runner_cls = SequentialRunner if args.sequential else LocalDagRunner
@@ -188,14 +189,18 @@ def cmd_explain(args) -> int:
     return _print_explain(pipeline, args.json, enable_cache=pipeline.enable_cache)
 
 
-def _print_explain(pipeline: Pipeline, as_json: bool, enable_cache: bool) -> int:
+def _print_explain(pipeline: Pipeline, as_json: bool, enable_cache: bool,
+                   from_nodes: list[str] = (), to_nodes: list[str] = ()) -> int:
     from gristmill.metadata.store import open_store
     from gristmill.orchestrator.compiler import compile_pipeline
     from gristmill.orchestrator.explain import explain
+    from gristmill.orchestrator.runner import select_nodes
 
     compiled = compile_pipeline(pipeline)
+    selected = select_nodes(compiled, list(from_nodes), list(to_nodes)) \
+        if from_nodes or to_nodes else None
     with open_store(pipeline.metadata_url) as store:
-        verdicts = explain(compiled, store, enable_cache)
+        verdicts = explain(compiled, store, enable_cache, selected)
     if as_json:
         print(json.dumps({"pipeline": pipeline.name,
                           "components": [v.to_dict() for v in verdicts]}))

@@ -21,7 +21,7 @@ class Explanation:
     """The verdict for one node."""
 
     node_id: str
-    verdict: str  # "hit", "miss" or "resolve"
+    verdict: str  # "hit", "miss", "resolve" or "skip"
     reasons: list[str]
     cached_execution_id: int | None = None
 
@@ -30,13 +30,21 @@ class Explanation:
                 "cached_execution_id": self.cached_execution_id}
 
 
-def explain(compiled: CompiledPipeline, store: MetadataStore, enable_cache: bool = True
-            ) -> list[Explanation]:
-    """Predict hit or miss for every node, in run order, without running anything."""
+def explain(compiled: CompiledPipeline, store: MetadataStore, enable_cache: bool = True,
+            selected: list[str] | None = None) -> list[Explanation]:
+    """Predict hit or miss for every node, in run order, without running anything.
+
+    Args:
+        selected: The nodes a partial run (``--from``/``--to``) would run; the others are
+            ``skip`` and lend their latest successful outputs, as the runner does.
+    """
     outputs: dict[str, dict[str, list[Artifact]]] = {}
     verdicts: dict[str, Explanation] = {}
     for node_id in compiled.order:
         component = compiled.nodes[node_id].component
+        if selected is not None and node_id not in selected:
+            verdicts[node_id] = _explain_skipped(compiled, store, node_id, outputs)
+            continue
         rerun = [u for u in sorted(compiled.nodes[node_id].upstream)
                  if verdicts[u].verdict == "miss"]
         if rerun:
@@ -54,6 +62,21 @@ def explain(compiled: CompiledPipeline, store: MetadataStore, enable_cache: bool
         verdicts[node_id] = _explain_node(compiled, store, component, inputs, outputs,
                                           enable_cache)
     return [verdicts[n] for n in compiled.order]
+
+
+def _explain_skipped(compiled, store, node_id: str, outputs) -> Explanation:
+    from gristmill.metadata.types import ExecutionState
+
+    executions = store.list_executions(pipeline_name=compiled.pipeline.name,
+                                       component_id=node_id,
+                                       states=[ExecutionState.COMPLETE, ExecutionState.CACHED])
+    if not executions:
+        return Explanation(node_id, "skip", ["not selected by --from/--to, and it has never "
+                                             "succeeded: a node that needs its outputs would "
+                                             "fail; run it first"])
+    outputs[node_id] = store.get_outputs(executions[-1].id)
+    return Explanation(node_id, "skip", [f"not selected by --from/--to; reuses the outputs of "
+                                         f"execution {executions[-1].id}"])
 
 
 def _explain_resolver(compiled, store, component, inputs, outputs) -> Explanation:

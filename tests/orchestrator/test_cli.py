@@ -117,6 +117,28 @@ def test_partial_runs_from_and_to(cli):
     assert code == 0 and _states(_last_json(out)) == {"Source": "CACHED", "right": "CACHED"}
 
 
+def test_dry_run_honours_from_and_to(cli):
+    code, out, _ = cli("run", str(FAKE_PIPELINE), "--dry-run", "--from", "left", "--json")
+    verdicts = {c["name"]: c for c in _last_json(out)["components"]}
+    assert code == 0 and verdicts["Source"]["verdict"] == "skip"
+    assert "never succeeded" in verdicts["Source"]["reasons"][0]
+    _, out, _ = cli("run", str(FAKE_PIPELINE), "--json")
+    source_execution = next(c for c in _last_json(out)["components"]
+                            if c["name"] == "Source")["execution_id"]
+    code, out, _ = cli("run", str(FAKE_PIPELINE), "--dry-run", "--from", "left", "--param",
+                       "left_inc=3", "--json")
+    verdicts = {c["name"]: c for c in _last_json(out)["components"]}
+    assert code == 0 and {k: v["verdict"] for k, v in verdicts.items()} == {
+        "Source": "skip", "left": "miss", "right": "skip", "Join": "miss"}
+    assert verdicts["Source"]["reasons"] == [
+        f"not selected by --from/--to; reuses the outputs of execution {source_execution}"]
+    code, out, _ = cli("run", str(FAKE_PIPELINE), "--dry-run", "--to", "right", "--json")
+    assert {c["name"]: c["verdict"] for c in _last_json(out)["components"]} == {
+        "Source": "hit", "left": "skip", "right": "hit", "Join": "skip"}
+    code, out, _ = cli("runs", "--json", pipeline=False)
+    assert len(json.loads(out)) == 1  # the dry runs ran nothing
+
+
 def test_runs_artifacts_and_lineage(cli):
     _, out, _ = cli("run", str(FAKE_PIPELINE), "--json")
     run = _last_json(out)
