@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import shutil
 import socket
 from collections.abc import Mapping, Sequence
@@ -17,7 +18,7 @@ from typing import Any
 
 from gristmill.metadata.fingerprint import fingerprint_path
 from gristmill.metadata.store import PIPELINE_RUN, MetadataStore
-from gristmill.metadata.types import Artifact, ExecutionRecord, ExecutionState
+from gristmill.metadata.types import Artifact, ArtifactState, ExecutionRecord, ExecutionState
 
 
 def register_execution(store: MetadataStore, *, component_id: str, component_type: str,
@@ -84,6 +85,11 @@ def recover_stale(store: MetadataStore) -> list[ExecutionRecord]:
     """
     recovered = store.recover_stale_executions(
         lambda record: _process_alive(record.pid, record.host))
+    for execution in recovered:
+        for artifacts in store.get_outputs(execution.id).values():
+            for artifact in artifacts:
+                if artifact.state is ArtifactState.ABANDONED:  # never a cached, LIVE output
+                    _discard_leftovers(artifact.uri)
     for ctx in store.list_contexts(PIPELINE_RUN):
         props = ctx.properties
         if props.get("status") == "RUNNING" and not _process_alive(props.get("pid"),
@@ -91,6 +97,22 @@ def recover_stale(store: MetadataStore) -> list[ExecutionRecord]:
             store.put_context(PIPELINE_RUN, ctx.name, {
                 "status": "FAILED", "error": f"process {props.get('pid')} died"})
     return recovered
+
+
+_TOKEN = re.compile(r"^[0-9a-f]{12}$")
+
+
+def _discard_leftovers(uri: str) -> None:
+    """Delete what a killed execution left for an output planned at ``uri``
+    (``<root>/<node>/<key>/<token>``): its staging and scratch folders under
+    ``<root>/.staging/<token>`` and ``<root>/.tmp/<token>``, and a half-promoted copy at
+    ``uri`` itself (never LIVE: the record is ABANDONED)."""
+    token = os.path.basename(uri.rstrip("/"))
+    if not _TOKEN.match(token) or "://" in uri:
+        return  # not a layout this runner planned (e.g. an import): leave it alone
+    root = os.path.dirname(os.path.dirname(os.path.dirname(uri.rstrip("/"))))
+    for path in (os.path.join(root, ".staging", token), os.path.join(root, ".tmp", token), uri):
+        shutil.rmtree(path, ignore_errors=True)
 
 
 def _process_alive(pid: int | None, host: str | None) -> bool:

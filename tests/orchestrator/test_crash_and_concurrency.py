@@ -99,6 +99,10 @@ def test_kill_9_mid_run_then_rerun_completes_and_leaves_no_broken_state(
         (pending,) = store.get_outputs(killed.id)["out"]
         assert pending.state is ArtifactState.PENDING
         killed_run = killed.run_id
+    token = os.path.basename(pending.uri)
+    root = os.path.dirname(os.path.dirname(os.path.dirname(pending.uri)))
+    leftovers = [os.path.join(root, ".staging", token), os.path.join(root, ".tmp", token)]
+    assert any(os.path.exists(p) for p in leftovers)  # what the killed execution left
 
     block.unlink()  # let the next run's Blocker finish
     code = main([*args, "--json"])
@@ -113,5 +117,6 @@ def test_kill_9_mid_run_then_rerun_completes_and_leaves_no_broken_state(
         assert recovered.state is ExecutionState.FAILED
         assert f"process {proc.pid} on" in recovered.error and "died" in recovered.error
         assert store.get_artifacts([pending.id])[0].state is ArtifactState.ABANDONED
+        assert not any(os.path.exists(p) for p in [*leftovers, pending.uri])
         assert store.get_context(PIPELINE_RUN, killed_run).properties["status"] == "FAILED"
         assert _assert_live_artifacts_intact(store) == 5
