@@ -9,7 +9,14 @@ from __future__ import annotations
 import importlib
 import logging
 
-from gristmill.components.base import BaseComponent, Channel, InputSpec, OutputSpec, Parameters
+from gristmill.components.base import (
+    BaseComponent,
+    Channel,
+    InputSpec,
+    NodeExecutionOptions,
+    OutputSpec,
+    Parameters,
+)
 from gristmill.components.executor import BaseExecutor, ExecutionContext
 
 
@@ -37,7 +44,7 @@ _LAZY = {
 }
 
 __all__ = ["BaseComponent", "BaseExecutor", "Channel", "ExecutionContext", "InputSpec",
-           "OutputSpec", "Parameters", *_LAZY]
+           "NodeExecutionOptions", "OutputSpec", "Parameters", *_LAZY]
 
 
 def __getattr__(name: str):

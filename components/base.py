@@ -62,6 +62,32 @@ class OutputSpec:
     type: type[Artifact]
 
 
+@dataclass(frozen=True)
+class NodeExecutionOptions:
+    """How the runner treats one node (TFX ``NodeExecutionOptions``, which TFX's
+    LocalDagRunner ignores; ours honours them).
+
+    Attributes:
+        max_execution_retries: Extra attempts after the executor fails (each attempt is its
+            own execution in the store, FAILED ones included).
+        retry_backoff_sec: Wait before the first retry; doubled before each next one.
+        enable_cache: ``False`` always runs the node, ``True`` always looks the cache up,
+            ``None`` follows the pipeline (and ``--no-cache``).
+    """
+
+    max_execution_retries: int = 0
+    retry_backoff_sec: float = 1.0
+    enable_cache: bool | None = None
+
+    def __post_init__(self):
+        if not isinstance(self.max_execution_retries, int) or self.max_execution_retries < 0:
+            raise ConfigError(f"NodeExecutionOptions: max_execution_retries must be an int >= 0, "
+                              f"got {self.max_execution_retries!r}.", fix="e.g. 2")
+        if self.retry_backoff_sec < 0:
+            raise ConfigError(f"NodeExecutionOptions: retry_backoff_sec must be >= 0, got "
+                              f"{self.retry_backoff_sec!r}.", fix="e.g. 1.0")
+
+
 class Channel:
     """A typed stream of artifacts produced by one node's output key.
 
@@ -111,6 +137,7 @@ class BaseComponent:
         self.parameters = self._check_parameters(kwargs)
         self._id = type(self).__name__
         self.beam_pipeline_args: list[str] = []
+        self.execution_options = NodeExecutionOptions()
         self.outputs: dict[str, Channel] = self._make_outputs()
 
     @property
@@ -134,6 +161,19 @@ class BaseComponent:
         """Return a copy whose Beam work also gets ``args``."""
         clone = self._clone()
         clone.beam_pipeline_args = [*self.beam_pipeline_args, *args]
+        return clone
+
+    def with_node_execution_options(self, options: NodeExecutionOptions | None = None,
+                                    **fields: Any) -> BaseComponent:
+        """Return a copy run with ``options`` (or :class:`NodeExecutionOptions` fields), e.g.
+        ``trainer.with_node_execution_options(max_execution_retries=2)``."""
+        clone = self._clone()
+        try:
+            clone.execution_options = options or NodeExecutionOptions(**fields)
+        except TypeError as e:
+            raise ConfigError(f"{self.id}.with_node_execution_options(): {e}.",
+                              component_id=self.id, fix="use max_execution_retries, "
+                              "retry_backoff_sec or enable_cache") from e
         return clone
 
     def _clone(self) -> BaseComponent:

@@ -59,8 +59,9 @@ def explain(compiled: CompiledPipeline, store: MetadataStore, enable_cache: bool
         if hasattr(component, "resolve_from_store"):
             verdicts[node_id] = _explain_resolver(compiled, store, component, inputs, outputs)
             continue
+        node_cache = component.execution_options.enable_cache
         verdicts[node_id] = _explain_node(compiled, store, component, inputs, outputs,
-                                          enable_cache)
+                                          enable_cache if node_cache is None else node_cache)
     return [verdicts[n] for n in compiled.order]
 
 

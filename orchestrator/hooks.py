@@ -42,6 +42,7 @@ class NodeResult:
     parameters: dict[str, Any] = field(default_factory=dict)
     halt_reason: str | None = None
     cache_reason: str | None = None
+    attempts: int = 1
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON the CLI prints for one component."""
@@ -49,7 +50,7 @@ class NodeResult:
                 "seconds": round(self.seconds, 3), "execution_id": self.execution_id,
                 "outputs": {k: [{"id": a.id, "uri": a.uri} for a in v]
                             for k, v in self.outputs.items()},
-                "error": self.error, "metrics": self.metrics}
+                "error": self.error, "metrics": self.metrics, "attempts": self.attempts}
 
 
 class PipelineHooks:

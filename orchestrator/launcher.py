@@ -53,7 +53,7 @@ def launch(component: BaseComponent, run: RunState, node_context_id: int) -> Nod
         elif hasattr(component, "resolve_from_store"):  # a Resolver node
             _resolve_node(component, run, node_context_id, result)
         else:
-            _execute_node(component, run, node_context_id, result)
+            _execute_with_retries(component, run, node_context_id, result)
     except Exception as e:  # fail this node, never the scheduling loop of the whole run
         result.state = ExecutionState.FAILED
         result.error = str(e) if isinstance(e, GristmillError) else (
@@ -105,13 +105,35 @@ def verify_intact(artifact: Artifact, consumer: str) -> None:
                              fix="re-run its producer with --no-cache")
 
 
+def _execute_with_retries(component: BaseComponent, run: RunState, node_context_id: int,
+                          result: NodeResult) -> None:
+    """Execute; after an executor failure, try again up to ``max_execution_retries``
+    times with exponential backoff. Every attempt is its own execution in the store."""
+    options = component.execution_options
+    for attempt in range(options.max_execution_retries + 1):
+        if attempt:
+            wait = options.retry_backoff_sec * 2 ** (attempt - 1)
+            log.warning("%s: attempt %d failed (%s); retrying in %.1f s", component.id,
+                        attempt, result.error, wait)
+            time.sleep(wait)
+            result.state, result.error = ExecutionState.NEW, None
+        _execute_node(component, run, node_context_id, result)
+        result.attempts = attempt + 1
+        if result.state is not ExecutionState.FAILED:
+            return
+    if options.max_execution_retries:
+        result.error = f"{result.error} (failed all {result.attempts} attempts)"
+
+
 def _execute_node(component: BaseComponent, run: RunState, node_context_id: int,
                   result: NodeResult) -> None:
     started = time.time()
     ingredients = cache_ingredients(component, result.inputs, run.info.pipeline_name)
     key = cache_key(ingredients)
     result.parameters = ingredients["parameters"]
-    cached = _lookup_cache(run.store, key, component.id, result) if run.enable_cache else None
+    use_cache = run.enable_cache if component.execution_options.enable_cache is None \
+        else component.execution_options.enable_cache
+    cached = _lookup_cache(run.store, key, component.id, result) if use_cache else None
     token = uuid.uuid4().hex[:12]
     outputs = {} if cached else _plan_outputs(component, run, token)
     execution = publisher.register_execution(
