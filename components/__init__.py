@@ -37,6 +37,7 @@ _LAZY = {
     "FileBasedExampleGen": "example_gen", "BeamSourceExampleGen": "example_gen_source",
     "StatisticsGen": "statistics_gen", "SchemaGen": "schema_gen",
     "ImportSchemaGen": "schema_gen", "ExampleValidator": "example_validator",
+    "DistributionValidator": "distribution_validator", "ExampleDiff": "example_diff",
     "Transform": "transform", "Trainer": "trainer", "Tuner": "tuner",
     "Evaluator": "evaluator", "InfraValidator": "infra_validator", "Pusher": "pusher",
     "BulkInferrer": "bulk_inferrer", "component": "function",

@@ -133,8 +133,10 @@ def jensen_shannon_divergence(a: Histogram, b: Histogram) -> float:
     return max(0.0, min(1.0, 0.5 * kl(p) + 0.5 * kl(q)))
 
 
-def _anomaly(code: str, feature: str | None, description: str, severity: Severity = "ERROR",
-             **kwargs) -> Anomaly:
+def make_anomaly(code: str, feature: str | None, description: str,
+                 severity: Severity = "ERROR", **kwargs) -> Anomaly:
+    """An :class:`Anomaly` (ERROR unless told otherwise); ``kwargs`` are its counts and
+    details."""
     return Anomaly(code=code, severity=severity, feature=feature, description=description,
                    **kwargs)
 
@@ -143,7 +145,7 @@ def _type_anomalies(spec: FeatureSchema, stats: FeatureStatistics) -> list[Anoma
     if stats.type == spec.type or (stats.type, spec.type) in _COMPATIBLE:
         return []
     code = f"{spec.type}_TYPE_{stats.type}_VALUES" if spec.type != "OTHER" else "TYPE_MISMATCH"
-    return [_anomaly(code, spec.name, f"expected type {spec.type}, got {stats.type} "
+    return [make_anomaly(code, spec.name, f"expected type {spec.type}, got {stats.type} "
                      f"({stats.arrow_type}).", count=stats.num_present)]
 
 
@@ -151,18 +153,18 @@ def _presence_anomalies(spec: FeatureSchema, stats: FeatureStatistics) -> list[A
     out = []
     fraction = stats.present_fraction
     if fraction < spec.presence.min_fraction:
-        out.append(_anomaly("FEATURE_TYPE_LOW_FRACTION_PRESENT", spec.name,
+        out.append(make_anomaly("FEATURE_TYPE_LOW_FRACTION_PRESENT", spec.name,
                             f"present in {fraction:.2%} of rows; the schema requires at least "
                             f"{spec.presence.min_fraction:.2%}.", count=stats.num_missing,
                             fraction=fraction))
     if stats.num_present < spec.presence.min_count:
-        out.append(_anomaly("FEATURE_TYPE_LOW_NUMBER_PRESENT", spec.name,
+        out.append(make_anomaly("FEATURE_TYPE_LOW_NUMBER_PRESENT", spec.name,
                             f"present in {stats.num_present} rows; the schema requires at least "
                             f"{spec.presence.min_count}.", count=stats.num_present))
     if spec.shape is not None and (stats.num_missing or stats.min_num_values !=
                                    stats.max_num_values or (spec.shape and stats.max_num_values
                                                             != spec.shape[0])):
-        out.append(_anomaly("INVALID_FEATURE_SHAPE", spec.name,
+        out.append(make_anomaly("INVALID_FEATURE_SHAPE", spec.name,
                             f"the schema fixes shape {spec.shape} but rows have "
                             f"{stats.min_num_values}-{stats.max_num_values} values and "
                             f"{stats.num_missing} are missing.", count=stats.num_missing))
@@ -183,7 +185,7 @@ def _domain_anomalies(spec: FeatureSchema, stats: FeatureStatistics) -> list[Ano
     shown = sorted(unexpected, key=lambda v: (-unexpected[v], v))[:10]
     severity: Severity = "ERROR" if 1 - fraction < spec.min_domain_mass else "WARNING"
     exact = "" if stats.string.value_counts is not None else " (among the top values; estimate)"
-    return [_anomaly("ENUM_TYPE_UNEXPECTED_STRING_VALUES", spec.name,
+    return [make_anomaly("ENUM_TYPE_UNEXPECTED_STRING_VALUES", spec.name,
                      f"{len(unexpected)} value(s) outside the domain, {fraction:.2%} of values"
                      f"{exact}: {shown}.", severity, count=sum(unexpected.values()),
                      fraction=fraction, details={"unexpected": {v: unexpected[v] for v in shown},
@@ -207,12 +209,12 @@ def _range_anomalies(spec: FeatureSchema, stats: FeatureStatistics) -> list[Anom
     out = []
     if spec.range.min is not None and numeric.min < spec.range.min:
         share = _fraction_below(numeric.quantiles, spec.range.min)
-        out.append(_anomaly(f"{kind}_TYPE_SMALL_{kind}", spec.name,
+        out.append(make_anomaly(f"{kind}_TYPE_SMALL_{kind}", spec.name,
                             f"min {numeric.min} is below the allowed {spec.range.min}; about "
                             f"{share:.2%} of values.", count=round(share * n), fraction=share))
     if spec.range.max is not None and numeric.max > spec.range.max:
         share = 1.0 - _fraction_below(numeric.quantiles, spec.range.max)
-        out.append(_anomaly(f"{kind}_TYPE_BIG_{kind}", spec.name,
+        out.append(make_anomaly(f"{kind}_TYPE_BIG_{kind}", spec.name,
                             f"max {numeric.max} is above the allowed {spec.range.max}; about "
                             f"{share:.2%} of values.", count=round(share * n), fraction=share))
     return out
@@ -225,45 +227,89 @@ def _special_value_anomalies(spec: FeatureSchema, stats: FeatureStatistics) -> l
     total = max(1, stats.num_values)
     out = []
     if spec.disallow_nan and numeric.num_nan:
-        out.append(_anomaly("FLOAT_TYPE_HAS_NAN", spec.name, f"{numeric.num_nan} NaN value(s); "
+        out.append(make_anomaly("FLOAT_TYPE_HAS_NAN", spec.name, f"{numeric.num_nan} NaN value(s); "
                             f"the schema disallows NaN.", count=numeric.num_nan,
                             fraction=numeric.num_nan / total))
     infinite = numeric.num_pos_inf + numeric.num_neg_inf
     if spec.disallow_inf and infinite:
-        out.append(_anomaly("FLOAT_TYPE_HAS_INF", spec.name, f"{infinite} infinite value(s); "
+        out.append(make_anomaly("FLOAT_TYPE_HAS_INF", spec.name, f"{infinite} infinite value(s); "
                             f"the schema disallows +/-Inf.", count=infinite,
                             fraction=infinite / total))
     return out
 
 
+Comparison = Literal["drift", "skew", "baseline"]
+#: How each comparison names the statistics it compares against, in descriptions.
+COMPARED_WITH: dict[str, str] = {"drift": "the previous span", "skew": "serving data",
+                                 "baseline": "the baseline"}
+
+
+class Measurement(pydantic.BaseModel):
+    """One configured distance between a feature's current and other statistics.
+
+    Attributes:
+        measure: ``infinity_norm`` or ``jensen_shannon_divergence``.
+        threshold: The largest distance allowed.
+        distance: The measured distance; ``None`` when the statistics do not allow it
+            (L-infinity needs value counts on both sides, JS needs both histograms).
+        value: For L-infinity, the value where the largest gap is reached.
+    """
+
+    measure: Literal["infinity_norm", "jensen_shannon_divergence"]
+    threshold: float
+    distance: float | None = None
+    value: str | None = None
+
+    @property
+    def exceeded(self) -> bool:
+        """True when the distance was measured and is above the threshold."""
+        return self.distance is not None and self.distance > self.threshold
+
+
+def measure_feature(comparator: FeatureComparator, current: FeatureStatistics,
+                    other: FeatureStatistics) -> list[Measurement]:
+    """Every distance ``comparator`` configures, measured between two features' statistics."""
+    out = []
+    if comparator.infinity_norm is not None:
+        linf = Measurement(measure="infinity_norm", threshold=comparator.infinity_norm)
+        if current.string and other.string:
+            linf.distance, linf.value = l_infinity_distance(current, other)
+        out.append(linf)
+    if comparator.jensen_shannon_divergence is not None:
+        js = Measurement(measure="jensen_shannon_divergence",
+                         threshold=comparator.jensen_shannon_divergence)
+        hist_a = current.numeric.histogram("standard") if current.numeric else None
+        hist_b = other.numeric.histogram("standard") if other.numeric else None
+        if hist_a is not None and hist_b is not None:
+            js.distance = jensen_shannon_divergence(hist_a, hist_b)
+        out.append(js)
+    return out
+
+
 def compare_feature(spec_name: str, comparator: FeatureComparator | None,
                     current: FeatureStatistics, other: FeatureStatistics | None,
-                    comparison: Literal["drift", "skew"]) -> list[Anomaly]:
-    """Drift (vs previous span) or skew (vs serving) anomalies of one feature."""
+                    comparison: Comparison) -> list[Anomaly]:
+    """Drift (vs previous span), skew (vs serving) or baseline anomalies of one feature."""
     if comparator is None or other is None:
         return []
-    against = "the previous span" if comparison == "drift" else "serving data"
+    against = COMPARED_WITH[comparison]
     out = []
-    if comparator.infinity_norm is not None and current.string and other.string:
-        distance, value = l_infinity_distance(current, other)
-        if distance > comparator.infinity_norm:
-            out.append(_anomaly("COMPARATOR_L_INFTY_HIGH", spec_name,
+    for m in measure_feature(comparator, current, other):
+        if not m.exceeded:
+            continue
+        if m.measure == "infinity_norm":
+            out.append(make_anomaly("COMPARATOR_L_INFTY_HIGH", spec_name,
                                 f"{comparison}: L-infinity distance to {against} is "
-                                f"{distance:.4f} (at value {value!r}), above the threshold "
-                                f"{comparator.infinity_norm}.", fraction=distance,
-                                details={"comparison": comparison, "value": value,
-                                         "threshold": comparator.infinity_norm}))
-    threshold = comparator.jensen_shannon_divergence
-    hist_a = current.numeric.histogram("standard") if current.numeric else None
-    hist_b = other.numeric.histogram("standard") if other.numeric else None
-    if threshold is not None and hist_a is not None and hist_b is not None:
-        distance = jensen_shannon_divergence(hist_a, hist_b)
-        if distance > threshold:
-            out.append(_anomaly("COMPARATOR_JENSEN_SHANNON_DIVERGENCE_HIGH", spec_name,
+                                f"{m.distance:.4f} (at value {m.value!r}), above the threshold "
+                                f"{m.threshold}.", fraction=m.distance,
+                                details={"comparison": comparison, "value": m.value,
+                                         "threshold": m.threshold}))
+        else:
+            out.append(make_anomaly("COMPARATOR_JENSEN_SHANNON_DIVERGENCE_HIGH", spec_name,
                                 f"{comparison}: Jensen-Shannon divergence to {against} is "
-                                f"{distance:.4f}, above the threshold {threshold}.",
-                                fraction=distance,
-                                details={"comparison": comparison, "threshold": threshold}))
+                                f"{m.distance:.4f}, above the threshold {m.threshold}.",
+                                fraction=m.distance,
+                                details={"comparison": comparison, "threshold": m.threshold}))
     return out
 
 
@@ -273,18 +319,18 @@ def validate_statistics(stats: DatasetStatistics, schema: DataSchema,
     """All anomalies of one split against ``schema`` (and drift/skew when given)."""
     found: list[Anomaly] = []
     if stats.num_examples < schema.min_examples:
-        found.append(_anomaly("DATASET_LOW_NUM_EXAMPLES", None, f"{stats.num_examples} rows; "
+        found.append(make_anomaly("DATASET_LOW_NUM_EXAMPLES", None, f"{stats.num_examples} rows; "
                               f"the schema requires at least {schema.min_examples}.",
                               count=stats.num_examples))
     for name in stats.feature_names:
         if schema.feature(name) is None:
-            found.append(_anomaly("SCHEMA_NEW_COLUMN", name, f"column {name!r} is not in the "
+            found.append(make_anomaly("SCHEMA_NEW_COLUMN", name, f"column {name!r} is not in the "
                                   f"schema.", count=stats.feature(name).num_present))
     for spec in schema.features:
         feature = stats.feature(spec.name)
         if feature is None:
             severity: Severity = "ERROR" if spec.presence.min_fraction > 0 else "WARNING"
-            found.append(_anomaly("SCHEMA_MISSING_COLUMN", spec.name, f"column {spec.name!r} "
+            found.append(make_anomaly("SCHEMA_MISSING_COLUMN", spec.name, f"column {spec.name!r} "
                                   f"is in the schema but not in the data.", severity))
             continue
         for check in (_type_anomalies, _presence_anomalies, _domain_anomalies,

@@ -70,6 +70,15 @@ class ExampleAnomalies(_SplitsMixin, Artifact):
 
 
 @register_artifact_type
+class ExamplesDiff(Artifact):
+    """Feature-level differences between paired examples of two Examples artifacts, per
+    split pair, as JSON plus an HTML report."""
+
+    TYPE_NAME = "ExamplesDiff"
+    PROPERTIES = {"split_pairs": "json"}
+
+
+@register_artifact_type
 class TransformGraph(Artifact):
     """A fitted preprocessing plan (JSON), vocabularies and a torch module."""
 
