@@ -55,6 +55,7 @@ class _Replayer:
 
     def replay(self) -> None:
         experiment_id = self._experiment(self.start["pipeline"])
+        self._discard_partial_replay(experiment_id)
         parent = self.client.create_run(
             experiment_id, run_name=self.start["run_id"], start_time=_ms(self.start["start"]),
             tags={"gristmill.run_id": self.start["run_id"],
@@ -65,6 +66,15 @@ class _Replayer:
         self._log_batch(self.parent_id, params=params)
         for event in self.events[1:]:
             getattr(self, f"_on_{event['op']}")(event)
+
+    def _discard_partial_replay(self, experiment_id: str) -> None:
+        """Delete the runs an earlier, failed replay of this journal left, so a retry never
+        shows the pipeline run twice (MLflow deletes softly: ``mlflow gc`` purges)."""
+        found = self.client.search_runs(
+            [experiment_id], filter_string=f"tags.`gristmill.run_id` = '{self.start['run_id']}'",
+            max_results=50_000)
+        for run in found:
+            self.client.delete_run(run.info.run_id)
 
     def _experiment(self, name: str) -> str:
         existing = self.client.get_experiment_by_name(name)
@@ -102,7 +112,8 @@ class _Replayer:
         else:
             target = Path(event["path"]).parent / "named" / event["name"]
             target.parent.mkdir(exist_ok=True)
-            os.replace(event["path"], target)
+            if os.path.exists(event["path"]):  # a retried replay finds it moved already
+                os.replace(event["path"], target)
             self.client.log_artifact(run_id, str(target), event["artifact_path"])
 
     def _on_model(self, event):

@@ -113,6 +113,41 @@ def test_sync_replay_into_a_sqlite_tracking_store(tmp_path, home, monkeypatch):
     assert parent.data.metrics["components_failed"] == 1.0
 
 
+@pytest.mark.integration
+def test_a_replay_retried_after_failing_halfway_shows_the_run_once(tmp_path, home, monkeypatch):
+    from mlflow import MlflowClient
+
+    import gristmill.orchestrator.mlflow_mirror as mirror
+    from gristmill.orchestrator.mlflow_replay import _Replayer, replay_file
+
+    monkeypatch.setattr(mirror, "_spawn_replay", lambda path: None)
+    tracking = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    result = SequentialRunner(hooks=[_JournalOnly(mode="async")], mirror_mlflow=False).run(
+        make_pipeline(tmp_path, diamond(), tracking_uri=tracking))
+    (journal,) = (home / "mirror").glob("*.ready")
+    original = _Replayer._on_end_node
+    calls = []
+
+    def fail_on_third(self, event):
+        calls.append(event["node"])
+        if len(calls) == 3:
+            raise ConnectionError("tracking server went away")
+        original(self, event)
+
+    monkeypatch.setattr(_Replayer, "_on_end_node", fail_on_third)
+    with pytest.raises(ConnectionError):
+        replay_file(str(journal))
+    assert journal.exists()  # left for a retry
+    monkeypatch.setattr(_Replayer, "_on_end_node", original)
+    replay_file(str(journal))
+    client = MlflowClient(tracking_uri=tracking)
+    runs = _search_runs(client, client.get_experiment_by_name("fake").experiment_id)
+    parents = [r for r in runs if "mlflow.parentRunId" not in r.data.tags]
+    assert [p.data.tags["gristmill.run_id"] for p in parents] == [result.run_id]
+    assert sorted(r.data.tags["gristmill.node"] for r in runs if r not in parents) == \
+        sorted(NODES)
+
+
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
