@@ -77,6 +77,15 @@ def _mlp(in_dim: int, hidden_units: Sequence[int], dropout: float) -> tuple[nn.S
     return nn.Sequential(*layers), in_dim
 
 
+def _constructor_kwargs(num_numeric: int, cardinalities: Sequence[int], num_outputs: int,
+                        hidden_units: Sequence[int], dropout: float,
+                        embedding_dims: Sequence[int] | None) -> dict:
+    """A tabular model's constructor arguments, JSON-ready (saved to rebuild it)."""
+    return {"num_numeric": num_numeric, "cardinalities": list(cardinalities),
+            "num_outputs": num_outputs, "hidden_units": list(hidden_units), "dropout": dropout,
+            "embedding_dims": list(embedding_dims) if embedding_dims else None}
+
+
 class TabularMLP(nn.Module):
     """An MLP over standardized numerics and categorical embeddings.
 
@@ -93,10 +102,8 @@ class TabularMLP(nn.Module):
                  hidden_units: Sequence[int] = (64, 32), dropout: float = 0.0,
                  embedding_dims: Sequence[int] | None = None):
         super().__init__()
-        self.kwargs = {"num_numeric": num_numeric, "cardinalities": list(cardinalities),
-                       "num_outputs": num_outputs, "hidden_units": list(hidden_units),
-                       "dropout": dropout,
-                       "embedding_dims": list(embedding_dims) if embedding_dims else None}
+        self.kwargs = _constructor_kwargs(num_numeric, cardinalities, num_outputs,
+                                          hidden_units, dropout, embedding_dims)
         self.features = FeatureInput(num_numeric, cardinalities, embedding_dims)
         self.body, width = _mlp(self.features.output_dim, hidden_units, dropout)
         self.head = nn.Linear(width, num_outputs)
@@ -125,10 +132,8 @@ class WideDeep(nn.Module):
                  hidden_units: Sequence[int] = (64, 32), dropout: float = 0.0,
                  embedding_dims: Sequence[int] | None = None):
         super().__init__()
-        self.kwargs = {"num_numeric": num_numeric, "cardinalities": list(cardinalities),
-                       "num_outputs": num_outputs, "hidden_units": list(hidden_units),
-                       "dropout": dropout,
-                       "embedding_dims": list(embedding_dims) if embedding_dims else None}
+        self.kwargs = _constructor_kwargs(num_numeric, cardinalities, num_outputs,
+                                          hidden_units, dropout, embedding_dims)
         self.features = FeatureInput(num_numeric, cardinalities, embedding_dims)
         self.deep, width = _mlp(self.features.output_dim, hidden_units, dropout)
         self.deep_head = nn.Linear(width, num_outputs)
