@@ -92,7 +92,8 @@ def parquet_files(split_dir: str) -> list[str]:
     return sorted(glob.glob(os.path.join(split_dir, "*.parquet")))
 
 
-def _row_group_tasks(files: list[str]) -> tuple[list[tuple[str, int]], int]:
+def row_group_tasks(files: list[str]) -> tuple[list[tuple[str, int]], int]:
+    """``(path, row group)`` tasks of ``files`` (empty files have none) and their rows."""
     tasks, rows = [], 0
     for path in files:
         metadata = pq.ParquetFile(path).metadata
@@ -101,8 +102,12 @@ def _row_group_tasks(files: list[str]) -> tuple[list[tuple[str, int]], int]:
     return tasks, rows
 
 
-def _config(options: StatsOptions, schema, rows: int):
-    """The :class:`~gristmill.components.beam.stats.StatsConfig` of one split."""
+def stats_config(options: StatsOptions, schema, rows: int):
+    """The :class:`~gristmill.components.beam.stats.StatsConfig` of one split of ``rows`` rows.
+
+    Integer features that ``schema`` (a ``DataSchema`` or ``None``) marks categorical are
+    counted as categories, like ``options.categorical_features``.
+    """
     from gristmill.components.beam.stats import StatsConfig
 
     categorical = set(options.categorical_features)
@@ -152,14 +157,14 @@ class StatisticsGenExecutor(BaseExecutor):
                                 f"Parquet files.", uri=examples.split_uri(split),
                                 fix="check the Examples artifact or add the split to "
                                     "exclude_splits")
-            tasks, rows = _row_group_tasks(files)
+            tasks, rows = row_group_tasks(files)
             schema_names = pq.read_schema(files[0]).names
             for name in [options.weight_feature, *options.slice_features]:
                 if name is not None and name not in schema_names:
                     raise ConfigError(f"StatisticsGen: stats_options names column {name!r}, "
                                       f"which split {split!r} does not have (columns: "
                                       f"{schema_names}).", fix="use one of the columns above")
-            plans[split] = (tasks, rows, _config(options, schema, rows))
+            plans[split] = (tasks, rows, stats_config(options, schema, rows))
         return plans
 
     def _check_and_report(self, output: ExampleStatistics, plans: dict) -> None:

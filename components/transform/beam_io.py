@@ -16,6 +16,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from gristmill.components.beam import arrow_coder  # noqa: F401  (registers the batch coder)
+from gristmill.components.beam.hashing import hash_bytes
 from gristmill.components.transform.analysis import AnalyzerSet, merge_into
 from gristmill.components.transform.files import (  # noqa: F401  (also this module's API)
     arrow_schema,
@@ -27,6 +28,8 @@ from gristmill.engine.transform_fn import FittedTransform
 from gristmill.metadata.errors import DataError
 
 DEFAULT_BATCH_ROWS = 65_536
+#: Tag of :class:`TransformRowGroup`'s output of transformed batches.
+BATCHES = "batches"
 
 
 def _iter_batches(path: str, row_group: int, columns: list[str] | None, batch_rows: int):
@@ -56,19 +59,23 @@ class ReadBatches(beam.DoFn):
 class TransformRowGroup(beam.DoFn):
     """Apply the fitted plan (a side input) to one row group and write it as Parquet.
 
-    Yields ``(output file, rows written)``.
+    Yields ``(output file, rows written)``; with a ``stats_key`` also the transformed
+    batches as ``(stats_key, (seed, RecordBatch))`` on the :data:`BATCHES` output (for
+    post-transform statistics; the seed makes their sampling deterministic).
 
     Args:
-        out_dir: The output split directory.
+        out_dir: The output split directory, or ``None`` to write nothing.
         prefix: File name prefix, unique per input artifact.
         columns: Raw columns to read (those the plan uses).
         batch_rows: Rows per record batch.
+        stats_key: Emit the transformed batches under this statistics job key.
     """
 
-    def __init__(self, out_dir: str, prefix: str, columns: list[str] | None,
-                 batch_rows: int = DEFAULT_BATCH_ROWS):
+    def __init__(self, out_dir: str | None, prefix: str, columns: list[str] | None,
+                 batch_rows: int = DEFAULT_BATCH_ROWS, stats_key: str | None = None):
         self.out_dir, self.prefix = out_dir, prefix
         self.columns, self.batch_rows = columns, batch_rows
+        self.stats_key = stats_key
         self._fitted: tuple[int, FittedTransform] | None = None
 
     def _transform(self, fitted_plan: tuple[dict, dict]) -> FittedTransform:
@@ -80,16 +87,23 @@ class TransformRowGroup(beam.DoFn):
     def process(self, task: tuple[int, str, int], fitted_plan: tuple[dict, dict]):
         file_index, path, row_group = task
         ft = self._transform(fitted_plan)
-        out = os.path.join(self.out_dir, f"part-{self.prefix}{file_index:04d}-"
-                                         f"{row_group:05d}.parquet")
+        name = f"part-{self.prefix}{file_index:04d}-{row_group:05d}.parquet"
+        out = os.path.join(self.out_dir, name) if self.out_dir is not None else None
         writer, rows = None, 0
         try:
-            for batch in _iter_batches(path, row_group, self.columns, self.batch_rows):
+            for index, batch in enumerate(_iter_batches(path, row_group, self.columns,
+                                                        self.batch_rows)):
                 table = ft.transform(batch)
-                writer = writer or pq.ParquetWriter(out, table.schema)
-                writer.write_table(table)
+                if out is not None:
+                    writer = writer or pq.ParquetWriter(out, table.schema)
+                    writer.write_table(table)
                 rows += table.num_rows
-            if writer is None:  # an empty row group still yields a file with the schema
+                if self.stats_key is not None:
+                    seed = int(hash_bytes(f"{name}:{index}") >> 2)
+                    for chunk, part in enumerate(table.to_batches()):
+                        yield beam.pvalue.TaggedOutput(
+                            BATCHES, (self.stats_key, (seed + chunk, part)))
+            if writer is None and out is not None:  # an empty row group: a file with the schema
                 empty = pq.read_schema(path).empty_table()
                 if self.columns is not None:
                     empty = empty.select([c for c in self.columns if c in empty.column_names])
@@ -97,7 +111,8 @@ class TransformRowGroup(beam.DoFn):
         finally:
             if writer is not None:
                 writer.close()
-        yield out, rows
+        if out is not None:
+            yield out, rows
 
 
 def raw_columns(plan: dict[str, Any]) -> list[str]:

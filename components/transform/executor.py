@@ -52,8 +52,10 @@ class TransformExecutor(BaseExecutor):
         use_cache = not params.disable_analyzer_cache
         analyze = params.splits_config.analyze
         transform_splits = params.splits_config.transform or inputs[0].splits
+        with_stats = _statistics_wanted(output_dict, params)
         for ex in inputs:
-            _check_splits(ex, [*analyze, *(transform_splits if params.materialize else [])])
+            _check_splits(ex, [*analyze, *(transform_splits if params.materialize or with_stats
+                                           else [])])
         arrow_types, raw_types = self._column_types(inputs[0], analyze, input_dict)
         traced = _trace(params, raw_types)
         datasets = [Dataset(ex, cache.dataset_key(ex, analyze),
@@ -63,14 +65,25 @@ class TransformExecutor(BaseExecutor):
                             uri=inputs[0].uri, fix="analyze a non-empty split")
         cached = self._cached(input_dict, datasets, traced) if use_cache else {}
         outputs = output_dict.get("transformed_examples") or []
-        apply = (Apply(inputs, outputs[0], transform_splits,
-                       sorted(raw_inputs(list(traced.outputs.values()))), params.batch_rows)
-                 if params.materialize and outputs else None)
+        stats = (_plan_statistics(inputs, output_dict, params, (analyze, transform_splits),
+                                  traced, input_dict) if with_stats else None)
+        write = params.materialize and outputs
+        apply = (Apply(inputs, outputs[0] if write else None, transform_splits,
+                       sorted(raw_inputs(list(traced.outputs.values()))), params.batch_rows,
+                       stats.post if stats is not None else None)
+                 if write or stats is not None else None)
         run_transform_pipeline(self.context.beam_pipeline_args, traced, datasets, cached,
                                cache_out.uri if cache_out is not None and use_cache else None,
-                               arrow_types, graph_out.uri, apply)
-        self._finish(graph_out, outputs, inputs, transform_splits, params, datasets, cached,
-                     traced, cache_out if use_cache else None)
+                               arrow_types, graph_out.uri, apply, stats)
+        ft = self._finish(graph_out, outputs, inputs, transform_splits, params, datasets,
+                          cached, traced, cache_out if use_cache else None)
+        if stats is not None:
+            from gristmill.components.transform.statistics import finish_statistics
+
+            schema_in = (input_dict.get("schema") or [None])[0]
+            self.context.log_metrics(finish_statistics(
+                self.context, output_dict, stats, ft.plan,
+                schema_in.uri if schema_in is not None else None, _span(inputs)))
 
     # ------------------------------------------------------------------ setup
     def _column_types(self, examples: Examples, analyze: list[str], input_dict
@@ -99,7 +112,7 @@ class TransformExecutor(BaseExecutor):
 
     # ------------------------------------------------------------------ outputs
     def _finish(self, graph_out, outputs, inputs, splits, params, datasets, cached, traced,
-                cache_out) -> None:
+                cache_out) -> FittedTransform:
         ft = FittedTransform.load(graph_out.uri)
         with open(os.path.join(graph_out.uri, SCHEMA_FILE), "w", encoding="utf-8") as f:
             json.dump({"raw_features": ft.plan["raw_features"],
@@ -117,6 +130,7 @@ class TransformExecutor(BaseExecutor):
                                   "output_features": len(ft.output_features)})
         if outputs:
             self._describe_examples(outputs[0], inputs, splits if params.materialize else [])
+        return ft
 
     def _carry_cache(self, uri: str, datasets: list, cached: dict,
                      traced: TracedFn) -> None:
@@ -138,10 +152,44 @@ class TransformExecutor(BaseExecutor):
         output.splits = list(splits)
         output.set_property("row_counts", {s: parquet.written_rows(output.split_uri(s))
                                            for s in splits})
-        spans = [ex.get_property("span") for ex in inputs if ex.get_property("span") is not None]
-        output.set_property("span", max(spans) if spans else None)
+        output.set_property("span", _span(inputs))
         output.set_property("version", inputs[-1].get_property("version"))
         output.set_custom_property("materialized", 1 if splits else 0)
+
+
+def _span(inputs: list[Examples]) -> int | None:
+    """The newest span among the inputs (``None`` when none has one)."""
+    spans = [ex.get_property("span") for ex in inputs if ex.get_property("span") is not None]
+    return max(spans) if spans else None
+
+
+def _statistics_wanted(output_dict, params: TransformParameters) -> bool:
+    """Whether to compute the statistics outputs; marks them disabled when switched off.
+
+    An output dict without them (an executor called directly, by hand) asks for none.
+    """
+    from gristmill.components.transform.statistics import OUTPUT_KEYS, mark_disabled
+
+    if params.disable_statistics:
+        mark_disabled(output_dict)
+        return False
+    present = [key for key in OUTPUT_KEYS if output_dict.get(key)]
+    if present and len(present) < len(OUTPUT_KEYS):
+        raise ConfigError(f"Transform: the output dict has {present} but not "
+                          f"{sorted(set(OUTPUT_KEYS) - set(present))}.",
+                          fix="pass all five statistics outputs, or none")
+    return bool(present)
+
+
+def _plan_statistics(inputs, output_dict, params, splits, traced, input_dict):
+    from gristmill.components.transform.statistics import plan_statistics
+
+    schema = None
+    if input_dict.get("schema"):
+        from gristmill.components.data_schema import load_schema
+
+        schema = load_schema(input_dict["schema"][0].uri)
+    return plan_statistics(inputs, output_dict, params, splits, traced, schema)
 
 
 def _check_splits(examples: Examples, wanted: list[str]) -> None:

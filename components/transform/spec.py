@@ -51,6 +51,12 @@ class TransformParameters(Parameters):
         disable_analyzer_cache: Neither read nor write accumulators of earlier runs.
         custom_config: Passed to ``preprocessing_fn(inputs, custom_config)``.
         batch_rows: Rows per Arrow record batch.
+        disable_statistics: Skip the pre-/post-transform statistics, schemas and anomalies
+            (the five outputs are still published, marked ``disabled=1`` and empty).
+        stats_options_updater_fn: ``fn(stats_type, options) -> StatsOptions`` adjusting the
+            default ``StatsOptions`` for ``stats_type`` ``"pre_transform"`` or
+            ``"post_transform"``: a callable, ``"package.module.fn"``, or a function name in
+            ``module_file`` (TFX ``stats_options_updater_fn``).
     """
 
     module_file: str | None = None
@@ -60,6 +66,8 @@ class TransformParameters(Parameters):
     disable_analyzer_cache: bool = False
     custom_config: dict[str, Any] = {}
     batch_rows: int = pydantic.Field(65_536, ge=1)
+    disable_statistics: bool = False
+    stats_options_updater_fn: Callable[..., Any] | str | None = None
 
     @pydantic.model_validator(mode="after")
     def _one_source(self) -> TransformParameters:
@@ -82,11 +90,31 @@ def resolve_preprocessing_fn(params: TransformParameters) -> Callable[..., Any]:
         return fn
     if params.module_file:
         return _from_file(params.module_file, fn or FN_NAME)
-    module_name, _, attr = str(fn).rpartition(".")
+    return _import("preprocessing_fn", str(fn))
+
+
+def resolve_stats_options_updater(params: TransformParameters) -> Callable[..., Any] | None:
+    """The user's ``stats_options_updater_fn``, or ``None`` when not given.
+
+    A bare name (no dot) is looked up in ``module_file``; a dotted name is imported.
+
+    Raises:
+        ConfigError: The module file or function cannot be found.
+    """
+    fn = params.stats_options_updater_fn
+    if fn is None or callable(fn):
+        return fn
+    if params.module_file and "." not in fn:
+        return _from_file(params.module_file, fn)
+    return _import("stats_options_updater_fn", fn)
+
+
+def _import(param: str, dotted: str) -> Callable[..., Any]:
+    module_name, _, attr = dotted.rpartition(".")
     try:
         return getattr(importlib.import_module(module_name), attr)
     except (ImportError, AttributeError, ValueError) as e:
-        raise ConfigError(f"Transform(preprocessing_fn={fn!r}): cannot import it: {e}.",
+        raise ConfigError(f"Transform({param}={dotted!r}): cannot import it: {e}.",
                           fix="pass 'package.module.function' importable here, or a callable"
                           ) from e
 

@@ -307,7 +307,9 @@ def test_component_checks_channel_types():
     examples = Channel(Examples, None, "examples")
     node = Transform(examples=examples, preprocessing_fn="my_pkg.prep.preprocessing_fn")
     assert set(node.outputs) == {"transform_graph", "transformed_examples",
-                                 "updated_analyzer_cache"}
+                                 "updated_analyzer_cache", "pre_transform_schema",
+                                 "pre_transform_stats", "post_transform_schema",
+                                 "post_transform_stats", "post_transform_anomalies"}
     assert node.outputs["transform_graph"].type is TransformGraph
     stats = StatisticsGen(examples=examples)
     with pytest.raises(ConfigError, match="expected an? Examples channel, got ExampleStatistics"):
