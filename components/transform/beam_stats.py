@@ -1,8 +1,11 @@
-"""Transform's statistics on Beam: every pre-/post-transform split in one combine.
+"""Transform's statistics on Beam: every pre-/post-transform split side by side.
 
-Each split's statistics are StatisticsGen's :class:`StatsCombineFn`; folding them all in a
-single ``CombineGlobally`` over ``(job key, (seed, RecordBatch))`` elements keeps Beam's
-fixed cost per combine (graph expansion, stages) to one, whatever the number of splits.
+Each split's statistics are StatisticsGen's :class:`StatsCombineFn`, keyed by job in one
+:class:`JobsStatsCombineFn`. Each batch stream (the raw row groups; each apply step's
+output) is folded by its own :class:`JobsAccumulateFn` into small accumulators, which are
+then flattened and merged by :class:`JobsMergeFn`. Flattening the batch streams themselves
+before one combine would be fewer stages, but the in-process runner then buffers every
+batch of the earlier stage in memory (1M taxi rows: 1.0 GB peak against 0.3 GB; 3M: 2.4 GB).
 """
 
 from __future__ import annotations
@@ -61,6 +64,20 @@ class JobsStatsCombineFn(beam.CombineFn):
         # a job that saw no batch (an empty split) still gets its (empty) statistics
         return {key: fn.extract_output(acc[key] if key in acc else fn.create_accumulator())
                 for key, fn in self.fns.items()}
+
+
+class JobsAccumulateFn(JobsStatsCombineFn):
+    """Fold one batch stream; outputs the accumulators (merged by :class:`JobsMergeFn`)."""
+
+    def extract_output(self, acc: dict[str, Any]) -> dict[str, Any]:
+        return acc
+
+
+class JobsMergeFn(JobsStatsCombineFn):
+    """Merge the accumulators of :class:`JobsAccumulateFn` into every job's statistics."""
+
+    def add_input(self, acc: dict[str, Any], element: dict[str, Any]) -> dict[str, Any]:
+        return self.merge_accumulators([acc, element])
 
 
 def write_statistics(outputs: dict[str, Any], jobs: dict[str, tuple[str, Any]]) -> list[str]:

@@ -156,9 +156,11 @@ def _statistics(pipeline, stats: StatsPlan, post_batches: list) -> None:
     pre = (pipeline | "PreStatsRowGroups" >> beam.Create(pre_tasks)
            | "PreStatsRead" >> beam.ParDo(beam_stats.ReadKeyedRowGroups(None, stats.batch_size))
            .with_output_types(tuple[str, tuple[int, pa.RecordBatch]]))
-    _ = ([pre, *post_batches] | "StatsFlatten" >> beam.Flatten()
-         | "Statistics" >> beam.CombineGlobally(beam_stats.JobsStatsCombineFn(
-             {key: job.config for key, (_, job) in jobs.items()}))
+    configs = {key: job.config for key, (_, job) in jobs.items()}
+    partials = [stream | f"StatsFold[{i}]" >> beam.CombineGlobally(
+        beam_stats.JobsAccumulateFn(configs)) for i, stream in enumerate([pre, *post_batches])]
+    _ = (partials | "StatsFlatten" >> beam.Flatten()
+         | "Statistics" >> beam.CombineGlobally(beam_stats.JobsMergeFn(configs))
          | "WriteStatistics" >> beam.Map(beam_stats.write_statistics, jobs))
 
 
