@@ -21,7 +21,7 @@ import datagen
 def add_arguments(parser) -> None:
     parser.add_argument("--beam-arg", action="append", default=[],
                         help="extra Beam pipeline arg (repeatable)")
-    parser.add_argument("--repeat", type=int, default=3,
+    parser.add_argument("--repeat", type=int, default=5,
                         help="timed runs of each, taking turns (medians are reported)")
 
 

@@ -10,6 +10,7 @@ arrays go through numpy at once, never one value at a time.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable
 
 import numpy as np
@@ -41,6 +42,12 @@ def hash_bytes(text: str | bytes) -> np.uint64:
     """Stable 64-bit hash of one string (used for column names and seeds)."""
     data = text.encode() if isinstance(text, str) else text
     return hash_array(pa.array([data], pa.binary()))[0]
+
+
+@functools.lru_cache(maxsize=4096)
+def _name_hash(name: str) -> np.uint64:
+    """:func:`hash_bytes` of a column name, remembered (0.4 ms each, every batch)."""
+    return hash_bytes(name)
 
 
 def _hash_binary(arr: pa.Array) -> np.ndarray:
@@ -180,6 +187,6 @@ def hash_rows(batch: pa.RecordBatch | pa.Table, columns: list[str] | None = None
     with np.errstate(over="ignore"):
         for name in sorted(names):
             np.bitwise_xor(h, _value_bits(batch.column(name)), out=h)
-            h ^= hash_bytes(name)
+            h ^= _name_hash(name)
             h *= _PRIME
     return splitmix64(h)
