@@ -15,10 +15,12 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 import pydantic
 
+from gristmill.components.conditions import active_conditions
 from gristmill.metadata.errors import ConfigError, did_you_mean
 from gristmill.metadata.types import Artifact
 
 if TYPE_CHECKING:
+    from gristmill.components.conditions import ChannelFuture
     from gristmill.components.executor import BaseExecutor
 
 
@@ -106,6 +108,13 @@ class Channel:
         """Id of the producing node, or ``None`` for a free-standing channel."""
         return self.producer.id if self.producer is not None else None
 
+    def future(self) -> ChannelFuture:
+        """The channel's artifacts at run time, for ``Cond`` predicates (TFX's API):
+        ``channel.future()[0].custom_property("blessed") == 1``."""
+        from gristmill.components.conditions import ChannelFuture
+
+        return ChannelFuture(self)
+
     def describe(self) -> str:
         """How the user wrote it: ``StatisticsGen.outputs["statistics"]``."""
         return f'{self.producer_id}.outputs["{self.output_key}"]'
@@ -138,6 +147,8 @@ class BaseComponent:
         self._id = type(self).__name__
         self.beam_pipeline_args: list[str] = []
         self.execution_options = NodeExecutionOptions()
+        #: Predicates of the ``Cond`` blocks the node was created in (all must hold).
+        self.conditions = active_conditions()
         self.outputs: dict[str, Channel] = self._make_outputs()
 
     @property

@@ -10,6 +10,9 @@ import importlib
 
 _LAZY = {
     "Channel": "gristmill.components.base", "Pipeline": "gristmill.orchestrator.dsl",
+    "Cond": "gristmill.orchestrator.dsl", "logical_and": "gristmill.components.conditions",
+    "logical_or": "gristmill.components.conditions",
+    "logical_not": "gristmill.components.conditions",
     "Importer": "gristmill.orchestrator.importer",
     "Resolver": "gristmill.orchestrator.resolver",
     "ResolverStrategy": "gristmill.orchestrator.resolver",

@@ -167,7 +167,7 @@ def _resume_command(args) -> str:
 def _print_summary(result, pipeline: Pipeline) -> None:
     counts: dict[str, int] = {}
     for node in result.components:
-        counts[node.state.value] = counts.get(node.state.value, 0) + 1
+        counts[node.display_state] = counts.get(node.display_state, 0) + 1
     summary = ", ".join(f"{n} {s.lower()}" for s, n in sorted(counts.items()))
     style = {"COMPLETE": "green", "HALTED": "yellow"}.get(result.status, "bold red")
     err.print(f"[{style}]{result.status}[/] in {result.seconds:.2f}s ({summary})")

@@ -67,6 +67,12 @@ def compile_pipeline(pipeline: Pipeline) -> CompiledPipeline:
             if producer is not None:
                 node.upstream.add(producer)
                 nodes[producer].downstream.add(node.id)
+        for predicate in node.component.conditions:  # a Cond reads its producers' outputs
+            for channel in predicate.channels():
+                producer = _producer_of(pipeline, node, "Cond", channel, nodes)
+                if producer is not None:
+                    node.upstream.add(producer)
+                    nodes[producer].downstream.add(node.id)
     sorter = graphlib.TopologicalSorter({n.id: n.upstream for n in nodes.values()})
     try:
         order = list(sorter.static_order())

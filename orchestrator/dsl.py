@@ -68,3 +68,29 @@ class Pipeline:
     def with_options(self, **changes) -> Pipeline:
         """Return a copy with some fields changed (e.g. ``enable_cache=False``)."""
         return replace(self, **changes)
+
+
+class Cond:
+    """Run the components created inside the block only when ``predicate`` holds at run
+    time (TFX's ``tfx.dsl.Cond``); otherwise they, and nodes that consume their outputs,
+    are SKIPPED, which does not fail the run::
+
+        blessed = evaluator.outputs["blessing"].future()[0].custom_property("blessed") == 1
+        with Cond(blessed):
+            pusher = Pusher(model=trainer.outputs["model"], ...)
+
+    Blocks nest (every predicate must hold). The predicate's producers become the nodes'
+    dependencies. See :mod:`gristmill.components.conditions` for what predicates can read.
+    """
+
+    def __init__(self, predicate):
+        from gristmill.components.conditions import condition_scope
+
+        self._scope = condition_scope(predicate)
+
+    def __enter__(self) -> Cond:
+        self._scope.__enter__()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._scope.__exit__(*exc)

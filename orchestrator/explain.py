@@ -62,6 +62,9 @@ def explain(compiled: CompiledPipeline, store: MetadataStore, enable_cache: bool
         node_cache = component.execution_options.enable_cache
         verdicts[node_id] = _explain_node(compiled, store, component, inputs, outputs,
                                           enable_cache if node_cache is None else node_cache)
+    for node_id, verdict in verdicts.items():
+        verdict.reasons += [f"inside Cond({p}): skipped at run time if false"
+                            for p in compiled.nodes[node_id].component.conditions]
     return [verdicts[n] for n in compiled.order]
 
 

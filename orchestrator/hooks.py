@@ -43,10 +43,18 @@ class NodeResult:
     halt_reason: str | None = None
     cache_reason: str | None = None
     attempts: int = 1
+    #: Not run because a ``Cond`` predicate was false (or an upstream node was skipped);
+    #: recorded as a CANCELED execution, shown as SKIPPED, and not a failure.
+    skipped: bool = False
+
+    @property
+    def display_state(self) -> str:
+        """``SKIPPED`` for skipped nodes, else the execution state."""
+        return "SKIPPED" if self.skipped else self.state.value
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON the CLI prints for one component."""
-        return {"name": self.node_id, "type": self.component_type, "state": self.state.value,
+        return {"name": self.node_id, "type": self.component_type, "state": self.display_state,
                 "seconds": round(self.seconds, 3), "execution_id": self.execution_id,
                 "outputs": {k: [{"id": a.id, "uri": a.uri} for a in v]
                             for k, v in self.outputs.items()},

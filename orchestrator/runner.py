@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from gristmill.metadata.errors import ConfigError, did_you_mean
+from gristmill.metadata.errors import ConfigError, GristmillError, did_you_mean
 from gristmill.metadata.settings import gristmill_home, redact_text
 from gristmill.metadata.store import NODE, PIPELINE, PIPELINE_RUN, MetadataStore, open_store
 from gristmill.metadata.types import ExecutionState
@@ -55,7 +55,7 @@ def default_tracking_uri() -> str:
 def run_status(results: list[NodeResult]) -> str:
     """COMPLETE; HALTED when a node asked to stop its descendants (e.g. ERROR anomalies) and
     nothing failed, so re-running the same data would not help; otherwise FAILED."""
-    if all(r.state.succeeded for r in results):
+    if all(r.state.succeeded or r.skipped for r in results):
         return "COMPLETE"
     if any(r.state is ExecutionState.FAILED for r in results):
         return "FAILED"
@@ -152,7 +152,7 @@ class BaseRunner:
         waiting = [n for n in compiled.order if n in selected]
         while waiting or running:
             for node_id in list(waiting):
-                verdict = _readiness(compiled, node_id, selected, results)
+                verdict = _readiness(compiled, node_id, selected, results, state.outputs)
                 if verdict == "wait":
                     continue
                 waiting.remove(node_id)
@@ -160,6 +160,7 @@ class BaseRunner:
                     running[self._submit(self._launch_fn(compiled, node_id, state))] = node_id
                 else:
                     results[node_id] = _cancel(compiled, node_id, state, verdict)
+                    results[node_id].skipped = verdict.startswith(SKIPPED)
             if running:
                 done = self._wait(list(running))
                 for future in done:
@@ -233,19 +234,35 @@ def select_nodes(compiled: CompiledPipeline, from_nodes: list[str], to_nodes: li
     return [n for n in compiled.order if n in chosen]
 
 
+SKIPPED = "skipped: "
+
+
 def _readiness(compiled: CompiledPipeline, node_id: str, selected: list[str],
-               results: dict[str, NodeResult]) -> str:
-    """'ready', 'wait', or the reason to cancel the node."""
+               results: dict[str, NodeResult], outputs: dict) -> str:
+    """'ready', 'wait', or the reason to cancel the node (``skipped: ...`` to skip it)."""
     for up in compiled.nodes[node_id].upstream:
         if up not in selected:
             continue
         if up not in results:
             return "wait"
         upstream = results[up]
+        if upstream.skipped:
+            return f"{SKIPPED}upstream {up} was skipped"
         if not upstream.state.succeeded:
             return f"upstream {up} {upstream.state.value.lower()}"
         if upstream.halt_reason:
             return f"upstream {up} halted downstream nodes: {upstream.halt_reason}"
+    return _conditions_verdict(compiled.nodes[node_id].component, outputs)
+
+
+def _conditions_verdict(component, outputs: dict) -> str:
+    """'ready' when every ``Cond`` predicate of the node holds, else why it is skipped."""
+    for predicate in component.conditions:
+        try:
+            if not predicate.evaluate(outputs):
+                return f"{SKIPPED}Cond({predicate}) is false"
+        except GristmillError as e:
+            return f"its Cond({predicate}) could not be evaluated: {e}"
     return "ready"
 
 
