@@ -42,6 +42,9 @@ _LAZY = {
     "Evaluator": "evaluator", "InfraValidator": "infra_validator", "Pusher": "pusher",
     "BulkInferrer": "bulk_inferrer", "component": "function",
     "InputArtifact": "function", "OutputArtifact": "function", "Parameter": "function",
+    "create_container_component": "container", "InputUriPlaceholder": "container",
+    "OutputUriPlaceholder": "container", "InputValuePlaceholder": "container",
+    "ConcatPlaceholder": "container",
 }
 
 __all__ = ["BaseComponent", "BaseExecutor", "Channel", "ExecutionContext", "InputSpec",
