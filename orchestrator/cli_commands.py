@@ -175,6 +175,9 @@ def _print_summary(result, pipeline: Pipeline) -> None:
         if node.halt_reason:
             err.print(f"  halted by: {escape(node.node_id)}: {escape(node.halt_reason)}\n"
                       "             fix the data (or relax the check), then run again")
+        if node.skipped:
+            reason = (node.error or "").removeprefix("skipped: ")
+            err.print(f"  skipped:   {escape(node.node_id)}: {escape(reason)}")
     err.print(f"  run id:    {escape(result.run_id)}")
     err.print(f"  artifacts: {escape(result.root)}")
     if pipeline.tracking_uri != "":

@@ -105,3 +105,14 @@ def test_explain_names_the_condition(tmp_path):
     assert any("inside Cond(Source.out[0].property('span') > 3)" in r
                for r in verdicts["left"].reasons)
     assert isinstance(pipeline, Pipeline)
+
+
+def test_the_cli_summary_lists_skipped_nodes_with_the_reason(tmp_path, capsys):
+    from gristmill.orchestrator.cli_commands import _print_summary
+
+    pipeline = make_pipeline(tmp_path, _gated(value=1))
+    _print_summary(SequentialRunner().run(pipeline), pipeline)
+    err = capsys.readouterr().err
+    assert "COMPLETE" in err and "2 skipped" in err
+    assert "skipped:   left: Cond(Source.out[0].property('span') > 3) is false" in err
+    assert "skipped:   Join: upstream left was skipped" in err
