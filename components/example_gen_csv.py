@@ -17,6 +17,7 @@ pyarrow's default parser).
 
 from __future__ import annotations
 
+import bisect
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -130,14 +131,15 @@ def cast_batch(batch: pa.RecordBatch, schema: pa.Schema
     return batch.filter(pa.array(keep)).cast(schema), bad
 
 
-def _line_of(index: int, skipped_lines: list[int], header_lines: int = 1) -> int:
-    """Physical line of the ``index``-th parsed row, given lines the parser skipped."""
-    line = index + header_lines + 1
+def _record_of(index: int, skipped: list[int], header_records: int = 1) -> int:
+    """Record number (1-based, header included) of the ``index``-th parsed row, given the
+    sorted record numbers the parser skipped."""
+    record = index + header_records + 1
     while True:
-        shifted = index + header_lines + 1 + sum(1 for s in skipped_lines if s <= line)
-        if shifted == line:
-            return line
-        line = shifted
+        shifted = index + header_records + 1 + bisect.bisect_right(skipped, record)
+        if shifted == record:
+            return record
+        record = shifted
 
 
 def _row_text(batch: pa.RecordBatch, row: int, delimiter: str) -> str:
@@ -230,38 +232,54 @@ def _report_bad_rows(path: str, schema: pa.Schema, options: CsvOptions, on_bad: 
 
 def _report_piece(piece: Piece, lines: np.ndarray, path: str, schema: pa.Schema,
                   options: CsvOptions, on_bad: OnBad) -> None:
-    skipped: list[int] = []
+    def at_line(record: int, reason: str) -> tuple[int, str]:
+        return int(lines[record - 1]), reason
 
+    skipped: list[int] = []
+    handle = _field_count_handler(path, skipped, at_line, on_bad)
+    table = parse_piece(piece, path, schema, options.delimiter, handle, typed=False)
+    for _ in _cast_reporting(table.to_batches(), schema, skipped, at_line, path, options,
+                             on_bad, header_records=1 if piece.names is None else 0):
+        pass  # only the reports are wanted here; the rows were kept by the first parse
+
+
+def _field_count_handler(path: str, skipped: list[int], locate, on_bad: OnBad):
+    """pyarrow's ``invalid_row_handler``: skip the row, remember it, report it."""
     def handle(row) -> str:
         skipped.append(row.number)
-        on_bad(BadRecord(path, int(lines[row.number - 1]), f"expected {row.expected_columns} "
-                         f"fields, got {row.actual_columns}", row.text))
+        line, reason = locate(row.number, f"expected {row.expected_columns} fields, got "
+                                          f"{row.actual_columns}")
+        on_bad(BadRecord(path, line, reason, row.text))
         return "skip"
+    return handle
 
-    table = parse_piece(piece, path, schema, options.delimiter, handle, typed=False)
-    header_records = 1 if piece.names is None else 0
+
+def _cast_reporting(batches, schema: pa.Schema, skipped: list[int], locate, path: str,
+                    options: CsvOptions, on_bad: OnBad, header_records: int = 1
+                    ) -> Iterator[pa.RecordBatch]:
+    """Cast string batches to ``schema``; report each value that does not convert at the
+    record ``locate(record, reason) -> (line, reason)`` names; yield the good rows."""
     seen = 0
-    for batch in table.to_batches():
-        _, bad = cast_batch(batch, schema)
+    for batch in batches:
+        good, bad = cast_batch(batch, schema)
+        skipped_sorted = sorted(skipped)
         for row in sorted(bad):
-            record = _line_of(seen + row, sorted(skipped), header_records)
-            on_bad(BadRecord(path, int(lines[record - 1]), bad[row],
-                             _row_text(batch, row, options.delimiter)))
+            line, reason = locate(_record_of(seen + row, skipped_sorted, header_records),
+                                  bad[row])
+            on_bad(BadRecord(path, line, reason, _row_text(batch, row, options.delimiter)))
         seen += batch.num_rows
+        yield good
 
 
 def _read_multiline(path: str, schema: pa.Schema, options: CsvOptions, on_bad: OnBad
                     ) -> Iterator[pa.RecordBatch]:
     """Read a file whose quoted values may hold newlines: one streaming pass on one
     thread, as strings, cast batch by batch; bad records carry their record number."""
+    def at_record(record: int, reason: str) -> tuple[None, str]:
+        return None, f"record {record}: {reason}"
+
     skipped: list[int] = []
-
-    def handle(row) -> str:
-        skipped.append(row.number)
-        on_bad(BadRecord(path, None, f"record {row.number}: expected "
-                         f"{row.expected_columns} fields, got {row.actual_columns}", row.text))
-        return "skip"
-
+    handle = _field_count_handler(path, skipped, at_record, on_bad)
     try:
         reader = pacsv.open_csv(
             path, read_options=pacsv.ReadOptions(block_size=options.chunk_bytes,
@@ -275,13 +293,6 @@ def _read_multiline(path: str, schema: pa.Schema, options: CsvOptions, on_bad: O
     except OSError as e:
         raise DataError(f"ExampleGen: cannot read {path}: {e}.", uri=path,
                         fix="check the file exists and is readable") from e
-    seen = 0
-    for batch in reader:
-        good, bad = cast_batch(batch, schema)
-        for row in sorted(bad):
-            record = _line_of(seen + row, sorted(skipped))
-            on_bad(BadRecord(path, None, f"record {record}: {bad[row]}",
-                             _row_text(batch, row, options.delimiter)))
-        seen += batch.num_rows
+    for good in _cast_reporting(reader, schema, skipped, at_record, path, options, on_bad):
         if good.num_rows:
             yield good
