@@ -72,6 +72,24 @@ def save_anomalies(result: SplitAnomalies, split_dir: str) -> str:
     return path
 
 
+def save_split_anomalies(output, results: list[SplitAnomalies]) -> None:
+    """Write every split's ``anomalies.json`` into ``output`` (an ``ExampleAnomalies``) and
+    set its ``splits`` and its ``blessed`` = {split: 0/1} custom property."""
+    for result in results:
+        save_anomalies(result, output.split_uri(result.split))
+    output.splits = [r.split for r in results]
+    output.set_custom_property("blessed", {r.split: int(r.blessed) for r in results})
+
+
+def halt_reason(component: str, errors: list[str], report: str) -> str | None:
+    """Why downstream nodes stop: the ERROR anomalies (``"split: feature CODE"``, the first
+    five shown), or ``None`` when there are none."""
+    if not errors:
+        return None
+    shown = "; ".join(errors[:5]) + (f" and {len(errors) - 5} more" if len(errors) > 5 else "")
+    return f"{component} found {len(errors)} ERROR anomalies: {shown}. See {report}."
+
+
 def load_anomalies(split_dir: str) -> SplitAnomalies:
     """Read ``<split_dir>/anomalies.json``."""
     with open(os.path.join(split_dir, ANOMALIES_FILE)) as f:

@@ -24,9 +24,10 @@ from gristmill.components.anomalies import (
     Anomaly,
     SplitAnomalies,
     compare_feature,
+    halt_reason,
     make_anomaly,
     measure_feature,
-    save_anomalies,
+    save_split_anomalies,
 )
 from gristmill.components.base import BaseComponent, InputSpec, OutputSpec, Parameters
 from gristmill.components.data_schema import FeatureComparator
@@ -205,14 +206,11 @@ class DistributionValidatorExecutor(BaseExecutor):
                                                 + base.feature_names})
         results = [compare_statistics(exec_properties.config, cur, base, b)
                    for cur, base, b in loaded]
+        save_split_anomalies(output, [r.anomalies for r in results])
         for result in results:
-            split_dir = output.split_uri(result.anomalies.split)
-            save_anomalies(result.anomalies, split_dir)
-            with open(os.path.join(split_dir, COMPARISONS_FILE), "w") as f:
+            with open(os.path.join(output.split_uri(result.anomalies.split),
+                                   COMPARISONS_FILE), "w") as f:
                 json.dump(result.to_json(), f, indent=1)
-        output.splits = [c for c, _ in pairs]
-        output.set_custom_property("blessed", {r.anomalies.split: int(r.anomalies.blessed)
-                                               for r in results})
         output.set_custom_property("split_pairs", [[c, b] for c, b in pairs])
         self._report(output, results)
         if exec_properties.halt_on_error:
@@ -220,10 +218,7 @@ class DistributionValidatorExecutor(BaseExecutor):
 
     def _rubber_stamp(self, statistics: ExampleStatistics, output: ExampleAnomalies) -> None:
         results = [SplitAnomalies(split=s) for s in statistics.splits]
-        for result in results:
-            save_anomalies(result, output.split_uri(result.split))
-        output.splits = statistics.splits
-        output.set_custom_property("blessed", {s: 1 for s in statistics.splits})
+        save_split_anomalies(output, results)  # no anomalies: every split blessed
         output.set_custom_property("no_baseline", 1)
         self._report(output, [PairComparison(r, baseline_split="") for r in results],
                      note="No baseline statistics: nothing compared, every split blessed.")
@@ -232,11 +227,9 @@ class DistributionValidatorExecutor(BaseExecutor):
         errors = [f"{r.anomalies.split} vs {r.baseline_split}: {a.feature or 'dataset'} "
                   f"{a.code}" for r in results for a in r.anomalies.anomalies
                   if a.severity == "ERROR"]
-        if errors:
-            shown = "; ".join(errors[:5]) + (f" and {len(errors) - 5} more"
-                                             if len(errors) > 5 else "")
-            self.context.halt_downstream(f"DistributionValidator found {len(errors)} ERROR "
-                                         f"anomalies: {shown}. See {output.uri}/{REPORT_FILE}.")
+        reason = halt_reason("DistributionValidator", errors, f"{output.uri}/{REPORT_FILE}")
+        if reason:
+            self.context.halt_downstream(reason)
 
     def _report(self, output: ExampleAnomalies, results: list[PairComparison],
                 note: str = "") -> None:

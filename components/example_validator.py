@@ -9,7 +9,12 @@ from __future__ import annotations
 
 import os
 
-from gristmill.components.anomalies import SplitAnomalies, save_anomalies, validate_statistics
+from gristmill.components.anomalies import (
+    SplitAnomalies,
+    halt_reason,
+    save_split_anomalies,
+    validate_statistics,
+)
 from gristmill.components.base import BaseComponent, InputSpec, OutputSpec, Parameters
 from gristmill.components.executor import BaseExecutor
 from gristmill.components.statistics_model import DatasetStatistics, load_statistics
@@ -73,25 +78,18 @@ class ExampleValidatorExecutor(BaseExecutor):
         serving = _first(input_dict, "serving_statistics")
         output = output_dict["anomalies"][0]
         splits = [s for s in statistics.splits if s not in exec_properties.exclude_splits]
-        results: list[SplitAnomalies] = []
-        for split in splits:
-            result = validate_statistics(
-                load_statistics(statistics.split_uri(split)), schema,
-                previous=_previous_stats(previous, split),
-                serving=_serving_stats(serving, split, exec_properties))
-            save_anomalies(result, output.split_uri(split))
-            results.append(result)
-        output.splits = splits
+        results = [validate_statistics(load_statistics(statistics.split_uri(split)), schema,
+                                       previous=_previous_stats(previous, split),
+                                       serving=_serving_stats(serving, split, exec_properties))
+                   for split in splits]
+        save_split_anomalies(output, results)
         output.set_property("span", statistics.get_property("span"))
-        output.set_custom_property("blessed", {r.split: int(r.blessed) for r in results})
         self._report(output, results)
-        errors = [f"{r.split}: {a.feature or 'dataset'} {a.code}" for r in results
-                  for a in r.anomalies if a.severity == "ERROR"]
-        if errors and exec_properties.halt_on_error:
-            shown = "; ".join(errors[:5]) + (f" and {len(errors) - 5} more" if len(errors) > 5
-                                             else "")
-            self.context.halt_downstream(f"ExampleValidator found {len(errors)} ERROR "
-                                         f"anomalies: {shown}. See {output.uri}/{REPORT_FILE}.")
+        reason = halt_reason("ExampleValidator", [
+            f"{r.split}: {a.feature or 'dataset'} {a.code}" for r in results
+            for a in r.anomalies if a.severity == "ERROR"], f"{output.uri}/{REPORT_FILE}")
+        if reason and exec_properties.halt_on_error:
+            self.context.halt_downstream(reason)
 
     def _report(self, output: ExampleAnomalies, results: list[SplitAnomalies]) -> None:
         from gristmill.components.reports.anomalies_report import render_anomalies_report

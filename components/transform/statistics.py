@@ -213,17 +213,12 @@ def _load_checked(artifact, jobs: dict[str, SplitStats], span, context, stats_ty
 
 
 def _validate(context, artifact, post: dict, schema, span) -> dict[str, float]:
-    from gristmill.components.anomalies import save_anomalies, validate_statistics
+    from gristmill.components.anomalies import save_split_anomalies, validate_statistics
     from gristmill.components.reports.anomalies_report import render_anomalies_report
 
-    results = []
-    for split, stats in post.items():
-        result = validate_statistics(stats, schema)
-        save_anomalies(result, artifact.split_uri(split))
-        results.append(result)
-    artifact.splits = list(post)
+    results = [validate_statistics(stats, schema) for stats in post.values()]
+    save_split_anomalies(artifact, results)
     artifact.set_property("span", span)
-    artifact.set_custom_property("blessed", {r.split: int(r.blessed) for r in results})
     path = os.path.join(artifact.uri, REPORT_FILE)
     with open(path, "w") as f:
         f.write(render_anomalies_report(
