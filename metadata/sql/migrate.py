@@ -10,6 +10,7 @@ when a brand-new database must be created. A database at any other revision rais
 from __future__ import annotations
 
 import contextlib
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -59,11 +60,9 @@ def ensure_schema(engine: Engine, url: str) -> None:
         SchemaVersionError: The database is at a revision other than :data:`HEAD_REVISION`.
     """
     revision = _read_revision_once(engine, url)
-    # "unversioned" may be another process's upgrade caught between creating the tables and
-    # stamping the revision: wait for its lock, then read again.
     if revision is None or revision == "unversioned":
         with _upgrade_lock(url):
-            revision = _read_revision_once(engine, url)
+            revision = _settled_revision(engine, url)
             if revision is None:
                 _run_alembic_upgrade(engine)
                 return
@@ -78,6 +77,25 @@ def ensure_schema(engine: Engine, url: str) -> None:
         f"metadata database {redact_url(url)} is at schema revision {revision}, "
         f"this gristmill needs {HEAD_REVISION}.",
         fix=f"run `gristmill db upgrade --url {redact_url(url)}`")
+
+
+def _settled_revision(engine: Engine, url: str, attempts: int = 20, pause: float = 0.1
+                      ) -> str | None:
+    """The revision, read again while it looks half-made.
+
+    "unversioned" can be another process's upgrade caught between creating the tables and
+    stamping the revision: on SQLite the upgrade lock waits it out; on PostgreSQL (whose
+    upgrades serialise inside alembic's transaction) one opener in eight processes still
+    saw it once, under load, in a CI rehearsal. A database that stays unversioned for
+    ``attempts * pause`` seconds really is.
+    """
+    revision = _read_revision_once(engine, url)
+    for _ in range(attempts - 1):
+        if revision != "unversioned":
+            break
+        time.sleep(pause)
+        revision = _read_revision_once(engine, url)
+    return revision
 
 
 def known_revisions() -> set[str]:
