@@ -37,8 +37,8 @@ def floor(path: str, out_dir: str) -> int:
 
 def csv_example_gen(path: str, root: str, beam_args: list[str]) -> dict[str, int]:
     """Run CsvExampleGen's executor on ``path``; returns rows per split."""
-    from gristmill.components.example_gen import CsvExampleGen
-    from gristmill.components.executor import ExecutionContext
+    from gristmill.components.example_gen.component import CsvExampleGen
+    from gristmill.components.framework.executor import ExecutionContext
     from gristmill.metadata.standard_artifacts import Examples
 
     input_base = os.path.join(root, "input")
@@ -56,7 +56,7 @@ def csv_example_gen(path: str, root: str, beam_args: list[str]) -> dict[str, int
 def run(args) -> dict:
     import apache_beam  # noqa: F401  (import cost is per process, not per run)
 
-    import gristmill.components.example_gen  # noqa: F401
+    import gristmill.components.example_gen.component  # noqa: F401
 
     path = datagen.csv_dataset(args.rows)
     root = tempfile.mkdtemp(prefix="gristmill-bench-")

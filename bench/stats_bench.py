@@ -59,9 +59,9 @@ def floor(path: str) -> dict[str, dict[str, float]]:
 
 def statistics_gen(path: str, beam_args: list[str]):
     """Run StatisticsGen's executor on ``path`` as a one-split Examples artifact."""
-    from gristmill.components.executor import ExecutionContext
-    from gristmill.components.statistics_gen import StatisticsGen
-    from gristmill.components.statistics_model import load_statistics
+    from gristmill.components.framework.executor import ExecutionContext
+    from gristmill.components.framework.statistics_model import load_statistics
+    from gristmill.components.statistics_gen.component import StatisticsGen
     from gristmill.metadata.standard_artifacts import Examples, ExampleStatistics
 
     root = tempfile.mkdtemp(prefix="gristmill-bench-")
@@ -96,7 +96,7 @@ def _max_relative_difference(ours, theirs: dict) -> float:
 def run(args) -> dict:
     import apache_beam  # noqa: F401  (import cost is per process, not per run)
 
-    import gristmill.components.statistics_gen  # noqa: F401
+    import gristmill.components.statistics_gen.component  # noqa: F401
 
     path = datagen.parquet_dataset(args.rows)
     floor(path)  # warm the page cache for both contestants

@@ -102,7 +102,7 @@ def transform(path: str, root: str, beam_args: list[str], statistics: bool = Fal
     """Run Transform's executor on ``path`` as a one-split Examples artifact; with
     ``statistics`` also its pre/post-transform statistics, schemas and anomalies (the
     component's default; the floor computes no statistics)."""
-    from gristmill.components.executor import ExecutionContext
+    from gristmill.components.framework.executor import ExecutionContext
     from gristmill.components.transform import Transform
     from gristmill.engine.transform_fn import FittedTransform
     from gristmill.metadata.standard_artifacts import (

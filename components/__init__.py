@@ -9,7 +9,7 @@ from __future__ import annotations
 import importlib
 import logging
 
-from gristmill.components.base import (
+from gristmill.components.framework.base import (
     BaseComponent,
     Channel,
     InputSpec,
@@ -17,7 +17,7 @@ from gristmill.components.base import (
     OutputSpec,
     Parameters,
 )
-from gristmill.components.executor import BaseExecutor, ExecutionContext
+from gristmill.components.framework.executor import BaseExecutor, ExecutionContext
 
 
 class _BeamImportNoise(logging.Filter):
@@ -30,22 +30,57 @@ class _BeamImportNoise(logging.Filter):
 
 logging.getLogger().addFilter(_BeamImportNoise())
 
-# public name -> module under gristmill.components that defines it
-_LAZY = {
-    "CsvExampleGen": "example_gen", "ParquetExampleGen": "example_gen",
-    "JsonExampleGen": "example_gen", "ImportExampleGen": "example_gen",
-    "FileBasedExampleGen": "example_gen", "BeamSourceExampleGen": "example_gen_source",
-    "StatisticsGen": "statistics_gen", "SchemaGen": "schema_gen",
-    "ImportSchemaGen": "schema_gen", "ExampleValidator": "example_validator",
-    "DistributionValidator": "distribution_validator", "ExampleDiff": "example_diff",
-    "Transform": "transform", "Trainer": "trainer", "Tuner": "tuner",
-    "Evaluator": "evaluator", "InfraValidator": "infra_validator", "Pusher": "pusher",
-    "BulkInferrer": "bulk_inferrer", "component": "function",
-    "InputArtifact": "function", "OutputArtifact": "function", "Parameter": "function",
-    "create_container_component": "container", "InputUriPlaceholder": "container",
-    "OutputUriPlaceholder": "container", "InputValuePlaceholder": "container",
-    "ConcatPlaceholder": "container",
+#: module under gristmill.components -> the public names it defines (docs/api.md lists them
+#: all, with their import paths; tests/components/test_api.py keeps the two in step)
+_PUBLIC = {
+    "example_gen.component": ["CsvExampleGen", "ParquetExampleGen", "JsonExampleGen",
+                              "ImportExampleGen", "FileBasedExampleGen", "BeamSourceExampleGen"],
+    "example_gen.config": ["Input", "SplitPattern", "Output", "SplitConfig", "SplitSpec",
+                           "RangeConfig", "StaticRange", "RollingRange",
+                           "FileExampleGenParameters", "CsvExampleGenParameters",
+                           "ImportExampleGenParameters", "BeamSourceExampleGenParameters"],
+    "statistics_gen.component": ["StatisticsGen"],
+    "statistics_gen.config": ["StatisticsGenParameters"],
+    "beam.statistics.options": ["StatsOptions"],
+    "schema_gen.component": ["SchemaGen", "ImportSchemaGen"],
+    "schema_gen.config": ["ImportSchemaGenParameters"],
+    "framework.schema_inference": ["SchemaGenParameters"],
+    "framework.data_schema": ["FeatureComparator"],
+    "example_validator.component": ["ExampleValidator"],
+    "example_validator.config": ["ExampleValidatorParameters"],
+    "distribution_validator.component": ["DistributionValidator"],
+    "distribution_validator.config": ["DistributionValidatorConfig", "NumExamplesComparator",
+                                      "DistributionValidatorParameters"],
+    "example_diff.component": ["ExampleDiff"],
+    "example_diff.config": ["ExampleDiffConfig", "PairedExampleSkew", "ExampleDiffParameters"],
+    "transform.component": ["Transform"],
+    "transform.spec": ["TransformParameters", "SplitsConfig"],
+    "trainer.component": ["Trainer"],
+    "trainer.config": ["TrainerParameters"],
+    "trainer.run": ["write_model_run", "default_run_fn"],
+    "framework.trainer_config": ["TrainerConfig", "TrainArgs", "EvalArgs"],
+    "framework.fn_args": ["FnArgs"],
+    "tuner.component": ["Tuner"],
+    "tuner.config": ["TunerParameters"],
+    "tuner.space": ["Dimension"],
+    "evaluator.component": ["Evaluator"],
+    "evaluator.config": ["EvalConfig", "ModelSpec", "SlicingSpec", "MetricsSpec", "MetricConfig",
+                         "MetricThreshold", "GenericValueThreshold", "GenericChangeThreshold",
+                         "PerSliceMetricThreshold", "MetricDirection", "Options",
+                         "EvaluatorParameters"],
+    "infra_validator.component": ["InfraValidator"],
+    "infra_validator.config": ["ServingSpec", "ValidationSpec", "RequestSpec",
+                               "InfraValidatorParameters"],
+    "pusher.component": ["Pusher"],
+    "pusher.config": ["PushDestination", "Filesystem", "Versioning", "PusherParameters"],
+    "bulk_inferrer.component": ["BulkInferrer"],
+    "bulk_inferrer.config": ["DataSpec", "BulkInferrerParameters"],
+    "framework.function": ["component", "InputArtifact", "OutputArtifact", "Parameter"],
+    "framework.container": ["create_container_component", "InputUriPlaceholder",
+                            "OutputUriPlaceholder", "InputValuePlaceholder", "ConcatPlaceholder"],
 }
+#: public name -> module under gristmill.components that defines it (imported on first use)
+_LAZY = {name: module for module, names in _PUBLIC.items() for name in names}
 
 __all__ = ["BaseComponent", "BaseExecutor", "Channel", "ExecutionContext", "InputSpec",
            "NodeExecutionOptions", "OutputSpec", "Parameters", *_LAZY]

@@ -9,10 +9,11 @@ from __future__ import annotations
 import importlib
 
 _LAZY = {
-    "Channel": "gristmill.components.base", "Pipeline": "gristmill.orchestrator.dsl",
-    "Cond": "gristmill.orchestrator.dsl", "logical_and": "gristmill.components.conditions",
-    "logical_or": "gristmill.components.conditions",
-    "logical_not": "gristmill.components.conditions",
+    "Channel": "gristmill.components.framework.base", "Pipeline": "gristmill.orchestrator.dsl",
+    "Cond": "gristmill.orchestrator.dsl",
+    "logical_and": "gristmill.components.framework.conditions",
+    "logical_or": "gristmill.components.framework.conditions",
+    "logical_not": "gristmill.components.framework.conditions",
     "Importer": "gristmill.orchestrator.importer",
     "Resolver": "gristmill.orchestrator.resolver",
     "ResolverStrategy": "gristmill.orchestrator.resolver",

@@ -16,7 +16,7 @@ from functools import cache, lru_cache
 from importlib import metadata as importlib_metadata
 from typing import Any
 
-from gristmill.components.base import BaseComponent
+from gristmill.components.framework.base import BaseComponent
 from gristmill.metadata.types import Artifact
 
 _SMALL = 2000  # canonical parameter values longer than this are stored as digests

@@ -9,7 +9,7 @@ from __future__ import annotations
 import graphlib
 from dataclasses import dataclass, field
 
-from gristmill.components.base import BaseComponent, Channel
+from gristmill.components.framework.base import BaseComponent, Channel
 from gristmill.metadata.errors import CompileError
 from gristmill.orchestrator.dsl import Pipeline
 

@@ -6,7 +6,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 
-from gristmill.components.base import BaseComponent, check_node_id
+from gristmill.components.framework.base import BaseComponent, check_node_id
 from gristmill.metadata.errors import ConfigError
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
@@ -80,11 +80,11 @@ class Cond:
             pusher = Pusher(model=trainer.outputs["model"], ...)
 
     Blocks nest (every predicate must hold). The predicate's producers become the nodes'
-    dependencies. See :mod:`gristmill.components.conditions` for what predicates can read.
+    dependencies. See :mod:`gristmill.components.framework.conditions` for what predicates can read.
     """
 
     def __init__(self, predicate):
-        from gristmill.components.conditions import condition_scope
+        from gristmill.components.framework.conditions import condition_scope
 
         self._scope = condition_scope(predicate)
 

@@ -6,7 +6,7 @@ import logging
 from dataclasses import dataclass, field
 from typing import Any
 
-from gristmill.components.executor import ExecutionContext
+from gristmill.components.framework.executor import ExecutionContext
 from gristmill.metadata.types import Artifact, ExecutionState
 
 log = logging.getLogger(__name__)

@@ -12,7 +12,7 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from gristmill.components.base import BaseComponent, OutputSpec
+from gristmill.components.framework.base import BaseComponent, OutputSpec
 from gristmill.metadata.errors import ConfigError
 from gristmill.metadata.types import Artifact
 

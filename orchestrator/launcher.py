@@ -14,8 +14,8 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
-from gristmill.components.base import BaseComponent
-from gristmill.components.executor import ExecutionContext
+from gristmill.components.framework.base import BaseComponent
+from gristmill.components.framework.executor import ExecutionContext
 from gristmill.metadata.errors import ExecutorError, GristmillError, IntegrityError
 from gristmill.metadata.fingerprint import fingerprint_path
 from gristmill.metadata.store import MetadataStore

@@ -22,7 +22,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from gristmill.components.executor import ExecutionContext, Reporter
+from gristmill.components.framework.executor import ExecutionContext, Reporter
 from gristmill.metadata.settings import gristmill_home, redact_text
 from gristmill.orchestrator.hooks import NodeResult, PipelineHooks, RunInfo
 
@@ -164,10 +164,10 @@ def _artifact_refs(artifacts: Mapping[str, list]) -> dict[str, list[dict[str, An
 
 def _start_tracking_store_creation(tracking_uri: str | None) -> None:
     """On a fresh home, build MLflow's schema in another process while the pipeline works."""
-    from gristmill.components.tracking_store import needs_creation
+    from gristmill.components.framework.tracking_store import needs_creation
 
     if needs_creation(tracking_uri):
-        subprocess.Popen([sys.executable, "-m", "gristmill.components.tracking_store",
+        subprocess.Popen([sys.executable, "-m", "gristmill.components.framework.tracking_store",
                           tracking_uri], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                          stdin=subprocess.DEVNULL, start_new_session=True, close_fds=True)
 

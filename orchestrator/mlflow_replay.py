@@ -48,7 +48,7 @@ class _Replayer:
         self.start = start
         from mlflow import MlflowClient
 
-        from gristmill.components.tracking_store import ensure_tracking_store
+        from gristmill.components.framework.tracking_store import ensure_tracking_store
 
         ensure_tracking_store(start["tracking_uri"])
         self.client = MlflowClient(tracking_uri=start["tracking_uri"])

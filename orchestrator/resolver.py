@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from gristmill.components.base import BaseComponent, Channel, InputSpec, OutputSpec
+from gristmill.components.framework.base import BaseComponent, Channel, InputSpec, OutputSpec
 from gristmill.metadata.errors import ConfigError
 from gristmill.metadata.store import PIPELINE, MetadataStore
 from gristmill.metadata.types import Artifact, ArtifactState

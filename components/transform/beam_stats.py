@@ -14,9 +14,9 @@ from typing import Any
 
 import apache_beam as beam
 
-from gristmill.components.beam.stats import StatsCombineFn
-from gristmill.components.beam.stats_output import dataset_statistics
-from gristmill.components.beam.stats_pipeline import ReadRowGroups
+from gristmill.components.beam.statistics.combine import StatsCombineFn
+from gristmill.components.beam.statistics.output import dataset_statistics
+from gristmill.components.beam.statistics.pipeline import ReadRowGroups
 
 
 def job_key(stats_type: str, split: str) -> str:
@@ -82,7 +82,7 @@ class JobsMergeFn(JobsStatsCombineFn):
 
 def write_statistics(outputs: dict[str, Any], jobs: dict[str, tuple[str, Any]]) -> list[str]:
     """Write each job's statistics to its ``out_dir``; ``jobs``: key -> (split, job)."""
-    from gristmill.components.statistics_model import save_statistics
+    from gristmill.components.framework.statistics_model import save_statistics
 
     return [save_statistics(dataset_statistics(split, outputs[key], job.config), job.out_dir)
             for key, (split, job) in jobs.items()]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from gristmill.components.base import BaseComponent, InputSpec, OutputSpec
+from gristmill.components.framework.base import BaseComponent, InputSpec, OutputSpec
 from gristmill.components.transform.executor import TransformExecutor
 from gristmill.components.transform.spec import TransformParameters
 from gristmill.metadata.standard_artifacts import (

@@ -14,7 +14,7 @@ import os
 
 import pyarrow as pa
 
-from gristmill.components.executor import BaseExecutor
+from gristmill.components.framework.executor import BaseExecutor
 from gristmill.components.transform import cache
 from gristmill.components.transform import files as parquet
 from gristmill.components.transform.compiler import phase_targets, raw_type
@@ -96,7 +96,7 @@ class TransformExecutor(BaseExecutor):
         arrow_types = {f.name: str(f.type) for f in schema}
         raw_types = {f.name: raw_type(f.type) for f in schema}
         if input_dict.get("schema"):
-            from gristmill.components.data_schema import load_schema
+            from gristmill.components.framework.data_schema import load_schema
 
             for feature in load_schema(input_dict["schema"][0].uri).features:
                 if feature.name in raw_types and feature.type in _SCHEMA_TYPES:
@@ -186,7 +186,7 @@ def _plan_statistics(inputs, output_dict, params, splits, traced, input_dict):
 
     schema = None
     if input_dict.get("schema"):
-        from gristmill.components.data_schema import load_schema
+        from gristmill.components.framework.data_schema import load_schema
 
         schema = load_schema(input_dict["schema"][0].uri)
     return plan_statistics(inputs, output_dict, params, splits, traced, schema)

@@ -10,7 +10,7 @@ from typing import Any
 
 import pydantic
 
-from gristmill.components.base import Parameters
+from gristmill.components.framework.base import Parameters
 from gristmill.metadata.errors import ConfigError, did_you_mean
 
 FN_NAME = "preprocessing_fn"

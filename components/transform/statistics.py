@@ -23,12 +23,9 @@ import shutil
 from dataclasses import dataclass
 from typing import Any
 
-from gristmill.components.statistics_gen import (
-    REPORT_FILE,
-    StatsOptions,
-    row_group_tasks,
-    stats_config,
-)
+from gristmill.components.beam.parquet_source import row_group_tasks
+from gristmill.components.beam.statistics.options import StatsOptions, stats_config
+from gristmill.components.framework.statistics_report import REPORT_FILE
 from gristmill.components.transform import files as parquet
 from gristmill.components.transform.spec import (
     TransformParameters,
@@ -140,8 +137,8 @@ def finish_statistics(context, output_dict, plan: StatsPlan, plan_json: dict,
     Returns:
         Metrics to log: rows and anomaly counts per split.
     """
-    from gristmill.components.data_schema import save_schema, schema_path
-    from gristmill.components.schema_gen import SchemaGenParameters, infer_schema
+    from gristmill.components.framework.data_schema import save_schema, schema_path
+    from gristmill.components.framework.schema_inference import SchemaGenParameters, infer_schema
 
     pre = _load_checked(output_dict["pre_transform_stats"][0], plan.pre, span, context, PRE)
     post = _load_checked(output_dict["post_transform_stats"][0], plan.post, span, context,
@@ -190,8 +187,8 @@ def post_transform_schema(inferred, plan_json: dict, max_domain: int):
 
 
 def _load_checked(artifact, jobs: dict[str, SplitStats], span, context, stats_type: str):
-    from gristmill.components.reports.statistics_report import render_statistics_report
-    from gristmill.components.statistics_model import load_statistics
+    from gristmill.components.framework.statistics_model import load_statistics
+    from gristmill.components.framework.statistics_report import render_statistics_report
 
     stats = {}
     for split, job in jobs.items():
@@ -213,8 +210,8 @@ def _load_checked(artifact, jobs: dict[str, SplitStats], span, context, stats_ty
 
 
 def _validate(context, artifact, post: dict, schema, span) -> dict[str, float]:
-    from gristmill.components.anomalies import save_split_anomalies, validate_statistics
-    from gristmill.components.reports.anomalies_report import render_anomalies_report
+    from gristmill.components.framework.anomalies import save_split_anomalies, validate_statistics
+    from gristmill.components.framework.anomalies_report import render_anomalies_report
 
     results = [validate_statistics(stats, schema) for stats in post.values()]
     save_split_anomalies(artifact, results)

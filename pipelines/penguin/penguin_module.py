@@ -49,8 +49,7 @@ def run_fn(fn_args) -> dict[str, float]:
     Returns:
         The final metrics (best epoch), also logged on the Trainer's MLflow run.
     """
-    from gristmill.components.trainer_config import TrainerConfig
-    from gristmill.components.trainer_run import write_model_run
+    from gristmill.components import TrainerConfig, write_model_run
     from gristmill.engine.tabular import train_tabular
 
     hp = TrainerConfig.model_validate(fn_args.hyperparameters)

@@ -17,30 +17,31 @@ from pathlib import Path
 from gristmill.components import (
     BulkInferrer,
     CsvExampleGen,
+    DataSpec,
+    EvalConfig,
     Evaluator,
     ExampleValidator,
-    InfraValidator,
-    Pusher,
-    SchemaGen,
-    StatisticsGen,
-    Trainer,
-    Transform,
-)
-from gristmill.components.bulk_inferrer import DataSpec
-from gristmill.components.eval_config import (
-    EvalConfig,
+    Filesystem,
     GenericChangeThreshold,
     GenericValueThreshold,
+    InfraValidator,
     MetricConfig,
     MetricDirection,
     MetricsSpec,
     MetricThreshold,
     ModelSpec,
+    Output,
+    PushDestination,
+    Pusher,
+    SchemaGen,
     SlicingSpec,
+    SplitConfig,
+    SplitSpec,
+    StatisticsGen,
+    Trainer,
+    TrainerConfig,
+    Transform,
 )
-from gristmill.components.example_gen_config import Output, SplitConfig, SplitSpec
-from gristmill.components.pusher import Filesystem, PushDestination
-from gristmill.components.trainer_config import TrainerConfig
 from gristmill.metadata.settings import gristmill_home
 from gristmill.metadata.standard_artifacts import Model, ModelBlessing
 from gristmill.orchestrator import Channel, LatestBlessedModelStrategy, Pipeline, Resolver

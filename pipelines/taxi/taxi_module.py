@@ -43,8 +43,7 @@ def run_fn(fn_args) -> dict[str, float]:
     Returns:
         The final (best-epoch) metrics.
     """
-    from gristmill.components.trainer_config import TrainerConfig
-    from gristmill.components.trainer_run import write_model_run
+    from gristmill.components import TrainerConfig, write_model_run
     from gristmill.engine.tabular import train_tabular
 
     hp = TrainerConfig.model_validate(fn_args.hyperparameters)

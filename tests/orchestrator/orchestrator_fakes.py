@@ -14,8 +14,8 @@ import time
 from pathlib import Path
 
 from gristmill.components import InputArtifact, OutputArtifact, Parameter, component
-from gristmill.components.base import BaseComponent, InputSpec, OutputSpec, Parameters
-from gristmill.components.executor import BaseExecutor, ExecutionContext
+from gristmill.components.framework.base import BaseComponent, InputSpec, OutputSpec, Parameters
+from gristmill.components.framework.executor import BaseExecutor, ExecutionContext
 from gristmill.metadata.errors import DataError
 from gristmill.metadata.standard_artifacts import Examples, Model, ModelBlessing
 from gristmill.orchestrator import Pipeline

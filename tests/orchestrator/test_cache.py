@@ -12,7 +12,7 @@ import pandas as pd
 import pytest
 from orchestrator_fakes import Counter, OkExecutor, diamond, make_pipeline, read_value
 
-from gristmill.components.base import BaseComponent, OutputSpec, Parameters
+from gristmill.components.framework.base import BaseComponent, OutputSpec, Parameters
 from gristmill.metadata.standard_artifacts import Examples
 from gristmill.metadata.types import ArtifactState, ExecutionState
 from gristmill.orchestrator import SequentialRunner, cache

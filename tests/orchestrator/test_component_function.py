@@ -6,8 +6,8 @@ import pytest
 from orchestrator_fakes import AddOne, Halter, Join, Source, read_value, write_value
 
 from gristmill.components import InputArtifact, OutputArtifact, Parameter, component
-from gristmill.components.base import BaseComponent, InputSpec, OutputSpec
-from gristmill.components.executor import ExecutionContext, Reporter
+from gristmill.components.framework.base import BaseComponent, InputSpec, OutputSpec
+from gristmill.components.framework.executor import ExecutionContext, Reporter
 from gristmill.metadata.errors import ConfigError
 from gristmill.metadata.standard_artifacts import Examples
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from orchestrator_fakes import Source, make_pipeline, read_value
 
-from gristmill.components.container import (
+from gristmill.components.framework.container import (
     InputUriPlaceholder,
     InputValuePlaceholder,
     OutputUriPlaceholder,

@@ -9,7 +9,7 @@ import pytest
 from orchestrator_fakes import AddOne, Join, Source, make_pipeline, read_value, write_value
 
 from gristmill.components import InputArtifact, OutputArtifact, Parameter, component
-from gristmill.components.base import NodeExecutionOptions
+from gristmill.components.framework.base import NodeExecutionOptions
 from gristmill.metadata.errors import ConfigError
 from gristmill.metadata.standard_artifacts import Examples
 from gristmill.metadata.store import open_store

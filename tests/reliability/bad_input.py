@@ -64,7 +64,7 @@ def clear_error(error: BaseException, *names: str) -> str | None:
 
 def check_csv_reader(data: bytes, path: Path) -> str | None:
     """Read one CSV with the ExampleGen reader; account for every line."""
-    from gristmill.components.example_gen_csv import CsvOptions, infer_csv_schema, read_csv
+    from gristmill.components.example_gen.csv_reader import CsvOptions, infer_csv_schema, read_csv
 
     path.write_bytes(data)
     bad: list[Any] = []
@@ -86,7 +86,7 @@ def _account(rows: int, bad: list[Any], expected: int, path: Path) -> str | None
 
 def check_json_reader(data: bytes, path: Path) -> str | None:
     """Read one JSON-lines file with the ExampleGen reader; account for every line."""
-    from gristmill.components.example_gen_io import infer_json_schema, read_json_lines
+    from gristmill.components.example_gen.file_io import infer_json_schema, read_json_lines
 
     path.write_bytes(data)
     bad: list[Any] = []
@@ -114,7 +114,7 @@ def check_parquet(case: tuple[dict[str, Any], str, int], folder: Path) -> str | 
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    from gristmill.components.example_gen_io import read_parquet
+    from gristmill.components.example_gen.file_io import read_parquet
 
     spec, damage, position = case
     makers = {"int": lambda i: i, "float": lambda i: i / 3, "str": lambda i: f"s{i}"}
@@ -125,7 +125,7 @@ def check_parquet(case: tuple[dict[str, Any], str, int], folder: Path) -> str | 
     pq.write_table(table, second)
     _damage(damage, table, first, second, position)
     try:
-        from gristmill.components.example_gen import ParquetExampleGenExecutor
+        from gristmill.components.example_gen.executor import ParquetExampleGenExecutor
 
         schema = ParquetExampleGenExecutor.infer_schema(None, str(first), None)
         rows = sum(b.num_rows for path in (first, second)
@@ -161,7 +161,7 @@ def _damage(damage: str, table, first: Path, second: Path, position: int) -> Non
 
 def check_schema(text: str, path: Path) -> str | None:
     """Parse one schema file; it is valid or a DataError naming the file."""
-    from gristmill.components.data_schema import load_schema
+    from gristmill.components.framework.data_schema import load_schema
 
     path.write_text(text, encoding="utf-8", errors="surrogatepass")
     try:
@@ -193,8 +193,9 @@ def check_definition(case: tuple[str, list[str], str], folder: Path) -> str | No
 
 def check_csv_example_gen(data: bytes, folder: Path) -> str | None:
     """CsvExampleGen (Beam) in quarantine mode: row_counts + num_quarantined = data lines."""
-    from gristmill.components.example_gen import CsvExampleGen, CsvExampleGenExecutor
-    from gristmill.components.executor import ExecutionContext
+    from gristmill.components.example_gen.component import CsvExampleGen
+    from gristmill.components.example_gen.executor import CsvExampleGenExecutor
+    from gristmill.components.framework.executor import ExecutionContext
     from gristmill.metadata.standard_artifacts import Examples
 
     (folder / "in").mkdir()

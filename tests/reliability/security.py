@@ -170,7 +170,7 @@ def hostile_artifact_cases(tmp: Path) -> list[tuple[str, Callable[[Path, Path], 
                         torch.Generator())
 
     def schema_yaml(uri: Path, marker: Path) -> None:
-        from gristmill.components.data_schema import load_schema
+        from gristmill.components.framework.data_schema import load_schema
 
         (uri / "schema.yaml").write_text(
             f"!!python/object/apply:os.system ['touch {marker}']\n")
@@ -269,13 +269,13 @@ def check_binds(result: HarnessResult) -> None:
     args = build_parser().parse_args(["ui"])
     result.check(args.host == "127.0.0.1", f"gristmill ui binds {args.host} by default")
     try:
-        from gristmill.components import infra_validator
+        from gristmill.components.infra_validator import config as infra_validator
     except ImportError as e:
         result.check(False, f"cannot import the InfraValidator: {e}")
         return
     spec_class = getattr(infra_validator, "ServingSpec", None)
     if spec_class is None:
-        result.check(False, "components/infra_validator.py has no ServingSpec to check")
+        result.check(False, "components/infra_validator/config.py has no ServingSpec to check")
         return
     result.check(spec_class().host == "127.0.0.1",
                  f"InfraValidator binds {spec_class().host} by default")

@@ -62,8 +62,9 @@ def test_broken_pipeline_definitions_end_in_an_error_with_the_fix(tmp_path):
 
 @pytest.mark.integration
 def test_example_gen_counts_every_row_in_quarantine_mode(tmp_path):
-    from gristmill.components.example_gen import CsvExampleGen, CsvExampleGenExecutor
-    from gristmill.components.executor import ExecutionContext
+    from gristmill.components.example_gen.component import CsvExampleGen
+    from gristmill.components.example_gen.executor import CsvExampleGenExecutor
+    from gristmill.components.framework.executor import ExecutionContext
     from gristmill.metadata.standard_artifacts import Examples
 
     (tmp_path / "in").mkdir()

@@ -1,0 +1,2 @@
+"""The statistics engine (TFDV's role): StatisticsGen and Transform both run it on Beam.
+"""

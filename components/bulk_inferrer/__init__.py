@@ -1,0 +1,2 @@
+"""BulkInferrer: batch predictions of a model over Examples.
+"""

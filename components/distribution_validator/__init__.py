@@ -1,0 +1,2 @@
+"""DistributionValidator: statistics of two splits or spans compared -> anomalies.
+"""

@@ -1,0 +1,2 @@
+"""Evaluator: metrics overall and per slice, validated against thresholds -> blessing.
+"""

@@ -1,0 +1,168 @@
+"""Evaluator: score the serving bundle on the eval split, slice it, and decide the blessing.
+
+TFX's ``Evaluator`` (TFMA) with the same names. The candidate is evaluated through the path
+that will serve (raw records -> ``ServingBundle.predict``), on Beam. Outputs:
+
+* ``evaluation`` (ModelEvaluation): ``metrics.json`` (metrics per slice for the candidate and
+  the baseline, omitted slices, skipped rows), ``validations.json`` (every threshold check),
+  ``slice_gaps.json`` (worst slices against overall, for fairness review), ``report.html``.
+* ``blessing`` (ModelBlessing): empty ``BLESSED`` or ``NOT_BLESSED`` file, ``blessing.json``
+  with the reasons; custom properties ``blessed`` (1/0), ``current_model_id``,
+  ``baseline_model_id``, ``blessing_message``.
+
+Example::
+
+    evaluator = Evaluator(
+        examples=example_gen.outputs["examples"], model=trainer.outputs["model"],
+        baseline_model=resolver.outputs["model"],
+        eval_config=EvalConfig(
+            model_specs=[ModelSpec(label_key="species")],
+            slicing_specs=[SlicingSpec(), SlicingSpec(feature_keys=["island"])],
+            metrics_specs=[MetricsSpec(metrics=[MetricConfig(
+                class_name="Accuracy", threshold=MetricThreshold(
+                    value_threshold=GenericValueThreshold(lower_bound=0.6)))])]))
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import shutil
+import tempfile
+from typing import Any
+
+from gristmill.components.evaluator.config import EvaluatorParameters
+from gristmill.components.evaluator.slice_gaps import slice_gap_report
+from gristmill.components.evaluator.validation import (
+    OVERALL,
+    ValidationResult,
+    check_metric_names,
+    validate,
+)
+from gristmill.components.framework.executor import BaseExecutor
+from gristmill.metadata.errors import ConfigError, DataError
+from gristmill.metadata.standard_artifacts import (
+    Examples,
+    Model,
+    ModelBlessing,
+    ModelEvaluation,
+)
+
+log = logging.getLogger(__name__)
+
+
+class EvaluatorExecutor(BaseExecutor):
+    """Runs the Beam evaluation, applies thresholds, writes evaluation and blessing."""
+
+    def Do(self, input_dict, output_dict, exec_properties: EvaluatorParameters) -> None:
+        from gristmill.components.evaluator.beam_pipeline import run_evaluation
+        from gristmill.engine.serving import read_config
+
+        config = exec_properties.eval_config
+        model = input_dict["model"][0]
+        baseline = (input_dict.get("baseline_model") or [None])[0]
+        bundle = read_config(model.uri)  # metadata only; Beam workers load the model
+        task, classes = bundle["task"], list(bundle.get("classes") or [])
+        check_metric_names(config, task)
+        label_key = config.model_specs[0].label_key or bundle["label_key"]
+        files = split_files(input_dict["examples"][0], exec_properties.example_splits)
+        tmp = tempfile.mkdtemp(prefix="evaluator-", dir=self.context.tmp_dir or None)
+        slices_path, skipped_path = os.path.join(tmp, "slices.json"), os.path.join(tmp,
+                                                                                  "skipped.json")
+        run_evaluation(files, candidate_uri=model.uri,
+                       baseline_uri=baseline.uri if baseline is not None else None,
+                       label_key=label_key, task=task, classes=classes,
+                       specs=config.slicing_specs, options=config.options,
+                       slices_path=slices_path, skipped_path=skipped_path,
+                       beam_pipeline_args=self.context.beam_pipeline_args)
+        slices, skipped = _read_json(slices_path), _read_json(skipped_path)
+        shutil.rmtree(tmp, ignore_errors=True)
+        scored = sorted((s for s in slices if not s.get("omitted")),
+                        key=lambda s: (s["slice"] != OVERALL, s["slice"]))
+        omitted = sorted(({"slice": s["slice"], "example_count": s["example_count"]}
+                          for s in slices if s.get("omitted")), key=lambda s: s["slice"])
+        if not scored:
+            raise DataError(f"Evaluator: no labelled examples in splits "
+                            f"{exec_properties.example_splits} (skipped: {skipped}).",
+                            fix="check the eval split and the label column")
+        result = validate(config, scored, has_baseline=baseline is not None)
+        summary = {"task": task, "label_key": label_key, "classes": [str(c) for c in classes],
+                   "example_splits": exec_properties.example_splits,
+                   "candidate_model": _model_ref(model), "baseline_model": _model_ref(baseline),
+                   "slices": scored, "omitted_slices": omitted, "skipped_examples": skipped,
+                   "min_slice_size": config.options.min_slice_size}
+        self._write_evaluation(output_dict["evaluation"][0], summary, result)
+        self._write_blessing(output_dict["blessing"][0], result, model, baseline)
+
+    def _write_evaluation(self, artifact: ModelEvaluation, summary: dict[str, Any],
+                          result: ValidationResult) -> None:
+        from gristmill.components.evaluator.report import write_evaluation_report
+
+        gaps = slice_gap_report(summary["slices"])
+        _dump(summary, artifact.uri, "metrics.json")
+        _dump(result.to_dict(), artifact.uri, "validations.json")
+        _dump(gaps, artifact.uri, "slice_gaps.json")
+        report = write_evaluation_report(os.path.join(artifact.uri, "report.html"), summary,
+                                         result.to_dict(), gaps)
+        overall = summary["slices"][0]["candidate"]["metrics"]
+        finite = {k: v for k, v in overall.items() if v is not None}
+        artifact.set_custom_property("overall_metrics", finite)
+        artifact.set_custom_property("num_slices", len(summary["slices"]))
+        artifact.set_custom_property("num_omitted_slices", len(summary["omitted_slices"]))
+        self.context.log_metrics({f"eval_{k}": v for k, v in finite.items()})
+        self.context.attach_report(report)
+        for warning in result.warnings:
+            log.warning("Evaluator: %s", warning)
+
+    def _write_blessing(self, artifact: ModelBlessing, result: ValidationResult, model: Model,
+                        baseline: Model | None) -> None:
+        marker = "BLESSED" if result.blessed else "NOT_BLESSED"
+        open(os.path.join(artifact.uri, marker), "w").close()
+        payload = {**result.to_dict(), "current_model": _model_ref(model),
+                   "baseline_model": _model_ref(baseline)}
+        _dump(payload, artifact.uri, "blessing.json")
+        artifact.set_custom_property("blessed", 1 if result.blessed else 0)
+        artifact.set_custom_property("current_model", model.uri)
+        artifact.set_custom_property("current_model_id", model.id)
+        artifact.set_custom_property("baseline_model", baseline.uri if baseline else None)
+        artifact.set_custom_property("baseline_model_id", baseline.id if baseline else None)
+        artifact.set_custom_property("blessing_message", "; ".join(result.reasons))
+        self.context.log_metrics({"blessed": 1.0 if result.blessed else 0.0})
+
+
+def split_files(examples: Examples, splits: list[str]) -> list[str]:
+    """Parquet files of the given splits of an Examples artifact, sorted.
+
+    Raises:
+        ConfigError: A split is not in the artifact.
+        DataError: A split directory holds no Parquet file.
+    """
+    known = examples.splits
+    files: list[str] = []
+    for split in splits:
+        if known and split not in known:
+            raise ConfigError(f"Evaluator: split {split!r} is not in the examples (splits: "
+                              f"{known}).", fix=f"set example_splits to some of {known}")
+        directory = examples.split_uri(split)
+        found = sorted(os.path.join(directory, f) for f in os.listdir(directory)
+                       if f.endswith(".parquet")) if os.path.isdir(directory) else []
+        if not found:
+            raise DataError(f"Evaluator: no .parquet files in {directory}.",
+                            fix="point examples at an ExampleGen/Transform output")
+        files.extend(found)
+    return files
+
+
+def _model_ref(model: Model | None) -> dict[str, Any] | None:
+    return None if model is None else {"id": model.id, "uri": model.uri}
+
+
+def _dump(value: Any, directory: str, name: str) -> None:
+    with open(os.path.join(directory, name), "w") as f:
+        json.dump(value, f, indent=1, sort_keys=False)
+
+
+def _read_json(path: str) -> Any:
+    with open(path) as f:
+        return json.load(f)

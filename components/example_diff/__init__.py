@@ -1,0 +1,2 @@
+"""ExampleDiff: row-by-row comparison of two Examples artifacts.
+"""

@@ -1,0 +1,2 @@
+"""ExampleGen: files or any Beam source -> split Parquet Examples.
+"""

@@ -1,0 +1,2 @@
+"""ExampleValidator: statistics checked against a schema -> anomalies.
+"""

@@ -1,0 +1,108 @@
+"""HTML report of StatisticsGen: per-feature tables and charts, splits side by side."""
+
+from __future__ import annotations
+
+from gristmill.components.framework.html import bar_chart, esc, fmt, legend, page, table
+from gristmill.components.framework.statistics_model import DatasetStatistics, FeatureStatistics
+
+
+def _overview(stats: dict[str, DatasetStatistics]) -> str:
+    rows = [[split, s.num_examples, len(s.features), s.weighted_num_examples,
+             s.quantile_sample_rate, len(s.slices)] for split, s in stats.items()]
+    return table(["split", "examples", "features", "weighted examples", "quantile sample rate",
+                  "slices"], rows)
+
+
+def _numeric_rows(features: dict[str, FeatureStatistics]) -> list[list[object]]:
+    rows = []
+    for split, f in features.items():
+        n = f.numeric
+        rows.append([split, f.num_present, f.num_missing, n.num_zeros, n.mean, n.std_dev,
+                     n.min, n.median, n.max, n.num_nan + n.num_pos_inf + n.num_neg_inf])
+    return rows
+
+
+def _numeric_section(features: dict[str, FeatureStatistics]) -> str:
+    figures = table(["split", "count", "missing", "zeros", "mean", "std", "min", "median",
+                     "max", "NaN/Inf"], _numeric_rows(features))
+    charts = []
+    for kind, title in (("standard", "equal-width histogram"), ("quantiles", "quantiles")):
+        hists = {split: f.numeric.histogram(kind) for split, f in features.items()
+                 if f.numeric.histogram(kind) is not None}
+        if not hists:
+            continue
+        reference = next(iter(hists.values()))
+        labels = [fmt(b.low) for b in reference.buckets]
+        if kind == "standard":
+            series = {s: [b.count for b in h.buckets] for s, h in hists.items()}
+            charts.append(bar_chart(labels, series, title=f"{title} (share of values)"))
+        else:
+            series = {s: [b.high - b.low for b in h.buckets] for s, h in hists.items()}
+            charts.append(bar_chart(labels, series, title="decile widths (share of range)"))
+    return figures + f"<div class='feature'>{''.join(charts)}</div>"
+
+
+def _string_section(features: dict[str, FeatureStatistics]) -> str:
+    rows = []
+    for split, f in features.items():
+        s = f.string
+        unique = fmt(s.unique) + ("" if s.unique_is_exact else " (est.)")
+        rows.append([split, f.num_present, f.num_missing, unique, s.avg_length,
+                     s.top_values[0].value if s.top_values else None])
+    figures = table(["split", "count", "missing", "unique", "avg length", "most frequent"], rows)
+    top_values: list[str] = []
+    for f in features.values():
+        for v in f.string.top_values:
+            if v.value not in top_values:
+                top_values.append(v.value)
+    top_values = top_values[:20]
+    series = {}
+    for split, f in features.items():
+        counts = {v.value: v.count for v in f.string.top_values}
+        total = max(1, f.num_values)
+        series[split] = [counts.get(v, 0.0) / total for v in top_values]
+    chart = bar_chart(top_values, series, title="top values (share of values)", horizontal=True,
+                      width=420) if top_values else ""
+    return figures + f"<div class='feature'>{chart}</div>"
+
+
+def _feature_section(name: str, features: dict[str, FeatureStatistics]) -> str:
+    first = next(iter(features.values()))
+    kind = f"{first.type} ({esc(first.arrow_type)})"
+    if first.is_list:
+        kind += f", {fmt(first.min_num_values)}&ndash;{fmt(first.max_num_values)} values per row"
+    header = f"<h3>{esc(name)} <span class='muted'>{kind}</span></h3>"
+    if all(f.numeric is not None for f in features.values()):
+        return header + _numeric_section(features)
+    if all(f.string is not None for f in features.values()):
+        return header + _string_section(features)
+    rows = [[split, f.type, f.num_present, f.num_missing] for split, f in features.items()]
+    return header + table(["split", "type", "count", "missing"], rows)
+
+
+def render_statistics_report(stats: dict[str, DatasetStatistics], title: str = "Statistics"
+                             ) -> str:
+    """Render statistics of several splits as one self-contained HTML page.
+
+    Args:
+        stats: Split name -> its statistics.
+        title: Page title.
+    """
+    names: list[str] = []
+    for s in stats.values():
+        names.extend(n for n in s.feature_names if n not in names)
+    sections = []
+    for name in names:
+        per_split = {split: s.feature(name) for split, s in stats.items()
+                     if s.feature(name) is not None}
+        sections.append(_feature_section(name, per_split))
+    body = ("<h2>Splits</h2>" + _overview(stats) + legend(list(stats)) + "<h2>Features</h2>"
+            + "".join(sections))
+    slices = [(split, sl) for split, s in stats.items() for sl in s.slices]
+    if slices:
+        body += "<h2>Slices</h2>" + table(["split", "slice", "examples"],
+                                          [[split, sl.slice, sl.num_examples]
+                                           for split, sl in slices], left_columns=2)
+    return page(title, body)
+
+REPORT_FILE = "report.html"

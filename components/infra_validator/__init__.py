@@ -1,0 +1,2 @@
+"""InfraValidator: loads the model in a real serving process and sends requests.
+"""

@@ -1,0 +1,133 @@
+"""A minimal model server for a serving bundle, started by the InfraValidator.
+
+Run as ``python -m gristmill.components.infra_validator.serve <bundle_uri> --port 0 --port-file P``.
+It loads the bundle first and only then binds ``127.0.0.1``, so "answers ``GET /ping``" means
+"loaded". Endpoints (MLflow's scoring protocol where it has one):
+
+* ``GET /ping`` -> 200 ``{"status": "ok", "load_seconds": ...}``
+* ``POST /invocations`` with ``{"dataframe_records": [{...}, ...]}`` (or a bare list of
+  records) -> ``{"predictions": [{"prediction": ..., "probabilities": [...]}, ...]}``
+
+A bad request gets 400 with ``{"error": ...}``; a failure inside the model 500.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import sys
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+log = logging.getLogger("gristmill.infra_serve")
+MAX_BODY_BYTES = 64 * 1024 * 1024
+
+
+def parse_records(body: bytes) -> list[dict[str, Any]]:
+    """Records from an MLflow-style request body.
+
+    Raises:
+        ValueError: The body is not JSON, or not a list of objects / ``dataframe_records``.
+    """
+    payload = json.loads(body)
+    if isinstance(payload, dict):
+        if "dataframe_records" not in payload:
+            raise ValueError(f"expected key 'dataframe_records', got keys {sorted(payload)}")
+        payload = payload["dataframe_records"]
+    if not isinstance(payload, list) or not all(isinstance(r, dict) for r in payload):
+        raise ValueError("expected a list of records (JSON objects)")
+    return payload
+
+
+def make_handler(bundle: Any, load_seconds: float) -> type[BaseHTTPRequestHandler]:
+    """An HTTP handler class answering for ``bundle``."""
+
+    class Handler(BaseHTTPRequestHandler):
+        def _reply(self, status: int, payload: dict[str, Any]) -> None:
+            body = json.dumps(payload, default=str).encode()
+            self.send_response(status)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def do_GET(self) -> None:  # noqa: N802 (http.server's naming)
+            if self.path in ("/ping", "/health"):
+                self._reply(200, {"status": "ok", "load_seconds": load_seconds,
+                                  "task": bundle.task})
+            else:
+                self._reply(404, {"error": f"no route {self.path}; try /ping or /invocations"})
+
+        def do_POST(self) -> None:  # noqa: N802
+            if self.path != "/invocations":
+                self._reply(404, {"error": f"no route {self.path}; POST /invocations"})
+                return
+            length = int(self.headers.get("Content-Length") or 0)
+            if length > MAX_BODY_BYTES:
+                self._reply(413, {"error": f"body of {length} bytes exceeds {MAX_BODY_BYTES}"})
+                return
+            try:
+                records = parse_records(self.rfile.read(length))
+            except ValueError as e:
+                self._reply(400, {"error": f"bad request: {e}"})
+                return
+            try:
+                predictions = bundle.predict_records(records)
+            except Exception as e:  # report the model's failure to the caller, keep serving
+                self._reply(500, {"error": f"{type(e).__name__}: {e}"})
+                return
+            self._reply(200, {"predictions": predictions})
+
+        def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
+            log.info("%s - %s", self.address_string(), format % args)
+
+    return Handler
+
+
+def serve(bundle_uri: str, host: str = "127.0.0.1", port: int = 0,
+          port_file: str | None = None) -> None:
+    """Load the bundle, bind, announce the port, and serve until terminated."""
+    from gristmill.engine.serving import load_bundle
+
+    start = time.monotonic()
+    try:
+        bundle = load_bundle(bundle_uri, backend="auto")  # ONNX when exported: no torch import
+    except Exception as e:
+        log.exception("loading failed")
+        # The last line of the log is what the InfraValidator quotes as the reason.
+        raise SystemExit(f"LOAD FAILED: {bundle_uri}: {type(e).__name__}: {e}") from e
+    load_seconds = time.monotonic() - start
+    server = ThreadingHTTPServer((host, port), make_handler(bundle, load_seconds))
+    actual = server.server_address[1]
+    if port_file:
+        # Write-then-rename: the validator never reads a half-written port number.
+        with open(f"{port_file}.tmp", "w") as f:
+            f.write(str(actual))
+        os.replace(f"{port_file}.tmp", port_file)
+    log.info("serving %s on http://%s:%d (loaded in %.2fs)", bundle_uri, host, actual,
+             load_seconds)
+    try:
+        server.serve_forever()
+    finally:
+        server.server_close()
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Command-line entry point."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("bundle_uri")
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=0, help="0 picks a free port")
+    parser.add_argument("--port-file", help="write the bound port here once ready")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, stream=sys.stderr,
+                        format="%(asctime)s %(levelname)s %(message)s")
+    serve(args.bundle_uri, args.host, args.port, args.port_file)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,2 @@
+"""Pusher: copies a blessed model to its destination and registers it in MLflow.
+"""

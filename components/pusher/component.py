@@ -1,0 +1,26 @@
+"""The Pusher component spec: inputs, outputs, parameters.
+
+The work is done by :mod:`.executor`; parameter models live in :mod:`.config`.
+"""
+
+from __future__ import annotations
+
+from gristmill.components.framework.base import BaseComponent, InputSpec, OutputSpec
+from gristmill.components.pusher.config import PusherParameters
+from gristmill.components.pusher.executor import PusherExecutor
+from gristmill.metadata.standard_artifacts import InfraBlessing, Model, ModelBlessing, PushedModel
+
+
+class Pusher(BaseComponent):
+    """Pushes a blessed model to a versioned directory and the MLflow Model Registry.
+
+    Inputs: ``model`` (Model), optional ``model_blessing`` (ModelBlessing), optional
+    ``infra_blessing`` (InfraBlessing). Parameters: :class:`PusherParameters`. Output:
+    ``pushed_model`` (PushedModel).
+    """
+
+    INPUTS = {"model": InputSpec(Model), "model_blessing": InputSpec(ModelBlessing, optional=True),
+              "infra_blessing": InputSpec(InfraBlessing, optional=True)}
+    OUTPUTS = {"pushed_model": OutputSpec(PushedModel)}
+    PARAMETERS = PusherParameters
+    EXECUTOR = PusherExecutor

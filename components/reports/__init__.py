@@ -1,1 +1,0 @@
-"""Self-contained HTML reports (inline SVG, no JavaScript) for the MLflow UI."""

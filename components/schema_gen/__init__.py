@@ -1,0 +1,2 @@
+"""SchemaGen / ImportSchemaGen: a data schema inferred from statistics or imported.
+"""

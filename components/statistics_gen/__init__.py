@@ -1,0 +1,2 @@
+"""StatisticsGen: per-split, per-feature statistics of Examples.
+"""

@@ -1,0 +1,229 @@
+"""Save a serving bundle as an MLflow pyfunc model (models-from-code) inside the bundle.
+
+The directory is written as plain files, without importing MLflow (2-3 s of the Trainer
+otherwise): ``MLmodel`` with a ``python_function`` flavor whose ``loader_module`` is MLflow's
+models-from-code loader, the code file (:mod:`gristmill.components.trainer.pyfunc_code`), the bundle
+as the ``bundle`` artifact, the input example, the signature, and the environment files
+(``requirements.txt``, ``python_env.yaml``, ``conda.yaml``). This is the layout
+``mlflow.pyfunc.save_model(python_model=<code file>, artifacts=...)`` writes (MLflow 3.x);
+``mlflow.pyfunc.load_model`` and ``mlflow models predict`` read it (tests check both).
+"""
+
+from __future__ import annotations
+
+import datetime
+import json
+import os
+import shutil
+import sys
+import tempfile
+import uuid
+from typing import Any
+
+import pyarrow as pa
+import yaml
+
+CODE_FILE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "pyfunc_code.py")
+MLFLOW_DIR = "mlflow_model"
+EXAMPLE_ROWS = 5
+#: A few raw records Transform writes beside its graph (``transform.executor``), for models
+#: trained on transformed examples (whose files have no raw columns).
+RAW_EXAMPLE_FILE = "raw_example.parquet"
+REQUIREMENTS = ("torch", "numpy", "pyarrow", "pandas", "safetensors", "onnxruntime", "mlflow")
+
+
+def input_example(files: list[str], raw_features: list[dict[str, str]],
+                  transform_graph_path: str | None = None, rows: int = EXAMPLE_ROWS) -> pa.Table:
+    """A few raw records with exactly the bundle's raw feature columns (label excluded).
+
+    Taken from the first training file when it has the raw columns, else from the raw
+    sample Transform keeps in ``transform_graph_path`` (models trained on transformed
+    examples), else one record of missing values typed from ``raw_features``. A raw column
+    the source lacks is added as missing values (serving treats it the same way).
+
+    Args:
+        files: The training Parquet files.
+        raw_features: The bundle's ``[{"name", "type"}]`` (Arrow type names).
+        transform_graph_path: The ``transform_graph`` directory, if any.
+        rows: Records to take.
+    """
+    import pyarrow.parquet as pq
+
+    names = [f["name"] for f in raw_features]
+    sources = [files[0]] if files else []
+    if transform_graph_path:
+        sources.append(os.path.join(transform_graph_path, RAW_EXAMPLE_FILE))
+    table = None
+    for path in sources:
+        if not os.path.exists(path):
+            continue
+        handle = pq.ParquetFile(path)
+        present = [c for c in names if c in handle.schema_arrow.names]
+        if present and handle.metadata.num_rows:
+            batch = next(handle.iter_batches(batch_size=rows, columns=present))
+            table = pa.Table.from_batches([batch])
+            break
+    if table is None:
+        table = pa.table({"_": pa.nulls(1)}).drop_columns(["_"])  # one record, no columns
+    columns = {}
+    for feature in raw_features:
+        name = feature["name"]
+        columns[name] = (table[name] if name in table.column_names else
+                         pa.nulls(table.num_rows, _arrow_type(feature["type"])))
+    return pa.table(columns)
+
+
+def save_pyfunc(bundle_dir: str, example: pa.Table, tmp_dir: str = "") -> str:
+    """Write ``<bundle_dir>/mlflow_model`` and return its path.
+
+    The pyfunc takes raw records and returns the bundle's prediction columns. The input
+    signature lists every raw feature as optional (serving treats a missing value or column
+    as missing), numeric ones as ``double`` so that records with missing numbers pass
+    MLflow's type checks; the output signature comes from predicting ``example``.
+
+    Args:
+        bundle_dir: A serving bundle directory.
+        example: A few raw records (see :func:`input_example`).
+        tmp_dir: Scratch space; the model is built there, then moved into the bundle.
+    """
+    from gristmill.engine.serving import load_bundle
+
+    output = load_bundle(bundle_dir).predict(example)
+    scratch = tempfile.mkdtemp(prefix="pyfunc-", dir=tmp_dir or None)
+    staged = os.path.join(scratch, MLFLOW_DIR)
+    os.makedirs(os.path.join(staged, "artifacts"))
+    shutil.copytree(bundle_dir, os.path.join(staged, "artifacts", "bundle"),
+                    ignore=shutil.ignore_patterns(MLFLOW_DIR, "program.pt2"))
+    shutil.copy2(CODE_FILE, staged)
+    _write_example(staged, example)
+    _write_environment(staged)
+    _write_mlmodel(staged, bundle_dir, _signature(example.schema, output.schema))
+    target = os.path.join(bundle_dir, MLFLOW_DIR)
+    shutil.move(staged, target)
+    shutil.rmtree(scratch, ignore_errors=True)
+    return target
+
+
+def _arrow_type(name: str) -> pa.DataType:
+    try:
+        return pa.type_for_alias(name)
+    except ValueError:
+        return pa.null()
+
+
+def _mlflow_type(arrow: pa.DataType, widen_numbers: bool) -> Any:
+    """MLflow's column type for an Arrow type; ``None`` when it has none."""
+    if pa.types.is_dictionary(arrow):
+        return _mlflow_type(arrow.value_type, widen_numbers)
+    if pa.types.is_list(arrow) or pa.types.is_large_list(arrow):
+        items = _mlflow_type(arrow.value_type, widen_numbers)
+        return {"type": "array", "items": items if isinstance(items, dict) else
+                {"type": items}} if items else None
+    if widen_numbers and (pa.types.is_integer(arrow) or pa.types.is_floating(arrow)
+                          or pa.types.is_decimal(arrow)):
+        return "double"
+    for check, name in ((pa.types.is_boolean, "boolean"), (pa.types.is_int64, "long"),
+                        (pa.types.is_uint64, "long"), (pa.types.is_integer, "integer"),
+                        (pa.types.is_float64, "double"), (pa.types.is_floating, "float"),
+                        (pa.types.is_string, "string"), (pa.types.is_large_string, "string"),
+                        (pa.types.is_binary, "binary"), (pa.types.is_large_binary, "binary"),
+                        (pa.types.is_timestamp, "datetime"), (pa.types.is_date, "datetime")):
+        if check(arrow):
+            return name
+    return None
+
+
+def _columns(schema: pa.Schema, inputs: bool) -> list[dict[str, Any]] | None:
+    columns = []
+    for field in schema:
+        kind = _mlflow_type(field.type, widen_numbers=inputs)
+        if kind is None:
+            return None
+        spec = kind if isinstance(kind, dict) else {"type": kind}
+        columns.append({**spec, "name": field.name, "required": not inputs})
+    return columns
+
+
+def _signature(inputs: pa.Schema, outputs: pa.Schema) -> dict[str, Any] | None:
+    """MLflow's ``signature`` block; ``None`` (no enforcement) for unmappable types.
+
+    A partial input signature would make MLflow drop the unlisted columns, so all or none.
+    """
+    cols_in, cols_out = _columns(inputs, True), _columns(outputs, False)
+    if cols_in is None:
+        return None
+    return {"inputs": json.dumps(cols_in),
+            "outputs": json.dumps(cols_out) if cols_out is not None else None,
+            "params": None}
+
+
+def _write_example(model_dir: str, example: pa.Table) -> None:
+    split = {"columns": example.column_names,
+             "data": [[row[c] for c in example.column_names] for row in example.to_pylist()]}
+    with open(os.path.join(model_dir, "input_example.json"), "w", encoding="utf-8") as f:
+        json.dump(split, f, default=str)
+    with open(os.path.join(model_dir, "serving_input_example.json"), "w",
+              encoding="utf-8") as f:
+        json.dump({"dataframe_split": split}, f, indent=2, default=str)
+
+
+def _version(name: str) -> str | None:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version(name).split("+")[0]
+    except PackageNotFoundError:
+        return None
+
+
+def _pinned(name: str) -> str:
+    found = _version(name)
+    return f"{name}=={found}" if found else name
+
+
+def _write_environment(model_dir: str) -> None:
+    python = ".".join(map(str, sys.version_info[:3]))
+    requirements = [_pinned(name) for name in REQUIREMENTS]
+    with open(os.path.join(model_dir, "requirements.txt"), "w", encoding="utf-8") as f:
+        f.write("\n".join(requirements))
+    python_env = {"python": python,
+                  "build_dependencies": [_pinned("pip"), _pinned("setuptools"), "wheel"],
+                  "dependencies": ["-r requirements.txt"]}
+    pip = _version("pip")
+    conda = {"channels": ["conda-forge"], "name": "mlflow-env",
+             "dependencies": [f"python={python}", f"pip<={pip}" if pip else "pip",
+                              {"pip": requirements}]}
+    for name, content in (("python_env.yaml", python_env), ("conda.yaml", conda)):
+        with open(os.path.join(model_dir, name), "w", encoding="utf-8") as f:
+            yaml.safe_dump(content, f, default_flow_style=False, sort_keys=False)
+
+
+def _write_mlmodel(model_dir: str, bundle_dir: str, signature: dict[str, Any] | None) -> None:
+    size = sum(os.path.getsize(os.path.join(root, name))
+               for root, _, names in os.walk(model_dir) for name in names)
+    flavor = {
+        "artifacts": {"bundle": {"path": "artifacts/bundle",
+                                 "uri": os.path.abspath(bundle_dir)}},
+        "code": None,
+        "env": {"conda": "conda.yaml", "virtualenv": "python_env.yaml"},
+        "loader_module": "mlflow.pyfunc.loaders.code_model",
+        "model_code_path": CODE_FILE,
+        "python_version": ".".join(map(str, sys.version_info[:3])),
+        "streamable": False,
+    }
+    mlmodel = {
+        "flavors": {"python_function": flavor},
+        "mlflow_version": _version("mlflow"),
+        "model_size_bytes": size,
+        "model_uuid": uuid.uuid4().hex,
+        "saved_input_example_info": {"artifact_path": "input_example.json",
+                                     "pandas_orient": "split",
+                                     "serving_input_path": "serving_input_example.json",
+                                     "type": "dataframe"},
+        "utc_time_created": str(datetime.datetime.now(datetime.UTC).replace(tzinfo=None)),
+    }
+    if signature is not None:
+        mlmodel |= {"signature": signature, "is_signature_from_type_hint": False,
+                    "type_hint_from_example": False}
+    with open(os.path.join(model_dir, "MLmodel"), "w", encoding="utf-8") as f:
+        yaml.safe_dump(mlmodel, f, default_flow_style=False)

@@ -1,0 +1,2 @@
+"""Tuner: hyperparameter search (optuna) over a Trainer-style run.
+"""

@@ -1,0 +1,121 @@
+"""InfraValidator: a real server process is started, queried and stopped."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+
+import pydantic
+import pytest
+from bundles import penguin_like_table, train_bundle, write_examples
+
+from gristmill.components.framework.base import Channel
+from gristmill.components.framework.executor import ExecutionContext
+from gristmill.components.infra_validator.component import InfraValidator
+from gristmill.components.infra_validator.config import (
+    InfraValidatorParameters,
+    RequestSpec,
+    ServingSpec,
+    ValidationSpec,
+)
+from gristmill.components.infra_validator.executor import InfraValidatorExecutor
+from gristmill.components.infra_validator.serving_process import InfraFailure, check_predictions
+from gristmill.metadata.errors import ConfigError
+from gristmill.metadata.standard_artifacts import Examples, InfraBlessing, Model, ModelBlessing
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory):
+    root = tmp_path_factory.mktemp("infra")
+    table = penguin_like_table(60, seed=3)
+    examples = write_examples(str(root / "examples"), {"train": table, "eval": table})
+    model = train_bundle(str(root / "model"), table, good=False, model_id=31)
+    return {"root": root, "examples": examples, "model": model}
+
+
+def _run(root, name, model, examples=None, **params):
+    out = InfraBlessing(str(root / name / "blessing"))
+    os.makedirs(out.uri)
+    inputs = {"model": [model]}
+    if examples is not None:
+        inputs["examples"] = [examples]
+    context = ExecutionContext(component_id="InfraValidator", tmp_dir=str(root / name))
+    InfraValidatorExecutor(context).Do(inputs, {"blessing": [out]},
+                                       InfraValidatorParameters(**params))
+    with open(os.path.join(out.uri, "blessing.json")) as f:
+        return out, json.load(f)
+
+
+def _gone(pid):
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    # A zombie still "exists" until reaped; Popen.wait() in stop() reaps it.
+    with open(f"/proc/{pid}/status") as f:
+        return "zombie" in f.read()
+
+
+@pytest.mark.e2e
+def test_good_bundle_loads_answers_and_is_stopped(world):
+    out, payload = _run(world["root"], "ok", world["model"], world["examples"],
+                        request_spec=RequestSpec(num_examples=5),
+                        validation_spec=ValidationSpec(max_loading_time_seconds=120, num_tries=1))
+    assert out.get_custom_property("blessed") == 1
+    assert os.path.exists(os.path.join(out.uri, "BLESSED"))
+    assert payload["mode"] == "LOAD_AND_QUERY"
+    assert "answered 5 request record(s)" in payload["reasons"][0]
+    assert out.get_custom_property("current_model_id") == 31
+    assert out.get_custom_property("load_seconds") > 0
+    assert _gone(payload["tries"][0]["pid"])
+
+
+@pytest.mark.e2e
+def test_without_examples_only_loading_is_checked(world):
+    out, payload = _run(world["root"], "loadonly", world["model"],
+                        validation_spec=ValidationSpec(num_tries=1))
+    assert out.get_custom_property("blessed") == 1
+    assert payload["mode"] == "LOAD_ONLY"
+    assert "load-only check" in out.get_custom_property("blessing_message")
+
+
+@pytest.mark.e2e
+def test_bundle_that_fails_to_load_is_rejected_after_each_try(world, tmp_path):
+    broken = tmp_path / "broken"
+    shutil.copytree(world["model"].uri, broken)
+    (broken / "weights.safetensors").write_bytes(b"not a safetensors file")
+    out, payload = _run(world["root"], "broken", Model(str(broken), id=32), world["examples"],
+                        validation_spec=ValidationSpec(max_loading_time_seconds=120, num_tries=2))
+    assert out.get_custom_property("blessed") == 0
+    assert os.path.exists(os.path.join(out.uri, "NOT_BLESSED"))
+    assert len(payload["tries"]) == 2
+    assert all("failed to load" in r for r in payload["reasons"])
+    assert "LOAD FAILED" in payload["reasons"][0] and "SafetensorError" in payload["reasons"][0]
+
+
+@pytest.mark.unit
+def test_answer_checks_catch_wrong_count_class_and_probabilities():
+    good = {"predictions": [{"prediction": "a", "probabilities": [0.3, 0.7]}]}
+    check_predictions(good, 1, "classification", ["a", "b"])
+    with pytest.raises(InfraFailure, match="expected 2 predictions, got 1"):
+        check_predictions(good, 2, "classification", ["a", "b"])
+    with pytest.raises(InfraFailure, match="not one of the model's classes"):
+        check_predictions({"predictions": [{"prediction": "z", "probabilities": [.5, .5]}]}, 1,
+                          "classification", ["a", "b"])
+    with pytest.raises(InfraFailure, match="not a distribution"):
+        check_predictions({"predictions": [{"prediction": "a", "probabilities": [.5, .9]}]}, 1,
+                          "classification", ["a", "b"])
+    with pytest.raises(InfraFailure, match="expected a finite number"):
+        check_predictions({"predictions": [{"prediction": float("nan")}]}, 1, "regression", [])
+
+
+@pytest.mark.unit
+def test_component_and_spec_validation():
+    validator = InfraValidator(model=Channel(Model), examples=Channel(Examples),
+                               request_spec=RequestSpec(num_examples=3))
+    assert validator.outputs["blessing"].type is InfraBlessing
+    with pytest.raises(ConfigError, match="expected a Model channel, got ModelBlessing"):
+        InfraValidator(model=Channel(ModelBlessing))
+    with pytest.raises(pydantic.ValidationError, match="host must be loopback"):
+        ServingSpec(host="0.0.0.0")

@@ -1,0 +1,75 @@
+"""The MLflow pyfunc directory written without MLflow: raw input examples and signatures."""
+
+from __future__ import annotations
+
+import json
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from gristmill.components.trainer.model_pyfunc import RAW_EXAMPLE_FILE, _signature, input_example
+
+pytestmark = pytest.mark.unit
+
+RAW = [{"name": "island", "type": "string"}, {"name": "body_mass_g", "type": "int64"},
+       {"name": "bill_length_mm", "type": "double"}]
+
+
+def _raw_table(rows: int) -> pa.Table:
+    return pa.table({"island": ["Biscoe", None, "Dream", "Torgersen", "Biscoe", "Dream"][:rows],
+                     "body_mass_g": pa.array([3750, 3800, None, 4200, 3900, 4100][:rows],
+                                             pa.int64()),
+                     "bill_length_mm": [39.1, 39.5, 40.3, None, 36.7, 39.3][:rows],
+                     "species": ["Adelie"] * rows})
+
+
+def test_example_comes_from_raw_training_files_with_the_bundle_columns(tmp_path):
+    pq.write_table(_raw_table(6), tmp_path / "part-00000.parquet")
+    example = input_example([str(tmp_path / "part-00000.parquet")], RAW)
+    assert example.column_names == ["island", "body_mass_g", "bill_length_mm"]
+    assert example.num_rows == 5 and example["island"].to_pylist()[0] == "Biscoe"
+
+
+def test_transformed_files_fall_back_to_the_graphs_raw_sample(tmp_path):
+    transformed = tmp_path / "transformed.parquet"
+    pq.write_table(pa.table({"island_id": [0, 1], "species": ["Adelie", "Gentoo"]}), transformed)
+    graph = tmp_path / "graph"
+    graph.mkdir()
+    pq.write_table(_raw_table(3).drop_columns(["bill_length_mm"]), graph / RAW_EXAMPLE_FILE)
+    example = input_example([str(transformed)], RAW, str(graph))
+    assert example.num_rows == 3
+    assert example["body_mass_g"].to_pylist() == [3750, 3800, None]
+    # A raw column the sample lacks is added as missing values of its type.
+    assert example.schema.field("bill_length_mm").type == pa.float64()
+    assert example["bill_length_mm"].null_count == 3
+
+
+def test_without_any_raw_source_one_typed_record_of_missing_values(tmp_path):
+    example = input_example([], RAW, str(tmp_path / "no-graph"))
+    assert example.num_rows == 1 and example.column_names == [f["name"] for f in RAW]
+    assert [str(t) for t in example.schema.types] == ["string", "int64", "double"]
+
+
+def test_signature_inputs_are_optional_and_numbers_double_outputs_exact():
+    inputs = pa.schema([("island", pa.string()), ("body_mass_g", pa.int64()),
+                        ("flag", pa.bool_()), ("code", pa.dictionary(pa.int32(), pa.string()))])
+    outputs = pa.schema([("prediction", pa.string()),
+                         ("probabilities", pa.list_(pa.float32())), ("score", pa.int64())])
+    signature = _signature(inputs, outputs)
+    assert json.loads(signature["inputs"]) == [
+        {"type": "string", "name": "island", "required": False},
+        {"type": "double", "name": "body_mass_g", "required": False},
+        {"type": "boolean", "name": "flag", "required": False},
+        {"type": "string", "name": "code", "required": False}]
+    assert json.loads(signature["outputs"]) == [
+        {"type": "string", "name": "prediction", "required": True},
+        {"type": "array", "items": {"type": "float"}, "name": "probabilities",
+         "required": True},
+        {"type": "long", "name": "score", "required": True}]
+
+
+def test_an_unmappable_input_type_drops_the_whole_signature():
+    # A partial signature would make MLflow drop the unlisted column before predict.
+    inputs = pa.schema([("x", pa.float64()), ("blob", pa.struct([("a", pa.int32())]))])
+    assert _signature(inputs, pa.schema([("prediction", pa.float64())])) is None
