@@ -5,6 +5,12 @@ errors are importable by all, the metadata *store* (``metadata.store``, ``metada
 only by the orchestrator (and metadata itself, and tests). ``engine`` imports nothing of
 Gristmill but its own modules, and no third-party library other than torch, numpy, pyarrow
 and safetensors at module level (others lazily, inside functions).
+
+Inside ``components/``: one package per component. A component package imports its own
+modules, the framework package (``components/framework/``), the shared Beam plumbing
+(``components/beam/``), engine and metadata types, never another component's package: what
+two components share moves to the framework package (or ``beam/`` for Beam code). The
+framework and ``beam/`` import no component package.
 """
 
 from __future__ import annotations
@@ -24,6 +30,10 @@ LAYERS = {"metadata": "gristmill.metadata", "engine": "gristmill.engine",
           "pipelines": None}
 ENGINE_THIRD_PARTY = {"torch", "numpy", "pyarrow", "safetensors"}
 STORE_MODULES = ("gristmill.metadata.store", "gristmill.metadata.sql")
+#: the packages under components/ that every component may import
+SHARED_COMPONENT_PACKAGES = ("framework", "beam")
+#: public top-level modules of components/ and the component package each belongs to
+PUBLIC_MODULES = {"transform_ops": "transform"}
 
 
 @dataclass(frozen=True)
@@ -106,21 +116,50 @@ def _within(module: str, *prefixes: str) -> bool:
     return any(module == p or module.startswith(p + ".") for p in prefixes)
 
 
-def layer_violations(layer: str, imports: list[Import]) -> list[str]:
+def component_package(module: str | None) -> str | None:
+    """``"trainer"`` for ``gristmill.components.trainer.executor``; ``None`` outside a package
+    of components/ (the top-level ``gristmill.components`` itself included)."""
+    prefix = "gristmill.components."
+    if not module or not module.startswith(prefix):
+        return None
+    first = module[len(prefix):].split(".")[0]
+    return PUBLIC_MODULES.get(first, first)
+
+
+def layer_violations(layer: str, imports: list[Import], package: str | None = None) -> list[str]:
     """What breaks the layer rules among one file's imports of layer ``layer``.
 
-    One problem per import statement and rule: ``from gristmill.x import a, b`` is reported
-    as ``gristmill.x`` only.
+    ``package`` is the file's own package (``gristmill.components.trainer``), which the
+    one-package-per-component rule needs. One problem per import statement and rule:
+    ``from gristmill.x import a, b`` is reported as ``gristmill.x`` only.
     """
     problems: dict[tuple[int, str], str] = {}
     for imp in imports:
-        for rule, problem in _rule_violations(layer, imp):
+        for rule, problem in _rule_violations(layer, imp, component_package(package)):
             problems.setdefault((imp.line, rule), problem)
     return [problems[k] for k in sorted(problems)]
 
 
-def _rule_violations(layer: str, imp: Import) -> list[tuple[str, str]]:
-    """``(rule, problem)`` for each rule one imported module breaks."""
+def _cross_component(own: str | None, module: str) -> str | None:
+    """The problem when component package ``own`` imports ``module``, or ``None``."""
+    if own is None:
+        return None  # the top-level public modules may re-export any package
+    if module == "gristmill.components":
+        return (f"components/{own}/ imports gristmill.components itself (which reaches every "
+                "component); import the framework or beam module that defines the name")
+    other = component_package(module)
+    if other is None or other == own or other in SHARED_COMPONENT_PACKAGES:
+        return None
+    if own in SHARED_COMPONENT_PACKAGES:
+        return f"the shared package components/{own}/ imports the component package {module}"
+    return (f"components/{own}/ imports another component's package ({module}); move what "
+            "both use to components/framework/ (or components/beam/ for Beam code)")
+
+
+def _rule_violations(layer: str, imp: Import, own_package: str | None = None
+                     ) -> list[tuple[str, str]]:
+    """``(rule, problem)`` for each rule one imported module breaks; ``own_package`` is the
+    component package the importing file belongs to."""
     module, where = imp.module, f"line {imp.line}"
     top = module.split(".")[0]
     problems = []
@@ -133,6 +172,8 @@ def _rule_violations(layer: str, imp: Import) -> list[tuple[str, str]]:
                          f"(allowed: {sorted(ENGINE_THIRD_PARTY)}; import it lazily)"))
     if layer == "components" and _within(module, "gristmill.orchestrator"):
         problems.append(("components", f"{where}: components import {module}"))
+    if layer == "components" and (cross := _cross_component(own_package, module)):
+        problems.append(("one-package-per-component", f"{where}: {cross}"))
     if layer == "metadata" and _within(module, "gristmill.components", "gristmill.orchestrator",
                                        "gristmill.engine"):
         problems.append(("metadata", f"{where}: metadata imports {module}"))
@@ -149,7 +190,8 @@ def scan(root: Path) -> dict[str, list[str]]:
         for path in sorted((root / layer).rglob("*.py")):
             if "migrations" in path.parts and "versions" in path.parts:
                 continue  # alembic revisions are generated, and never import our code
-            problems = layer_violations(layer, imports_of(path, _package_of(path, root, layer)))
+            package = _package_of(path, root, layer)
+            problems = layer_violations(layer, imports_of(path, package), package)
             if problems:
                 found[str(path.relative_to(root))] = problems
     return found
@@ -168,8 +210,8 @@ def test_every_layer_folder_is_scanned():
 
 
 @pytest.mark.parametrize("layer,source,expected", [
-    ("engine", "from gristmill.components.base import Parameters\n",
-     "engine imports gristmill.components.base"),
+    ("engine", "from gristmill.components.framework.base import Parameters\n",
+     "engine imports gristmill.components.framework.base"),
     ("engine", "import pandas as pd\n", "engine imports pandas at module level"),
     ("engine", "try:\n    import mlflow\nexcept ImportError:\n    mlflow = None\n",
      "engine imports mlflow at module level"),
@@ -187,6 +229,41 @@ def test_the_checker_catches_violations(tmp_path, layer, source, expected):
     violations = scan(tmp_path)
     assert list(violations) == [f"{layer}/bad.py"]
     assert any(expected in problem for problem in violations[f"{layer}/bad.py"])
+
+
+@pytest.mark.parametrize("package,source,expected", [
+    ("tuner", "from gristmill.components.trainer.executor import resolve_run_fn\n",
+     "components/tuner/ imports another component's package"),
+    ("tuner", "def f():\n    from gristmill.components.pusher.config import Versioning\n",
+     "components/tuner/ imports another component's package"),
+    ("bulk_inferrer", "from gristmill.components import Pusher\n",
+     "imports gristmill.components itself"),
+    ("evaluator", "import gristmill.components.transform_ops as gt\n",
+     "another component's package (gristmill.components.transform_ops)"),
+    ("framework", "from gristmill.components.statistics_gen.config import X\n",
+     "the shared package components/framework/ imports the component package"),
+    ("beam", "from ..trainer import run\n", "the shared package components/beam/ imports"),
+])
+def test_the_checker_keeps_component_packages_apart(tmp_path, package, source, expected):
+    (tmp_path / "components" / package).mkdir(parents=True)
+    (tmp_path / "components" / package / "bad.py").write_text(source)
+    violations = scan(tmp_path)
+    assert list(violations) == [f"components/{package}/bad.py"]
+    assert any(expected in problem for problem in violations[f"components/{package}/bad.py"])
+
+
+@pytest.mark.parametrize("package,source", [
+    ("tuner", "from gristmill.components.tuner.space import Dimension\n"
+              "from gristmill.components.framework.fn_args import FnArgs\n"
+              "from gristmill.components.beam.pipeline import make_beam_pipeline\n"
+              "from . import config\n"),
+    ("transform", "from gristmill.components.transform_ops import scale_to_z_score\n"),
+    ("beam", "from gristmill.components.framework.statistics_model import save_statistics\n"),
+])
+def test_the_checker_allows_own_framework_and_beam_imports(tmp_path, package, source):
+    (tmp_path / "components" / package).mkdir(parents=True)
+    (tmp_path / "components" / package / "ok.py").write_text(source)
+    assert scan(tmp_path) == {}
 
 
 @pytest.mark.parametrize("layer,source", [
