@@ -26,6 +26,7 @@ BENCHMARKS = {
     "e2e": ("e2e_bench", "penguin pipeline cold and cached, per-component seconds"),
     "cli": ("cli_bench", "gristmill --help start-up vs a bare python"),
     "memory": ("memory_bench", "StatisticsGen and Transform under a resident-memory cap"),
+    "gpu": ("gpu_bench", "3x256 MLP on device-resident data: rows/s, optimizer share, serving"),
 }
 
 # `all`: each benchmark in its own process (peak RSS is per benchmark) at these sizes.
