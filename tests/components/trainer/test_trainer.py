@@ -87,11 +87,30 @@ def test_default_path_writes_bundle_curves_and_pyfunc(trained):
     curve = [(step, m["val_accuracy"]) for step, m in reporter.metrics if step is not None]
     assert [step for step, _ in curve] == [1, 2, 3, 4]
     final = [m for step, m in reporter.metrics if step is None][-1]
-    assert final["val_accuracy"] >= 0.9
+    assert final["final_val_accuracy"] >= 0.9
     assert reporter.models == [os.path.join(model.uri, "mlflow_model")]
     assert model.get_custom_property("task") == "classification"
     assert model.get_custom_property("exports") == ["onnx"]
-    assert run.get_custom_property("final_metrics")["val_accuracy"] == final["val_accuracy"]
+    assert run.get_custom_property("final_metrics")["val_accuracy"] == final["final_val_accuracy"]
+
+
+def test_each_curve_step_is_logged_once_in_order(trained):
+    # Issue 18 #10: the final values were logged again under the curve names without a
+    # step, which the MLflow mirror records as step 0: the loss seemed to rise, then fall.
+    _, run, reporter = trained
+    steps: dict[str, list[int]] = {}
+    for step, metrics in reporter.metrics:
+        for key in metrics:
+            steps.setdefault(key, []).append(-1 if step is None else step)
+    for key in ("train_loss", "val_loss", "val_accuracy"):
+        assert steps[key] == [1, 2, 3, 4], (key, steps[key])
+    curves = {k for k, s in steps.items() if s != [-1]}
+    for key in curves:
+        assert -1 not in steps[key] and steps[key] == sorted(set(steps[key])), (key, steps[key])
+    final = {k: s for k, s in steps.items() if k.startswith("final_")}
+    assert {"final_val_loss", "final_val_accuracy", "final_epoch"} <= set(final)
+    assert all(s == [-1] for s in final.values())
+    assert run.get_custom_property("final_metrics")["epoch"] in (1.0, 2.0, 3.0, 4.0)
 
 
 def test_bundle_serves_raw_records(trained):
