@@ -21,7 +21,9 @@ class TrainerConfig(pydantic.BaseModel):
         hidden_units: Hidden layer widths.
         dropout: Dropout after each hidden layer.
         embedding_dims: Embedding width per categorical feature (default: rule of thumb).
-        categorical_features: Numeric raw columns to treat as categorical.
+        categorical_features: Raw columns to treat as categorical (e.g. integer codes).
+            With a TransformGraph the transform decides: names that are categorical
+            outputs are accepted, any other name is refused with a ConfigError.
         weight_key: Column of per-example weights.
         epochs, batch_size, learning_rate, weight_decay, clip_grad_norm, lr_schedule,
         warmup_steps: Optimization (AdamW, fused).

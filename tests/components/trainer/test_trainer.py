@@ -207,8 +207,8 @@ def preprocessing_fn(inputs):
 
 
 @pytest.fixture(scope="module")
-def trained_on_transformed(tmp_path_factory, examples):
-    """Transform, then the Trainer on ``transformed_examples`` (the TFX wiring)."""
+def transformed(tmp_path_factory, examples):
+    """Transform's outputs: ``transformed_examples`` and ``transform_graph``."""
     from gristmill.components.transform import Transform
     from gristmill.metadata.standard_artifacts import TransformCache, TransformGraph
 
@@ -223,9 +223,53 @@ def trained_on_transformed(tmp_path_factory, examples):
     Transform.EXECUTOR(ExecutionContext(component_id="Transform", tmp_dir=str(tmp))).Do(
         {"examples": [examples]}, out,
         Transform.PARAMETERS(module_file=str(tmp / "preprocessing.py")))
-    return run_trainer(tmp / "trainer", out["transformed_examples"][0],
-                       {"transform_graph": out["transform_graph"]},
+    return out["transformed_examples"][0], out["transform_graph"][0]
+
+
+@pytest.fixture(scope="module")
+def trained_on_transformed(tmp_path_factory, transformed):
+    """The Trainer on ``transformed_examples`` with the transform graph (the TFX wiring)."""
+    examples, graph = transformed
+    return run_trainer(tmp_path_factory.mktemp("trainer"), examples,
+                       {"transform_graph": [graph]},
                        config=TrainerConfig(**{**FAST, "exports": []}))
+
+
+def test_categorical_features_through_a_transform_are_honoured_or_refused(tmp_path,
+                                                                          transformed):
+    # Issue 18 #5: a numeric transform output named in categorical_features stayed numeric
+    # in bundle.json without a word.
+    from gristmill.engine.errors import ConfigError as EngineConfigError
+
+    examples, graph = transformed
+    config = {**FAST, "exports": [], "epochs": 1}
+    for names, why in ((["x1_z"], "'x1_z' is a numeric output"),
+                       (["x1"], "'x1' is not an output of the transform")):
+        with pytest.raises(EngineConfigError, match=rf"cannot be honoured.*{why}.*Fix: make "
+                                                    r"it categorical in preprocessing_fn"):
+            run_trainer(tmp_path / names[0], examples, {"transform_graph": [graph]},
+                        config=TrainerConfig(**config, categorical_features=names))
+    model, _, _ = run_trainer(tmp_path / "ok", examples, {"transform_graph": [graph]},
+                              config=TrainerConfig(**config, categorical_features=["color_id"]))
+    bundle = json.loads((tmp_path / "ok" / "model" / "bundle.json").read_text())
+    assert bundle["transformed_features"] == {"numeric": ["x1_z"], "categorical": ["color_id"]}
+
+
+def test_categorical_features_of_raw_examples_are_honoured_or_refused(tmp_path, examples):
+    from gristmill.engine.errors import ConfigError as EngineConfigError
+
+    config = {**FAST, "exports": [], "epochs": 1}
+    with pytest.raises(EngineConfigError, match=r"\['colour'\] are not columns.*did you mean "
+                                                r"'color'"):
+        run_trainer(tmp_path / "a", examples,
+                    config=TrainerConfig(**config, categorical_features=["colour"]))
+    with pytest.raises(EngineConfigError, match=r"\['label'\] is the label"):
+        run_trainer(tmp_path / "b", examples,
+                    config=TrainerConfig(**config, categorical_features=["label"]))
+    run_trainer(tmp_path / "c", examples,
+                config=TrainerConfig(**config, categorical_features=["x1"]))
+    bundle = json.loads((tmp_path / "c" / "model" / "bundle.json").read_text())
+    assert bundle["transformed_features"]["categorical"] == ["x1", "color"]
 
 
 def test_trains_on_transformed_examples_and_serves_raw_records(trained_on_transformed):
