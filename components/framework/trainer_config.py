@@ -37,8 +37,10 @@ class TrainerConfig(pydantic.BaseModel):
         exports: Extra serving formats to write: ``program`` (torch.export), ``onnx``.
         examples_are_transformed: The examples hold the transform's outputs (default: true
             when they come from Transform's ``transformed_examples``).
-        checkpoint_dir: Where to checkpoint; a stable path resumes an interrupted run
-            (default: ``<model_run>/checkpoints``).
+        checkpoint_dir: Where to checkpoint; a stable path resumes an interrupted run of the
+            same training (same data, hyperparameters and initial weights); another run's
+            checkpoint there is discarded with a warning, training starts fresh, and
+            ``stale_checkpoint_discarded`` is logged (default: ``<model_run>/checkpoints``).
         distributed: ``auto`` uses DDP over all local GPUs when there are several; ``off``.
     """
 

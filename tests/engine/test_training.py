@@ -70,6 +70,33 @@ def test_resume_from_checkpoint_gives_the_same_final_weights(tmp_path):
         assert torch.equal(want[key], got[key]), key
 
 
+def test_a_checkpoint_of_another_run_is_not_resumed(tmp_path, caplog):
+    # Issue 14 #10: a stable checkpoint_dir resumed the previous run's checkpoint at its last
+    # epoch on new data and trained nothing, shipping the old model.
+    config = dict(epochs=3, batch_size=64, learning_rate=1e-2, checkpoint_dir=str(tmp_path))
+    first = train_tabular(separable(300), separable(100, seed=1), "label",
+                          config=TrainConfig(**config))
+    assert first.fit.resumed_from_epoch == 0
+    changes = {"new data": (separable(300, seed=5, flip=True), {}),
+               "new settings": (separable(300, seed=5, flip=True), {"learning_rate": 5e-3})}
+    for what, (train, overrides) in changes.items():
+        with caplog.at_level("WARNING", logger="gristmill.engine.training"):
+            again = train_tabular(train, separable(100, seed=1, flip=True), "label",
+                                  config=TrainConfig(**{**config, **overrides}))
+        assert again.fit.resumed_from_epoch == 0, what
+        assert [h["epoch"] for h in again.fit.history] == [1, 2, 3], what
+        assert again.fit.steps == 3 * 5, what
+        assert again.fit.history[-1]["val_accuracy"] >= 0.9, what  # learned the flipped rule
+        assert "written by another training run" in again.fit.checkpoint_discarded, what
+        assert "not resuming" in caplog.text and str(tmp_path) in caplog.text
+        caplog.clear()
+    # The same run (same data, settings, seed) still resumes: here at its finished end.
+    same = train_tabular(separable(300, seed=5, flip=True), separable(100, seed=1, flip=True),
+                         "label", config=TrainConfig(**{**config, "learning_rate": 5e-3}))
+    assert same.fit.resumed_from_epoch == 3 and same.fit.steps == 3 * 5
+    assert first.fit.checkpoint_discarded is None and same.fit.checkpoint_discarded is None
+
+
 def test_early_stopping_restores_the_best_epoch():
     # Eval labels are the opposite rule: the better the fit, the worse val_loss gets.
     result = train_tabular(separable(400), separable(200, seed=1, flip=True), "label",

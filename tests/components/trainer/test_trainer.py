@@ -153,6 +153,35 @@ def test_module_file_and_missing_bundle(tmp_path, examples):
         run_trainer(tmp_path / "b", examples, module_file=str(module), run_fn="train")
 
 
+def make_examples(root, seeds: tuple[int, int]) -> Examples:
+    artifact = Examples(str(root), id=2)
+    artifact.splits = ["train", "eval"]
+    for split, n, seed in (("train", 600, seeds[0]), ("eval", 200, seeds[1])):
+        os.makedirs(artifact.split_uri(split))
+        pq.write_table(table(n, seed), f"{artifact.split_uri(split)}/part-00000.parquet")
+    return artifact
+
+
+def test_a_stable_checkpoint_dir_resumes_only_the_same_run(tmp_path, examples):
+    # Issue 14 #10: a run on new data resumed the old checkpoint at its last epoch, trained
+    # nothing and shipped the previous run's model.
+    config = TrainerConfig(**{**FAST, "exports": [], "early_stopping_patience": None,
+                              "checkpoint_dir": str(tmp_path / "stable")})
+    run_trainer(tmp_path / "first", examples, config=config)
+    new_data = make_examples(tmp_path / "new", (10, 11))
+    _, run, reporter = run_trainer(tmp_path / "second", new_data, config=config)
+    history = json.loads((tmp_path / "second" / "run" / "history.json").read_text())
+    summary = json.loads((tmp_path / "second" / "run" / "metrics.json").read_text())
+    weights = [(tmp_path / run / "model" / "weights.safetensors").read_bytes()
+               for run in ("first", "second")]
+    assert weights[0] != weights[1], "the second run shipped the first run's model"
+    assert [h["epoch"] for h in history] == [1, 2, 3, 4]
+    assert summary["steps"] == 4 * 10 and summary["resumed_from_epoch"] == 0
+    assert "written by another training run" in summary["checkpoint_discarded"]
+    said = {k: v for step, m in reporter.metrics if step is None for k, v in m.items()}
+    assert said["stale_checkpoint_discarded"] == 1.0 and said["resumed_from_epoch"] == 0.0
+
+
 def test_tuned_hyperparameters_override_the_config(tmp_path, examples):
     tuned = HyperParameters(str(tmp_path / "hp"))
     os.makedirs(tuned.uri)
