@@ -23,7 +23,7 @@ from gristmill.engine.device import memory_budget_bytes, select_device
 from gristmill.engine.errors import ConfigError
 from gristmill.engine.features import RawFeatureEncoder, TransformFeatureEncoder
 from gristmill.engine.labels import LabelSpec
-from gristmill.engine.models import build_model
+from gristmill.engine.models import build_model, init_parameters
 from gristmill.engine.training import FitResult, TrainConfig, fit
 
 log = logging.getLogger(__name__)
@@ -256,9 +256,12 @@ def train_tabular(train: Source, eval_data: Source | None, label_key: str, *,
     train_data = load_split(train, prepared, device, residency, "train", config.seed, weight_key)
     eval_tensors = (load_split(eval_data, prepared, device, residency, "eval", config.seed)
                     if eval_data is not None else None)
-    torch.manual_seed(config.seed)
-    net = model if isinstance(model, nn.Module) else \
-        build_tabular_model(model, prepared, **(model_kwargs or {}))
+    if isinstance(model, nn.Module):
+        net = model
+    else:
+        net = build_tabular_model(model, prepared, **(model_kwargs or {}))
+        # A private generator: the process-wide RNG is shared with concurrent threads.
+        init_parameters(net, config.seed)
     net = net.to(device)
     features = getattr(net, "features", None)
     if features is not None and hasattr(features, "set_normalization"):

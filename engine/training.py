@@ -10,7 +10,6 @@ from __future__ import annotations
 import contextlib
 import logging
 import math
-import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
@@ -27,7 +26,15 @@ from gristmill.engine.checkpoint import (
     run_identity,
     save_checkpoint,
 )
-from gristmill.engine.device import autocast_context, autocast_dtype, seed_everything, select_device
+from gristmill.engine.device import (
+    autocast_context,
+    autocast_dtype,
+    cpu_thread_limit,
+    deterministic_mode,
+    seed_everything,
+    select_device,
+)
+from gristmill.engine.models import dropout_generator
 from gristmill.engine.objectives import class_weight_tensor, compute_loss, evaluate
 from gristmill.engine.optim import make_optimizer, make_scheduler
 from gristmill.engine.progress import EpochProgress
@@ -68,7 +75,10 @@ class TrainConfig:
         compile: ``torch.compile`` the model (CUDA only; ignored with a warning elsewhere).
         precision: ``auto`` (bf16 autocast on CUDA), ``bf16`` or ``fp32``.
         seed: Seed for initialization, shuffling and dropout.
-        deterministic: Deterministic kernels.
+        deterministic: Deterministic kernels for this fit (``torch.use_deterministic_
+            algorithms``, cuDNN deterministic, cuBLAS workspace; restored after). Needed
+            for bit-identical GPU runs; CPU runs of the built-in models are bit-identical
+            without it.
         max_steps: Stop after this many optimizer steps in total.
         eval_steps: Evaluate on at most this many batches.
         eval_batch_size: Batch size for evaluation (default: 4x ``batch_size``).
@@ -327,37 +337,22 @@ def cpu_threads_for(model: nn.Module, config: TrainConfig, device: torch.device)
     return 1 if config.batch_size * params < SINGLE_THREAD_WORK else None
 
 
-_threads_lock = threading.Lock()
-_threads_users: list[int] = []  # the count before the first limit, while any limit is held
-
-
-@contextlib.contextmanager
-def cpu_thread_limit(threads: int | None):
-    """Run the block with ``torch.set_num_threads(threads)``; the last one out restores.
-
-    The setting is process-wide, so concurrent fits (Tuner trials in threads) share it: the
-    count from before the first of them comes back when the last one ends.
-    """
-    if threads is None:
-        yield
-        return
-    with _threads_lock:
-        _threads_users.append(torch.get_num_threads())
-        torch.set_num_threads(threads)
-    try:
-        yield
-    finally:
-        with _threads_lock:
-            before = _threads_users.pop()
-            if not _threads_users:
-                torch.set_num_threads(before)
-
-
 def _fit(model: nn.Module, train: Any, eval_data: Any, task: str, config: TrainConfig,
          device: torch.device, class_counts: Sequence[int], target_std: float,
          on_epoch_end: EpochCallback | None) -> FitResult:
-    seed_everything(config.seed, config.deterministic)
+    seed_everything(config.seed)
     loop = TrainingLoop(model, train, eval_data, task, config, device, class_counts, target_std)
+    # Dropout masks come from the loop's own generator (checkpointed with it), so threads
+    # training at the same time do not change each other's weights. torch.compile keeps
+    # torch's global RNG (a generator argument would break its graph).
+    masks = contextlib.nullcontext() if config.compile else dropout_generator(model,
+                                                                              loop.generator)
+    with deterministic_mode(config.deterministic, device), masks:
+        return _run_epochs(loop, model, config, on_epoch_end)
+
+
+def _run_epochs(loop: TrainingLoop, model: nn.Module, config: TrainConfig,
+                on_epoch_end: EpochCallback | None) -> FitResult:
     start = loop.resume()
     result = FitResult(resumed_from_epoch=start, checkpoint_discarded=loop.discarded)
     progress = EpochProgress(config.epochs, loop.steps_per_epoch,

@@ -31,7 +31,9 @@ class TrainerConfig(pydantic.BaseModel):
         class_weights: ``None``, ``"balanced"`` or one weight per class.
         precision: ``auto`` (bf16 autocast on CUDA), ``bf16`` or ``fp32``.
         compile: ``torch.compile`` on CUDA.
-        seed, deterministic: Reproducibility.
+        seed, deterministic: Reproducibility: on the CPU the same data, config and seed
+            give bit-identical weights; on a GPU ``deterministic=True`` is needed too
+            (deterministic kernels for the fit; see docs/components/trainer.md).
         device: ``auto``, ``cpu``, ``cuda``, ``cuda:1``, ``mps``.
         data_residency: ``auto`` (on the device when it fits), ``device`` or ``stream``.
         exports: Extra serving formats to write: ``program`` (torch.export), ``onnx``.

@@ -226,3 +226,49 @@ def test_small_cpu_training_runs_on_one_thread_and_restores_the_count():
     with cpu_thread_limit(1):
         assert torch.get_num_threads() == 1
     assert torch.get_num_threads() == before
+
+
+def test_the_deterministic_switch_holds_during_training_and_is_restored_after():
+    # Issue 18 #12 (GPU): deterministic=True asks torch for deterministic kernels for the
+    # fit alone; it used to stay on for the rest of the process.
+    import os
+
+    seen = []
+
+    def record(epoch, metrics):
+        seen.append((torch.are_deterministic_algorithms_enabled(),
+                     torch.backends.cudnn.deterministic, torch.backends.cudnn.benchmark,
+                     os.environ.get("CUBLAS_WORKSPACE_CONFIG")))
+
+    assert not torch.are_deterministic_algorithms_enabled()
+    for deterministic in (True, False):
+        train_tabular(separable(200), None, "label", on_epoch_end=record,
+                      config=TrainConfig(epochs=1, batch_size=64, deterministic=deterministic))
+        assert not torch.are_deterministic_algorithms_enabled()
+        assert not torch.backends.cudnn.deterministic
+    assert seen[0] == (True, True, False, ":4096:8")
+    assert seen[1][:2] == (False, False)
+    from gristmill.components.framework.trainer_config import TrainerConfig
+
+    assert TrainerConfig(deterministic=True).train_config(None, None, None).deterministic
+
+
+def test_concurrent_training_does_not_change_the_weights():
+    import threading
+
+    def weights(results, key):
+        result = train_tabular(separable(300), None, "label",
+                               model_kwargs={"hidden_units": [16], "dropout": 0.3},
+                               config=TrainConfig(epochs=3, batch_size=32, progress=False))
+        results[key] = _state(result.model)
+
+    alone: dict = {}
+    weights(alone, 0)
+    together: dict = {}
+    threads = [threading.Thread(target=weights, args=(together, i)) for i in range(3)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    for got in together.values():
+        assert all(torch.equal(alone[0][k], got[k]) for k in alone[0])

@@ -182,6 +182,55 @@ def test_a_stable_checkpoint_dir_resumes_only_the_same_run(tmp_path, examples):
     assert said["stale_checkpoint_discarded"] == 1.0 and said["resumed_from_epoch"] == 0.0
 
 
+TRAIN_IN_A_FRESH_PROCESS = """
+import sys, threading
+import numpy as np, pyarrow as pa
+from gristmill.components.framework.fn_args import FnArgs, split_files
+from gristmill.components.trainer.run import default_run_fn
+from gristmill.engine.tabular import train_tabular
+from gristmill.engine.training import TrainConfig
+
+examples, out, busy = sys.argv[1], sys.argv[2], sys.argv[3] == "busy"
+started, done = threading.Event(), threading.Event()
+
+def other_training():  # another model training at the same time, as parallel nodes do
+    rng = np.random.default_rng(9)
+    x = rng.normal(size=2000)
+    data = pa.table({"x": x, "y": np.where(x > 0, "a", "b")})
+    train_tabular(data, None, "y", model_kwargs={"hidden_units": [32], "dropout": 0.5},
+                  config=TrainConfig(epochs=10_000, batch_size=16, progress=False),
+                  on_epoch_end=lambda epoch, m: started.set() or done.is_set())
+
+if busy:
+    thread = threading.Thread(target=other_training)
+    thread.start()
+    started.wait()
+hp = dict(label_key="label", epochs=3, batch_size=32, dropout=0.3, hidden_units=[32, 16],
+          exports=[], distributed="off", device="cpu")
+default_run_fn(FnArgs(train_files=split_files(examples + "/Split-train"),
+                      eval_files=split_files(examples + "/Split-eval"),
+                      serving_model_dir=out + "/model", model_run_dir=out + "/run",
+                      hyperparameters=hp))
+done.set()
+"""
+
+
+def test_same_data_config_and_seed_give_bit_identical_weights(tmp_path, examples):
+    # Issue 18 #12: the same data, config and seed gave accuracy 0.8746 in one home and
+    # 0.8726 in another. Training was deterministic alone, but dropout and initial weights
+    # drew from torch's process-wide RNG, so anything else training in the process at the
+    # same time (parallel pipeline nodes, parallel Tuner trials) changed the weights.
+    weights = []
+    for name, mode in (("alone", "alone"), ("busy", "busy")):
+        done = subprocess.run([sys.executable, "-c", TRAIN_IN_A_FRESH_PROCESS, examples.uri,
+                               str(tmp_path / name), mode],
+                              capture_output=True, text=True, timeout=300)
+        assert done.returncode == 0, done.stderr[-3000:]
+        weights.append((tmp_path / name / "model" / "weights.safetensors").read_bytes())
+    assert len(weights[0]) > 1000
+    assert weights[0] == weights[1], "other training in the same process changed the weights"
+
+
 def test_tuned_hyperparameters_override_the_config(tmp_path, examples):
     tuned = HyperParameters(str(tmp_path / "hp"))
     os.makedirs(tuned.uri)
