@@ -9,6 +9,7 @@ searched names only, which the Trainer merges over its own config) and ``tuner_r
 from __future__ import annotations
 
 import csv
+import dataclasses
 import json
 import logging
 import math
@@ -184,8 +185,11 @@ class _Objective:
         result = train_tabular(
             self.train_files, self.eval_files, config.label_key, model=config.model,
             model_kwargs=config.model_kwargs(),
-            config=config.train_config(None, self.params.train_args.num_steps,
-                                       self.params.eval_args.num_steps),
+            # Trials never checkpoint: a stable TrainerConfig.checkpoint_dir is the
+            # Trainer's, and trials sharing it would overwrite each other's checkpoints.
+            config=dataclasses.replace(config.train_config(None, self.params.train_args.num_steps,
+                                                           self.params.eval_args.num_steps),
+                                       checkpoint_dir=None),
             task=config.task, transform=transform, inputs_are_transformed=self.transformed,
             device=config.device, residency=config.data_residency,
             categorical=config.categorical_features, weight_key=config.weight_key,

@@ -66,7 +66,8 @@ BASE = TrainerConfig(label_key="label", epochs=2, batch_size=32, exports=[])
 
 def test_grid_search_visits_the_whole_grid_and_picks_the_best(tmp_path, examples):
     best, trials, reporter, hp = run_tuner(
-        tmp_path, examples, algorithm="grid", config=BASE, num_parallel_trials=2,
+        tmp_path, examples, algorithm="grid", num_parallel_trials=2,
+        config=BASE.merged({"checkpoint_dir": str(tmp_path / "stable")}),
         search_space={"learning_rate": [1e-5, 3e-2], "hidden_units": [[8], [16, 8]]})
     assert len(trials["trials"]) == 4
     assert {t["state"] for t in trials["trials"]} == {"COMPLETE"}
@@ -78,6 +79,7 @@ def test_grid_search_visits_the_whole_grid_and_picks_the_best(tmp_path, examples
     assert hp.get_custom_property("best_value") == best_trial["value"]
     curves = {k for step, m in reporter.metrics if step is not None for k in m}
     assert {f"trial_{i}/val_loss" for i in range(4)} <= curves
+    assert not (tmp_path / "stable").exists()  # trials never write the Trainer's checkpoints
     assert (tmp_path / "res" / "trials.csv").read_text().startswith("number,state,value")
 
 
