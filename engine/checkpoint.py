@@ -19,6 +19,8 @@ import torch
 CHECKPOINT_NAME = "last.pt"
 #: Settings that do not change what is trained, so they are left out of a run's identity.
 IDENTITY_EXEMPT = ("checkpoint_dir", "progress", "cpu_threads")
+#: Elements per float64 chunk when digesting a tensor (bounds its extra memory to 32 MB).
+DIGEST_CHUNK = 1 << 22
 
 
 class CheckpointMismatch(Exception):
@@ -45,13 +47,14 @@ def tensor_digest(tensor: torch.Tensor, samples: int = 4096) -> list[Any]:
     same data look different, and the sampled values catch reordered rows.
     """
     flat = tensor.detach().reshape(-1)
-    if flat.dtype == torch.bool:
-        flat = flat.to(torch.int64)
-    flat = torch.nan_to_num(flat.double(), nan=0.0, posinf=1e300, neginf=-1e300)
+    totals = torch.zeros(2, dtype=torch.float64, device=flat.device)
+    for chunk in flat.split(DIGEST_CHUNK):  # float64 copies of one chunk at a time
+        values = torch.nan_to_num(chunk.double(), nan=0.0, posinf=1e300, neginf=-1e300)
+        totals += torch.stack([values.sum(), (values * values).sum()])
     index = torch.linspace(0, max(flat.numel() - 1, 0), min(samples, flat.numel()),
-                           device=flat.device).long()
-    picked = hashlib.sha256(flat[index].cpu().numpy().tobytes()).hexdigest()[:16]
-    sums = [float(f"{float(v):.10g}") for v in (flat.sum(), (flat * flat).sum())]
+                           device=flat.device, dtype=torch.float64).long()
+    picked = hashlib.sha256(flat[index].double().cpu().numpy().tobytes()).hexdigest()[:16]
+    sums = [float(f"{v:.10g}") for v in totals.tolist()]
     return [list(tensor.shape), str(tensor.dtype), *sums, picked]
 
 
