@@ -256,13 +256,7 @@ def train_tabular(train: Source, eval_data: Source | None, label_key: str, *,
     train_data = load_split(train, prepared, device, residency, "train", config.seed, weight_key)
     eval_tensors = (load_split(eval_data, prepared, device, residency, "eval", config.seed)
                     if eval_data is not None else None)
-    if isinstance(model, nn.Module):
-        net = model
-    else:
-        net = build_tabular_model(model, prepared, **(model_kwargs or {}))
-        # A private generator: the process-wide RNG is shared with concurrent threads.
-        init_parameters(net, config.seed)
-    net = net.to(device)
+    net = _model_for(model, prepared, model_kwargs, config.seed).to(device)
     features = getattr(net, "features", None)
     if features is not None and hasattr(features, "set_normalization"):
         mean, std = numeric_stats(train_data)
@@ -273,6 +267,17 @@ def train_tabular(train: Source, eval_data: Source | None, label_key: str, *,
                  device=device, class_counts=prepared.label.class_counts,
                  target_std=prepared.label.target_std, on_epoch_end=on_epoch_end)
     return TabularResult(net, prepared, result, device)
+
+
+def _model_for(model: str | nn.Module, prepared: Prepared, model_kwargs: dict[str, Any] | None,
+               seed: int) -> nn.Module:
+    """The user's module as is, or a built-in one with initial weights drawn from ``seed``."""
+    if isinstance(model, nn.Module):
+        return model
+    net = build_tabular_model(model, prepared, **(model_kwargs or {}))
+    # A private generator: the process-wide RNG is shared with concurrent threads.
+    init_parameters(net, seed)
+    return net
 
 
 def raw_feature_spec(schema: pa.Schema, exclude: Sequence[str]) -> list[dict[str, str]]:
