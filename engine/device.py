@@ -7,13 +7,18 @@ The engine runs on CUDA when present, then Apple MPS, then the CPU. ``GRISTMILL_
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import random
+import threading
 
 import numpy as np
 import torch
 
 _ENV_DEVICE = "GRISTMILL_DEVICE"
+#: cuBLAS workspace setting that makes its kernels deterministic (CUDA docs).
+DETERMINISTIC_CUBLAS_WORKSPACE = ":4096:8"
+log = logging.getLogger(__name__)
 
 
 def select_device(preferred: str | torch.device | None = None) -> torch.device:
@@ -49,23 +54,52 @@ def _mps_available() -> bool:
     return bool(backend is not None and backend.is_available())
 
 
-def seed_everything(seed: int, deterministic: bool = False) -> None:
-    """Seed Python, NumPy and torch (all devices); optionally make kernels deterministic.
+def seed_everything(seed: int) -> None:
+    """Seed Python's, NumPy's and torch's process-wide generators (all devices).
 
-    Args:
-        seed: The seed.
-        deterministic: Ask torch for deterministic algorithms (slower on GPU; ops without a
-            deterministic kernel then raise instead of silently varying).
+    The built-in models do not depend on them (their initial weights and dropout masks come
+    from generators of their own); user models and user code may.
     """
     random.seed(seed)
     np.random.seed(seed % (2**32))
     torch.manual_seed(seed)
-    if deterministic:
-        # cuBLAS needs a fixed workspace to be deterministic; must be set before first use.
-        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
-        torch.use_deterministic_algorithms(True)
-        torch.backends.cudnn.benchmark = False
-        torch.backends.cudnn.deterministic = True
+
+
+@contextlib.contextmanager
+def deterministic_mode(enabled: bool, device: torch.device | None = None):
+    """Run the block with deterministic kernels when ``enabled``; restore the settings after.
+
+    Sets ``torch.use_deterministic_algorithms(True)`` (an op without a deterministic kernel
+    then raises instead of silently varying), turns cuDNN's benchmark off and its
+    deterministic flag on, and sets ``CUBLAS_WORKSPACE_CONFIG=:4096:8`` when it is not set.
+    cuBLAS reads that variable when CUDA first creates its handle, so if CUDA was already
+    used in this process without it a warning says to export it before starting. The
+    settings are process-wide: fits running at the same time share them.
+
+    Args:
+        enabled: Turn deterministic mode on for the block (``False``: change nothing).
+        device: The training device (for the cuBLAS check).
+    """
+    if not enabled:
+        yield
+        return
+    if "CUBLAS_WORKSPACE_CONFIG" not in os.environ:
+        if device is not None and device.type == "cuda" and torch.cuda.is_initialized():
+            log.warning("deterministic=True: CUDA was already in use in this process, so "
+                        "CUBLAS_WORKSPACE_CONFIG set now may not take effect; export "
+                        "CUBLAS_WORKSPACE_CONFIG=:4096:8 before starting for deterministic "
+                        "cuBLAS")
+        os.environ["CUBLAS_WORKSPACE_CONFIG"] = DETERMINISTIC_CUBLAS_WORKSPACE
+    before = (torch.are_deterministic_algorithms_enabled(),
+              torch.is_deterministic_algorithms_warn_only_enabled(),
+              torch.backends.cudnn.benchmark, torch.backends.cudnn.deterministic)
+    torch.use_deterministic_algorithms(True)
+    torch.backends.cudnn.benchmark, torch.backends.cudnn.deterministic = False, True
+    try:
+        yield
+    finally:
+        torch.use_deterministic_algorithms(before[0], warn_only=before[1])
+        torch.backends.cudnn.benchmark, torch.backends.cudnn.deterministic = before[2:]
 
 
 def autocast_dtype(device: torch.device, precision: str = "auto") -> torch.dtype | None:
@@ -102,3 +136,29 @@ def autocast_context(device: torch.device, dtype: torch.dtype | None):
     if dtype is None:
         return contextlib.nullcontext()
     return torch.autocast(device_type=device.type, dtype=dtype)
+
+
+_threads_lock = threading.Lock()
+_threads_users: list[int] = []  # the count before the first limit, while any limit is held
+
+
+@contextlib.contextmanager
+def cpu_thread_limit(threads: int | None):
+    """Run the block with ``torch.set_num_threads(threads)``; the last one out restores.
+
+    The setting is process-wide, so concurrent fits (Tuner trials in threads) share it: the
+    count from before the first of them comes back when the last one ends.
+    """
+    if threads is None:
+        yield
+        return
+    with _threads_lock:
+        _threads_users.append(torch.get_num_threads())
+        torch.set_num_threads(threads)
+    try:
+        yield
+    finally:
+        with _threads_lock:
+            before = _threads_users.pop()
+            if not _threads_users:
+                torch.set_num_threads(before)

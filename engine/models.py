@@ -8,7 +8,9 @@ for regression). Any user ``nn.Module`` with that ``forward`` works too.
 
 from __future__ import annotations
 
+import contextlib
 import importlib
+import math
 from collections.abc import Sequence
 from typing import Any
 
@@ -67,12 +69,73 @@ class FeatureInput(nn.Module):
         return torch.cat(parts, dim=1)
 
 
+class SeededDropout(nn.Dropout):
+    """``nn.Dropout`` that draws its masks from a generator the training loop attaches.
+
+    torch's dropout draws from the process-wide RNG, which every thread shares: a second
+    model training at the same time (parallel Tuner trials, parallel pipeline nodes) changed
+    this one's masks, so the same data, config and seed gave other weights. With a
+    generator attached (:func:`dropout_generator`) the masks depend on the run alone; without
+    one it is plain ``nn.Dropout``. It holds no state, so bundles load either way.
+    """
+
+    generator: torch.Generator | None = None
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if not self.training or self.p == 0.0 or self.generator is None:
+            return super().forward(x)
+        # Drawn where the generator lives (the CPU one when training on MPS), then moved.
+        keep = torch.empty(x.shape, dtype=x.dtype, device=self.generator.device)
+        keep = keep.bernoulli_(1.0 - self.p, generator=self.generator).to(x.device)
+        return x * keep / (1.0 - self.p)
+
+
+@contextlib.contextmanager
+def dropout_generator(model: nn.Module, generator: torch.Generator):
+    """Make the model's :class:`SeededDropout` layers draw from ``generator`` in the block."""
+    layers = [m for m in model.modules() if isinstance(m, SeededDropout)]
+    for layer in layers:
+        layer.generator = generator
+    try:
+        yield
+    finally:
+        for layer in layers:
+            layer.generator = None
+
+
+def init_parameters(model: nn.Module, seed: int) -> None:
+    """Re-draw the built-in layers' initial weights from a private generator seeded ``seed``.
+
+    Same distributions as torch's defaults (``nn.Linear``: Kaiming-uniform weights and a
+    uniform bias; ``nn.Embedding``: standard normal), but independent of the process-wide
+    RNG, which concurrent threads share. Other modules are left as they are.
+    """
+    generator = torch.Generator(device="cpu").manual_seed(seed)
+    with torch.no_grad():
+        for module in model.modules():
+            if isinstance(module, nn.Linear):
+                _init_linear(module, generator)
+            elif isinstance(module, nn.Embedding):
+                weight = torch.empty(module.weight.shape).normal_(generator=generator)
+                module.weight.copy_(weight)
+
+
+def _init_linear(layer: nn.Linear, generator: torch.Generator) -> None:
+    weight = torch.empty(layer.weight.shape)
+    nn.init.kaiming_uniform_(weight, a=math.sqrt(5), generator=generator)
+    layer.weight.copy_(weight)
+    if layer.bias is not None:
+        bound = 1.0 / math.sqrt(layer.in_features) if layer.in_features > 0 else 0.0
+        layer.bias.copy_(torch.empty(layer.bias.shape).uniform_(-bound, bound,
+                                                                generator=generator))
+
+
 def _mlp(in_dim: int, hidden_units: Sequence[int], dropout: float) -> tuple[nn.Sequential, int]:
     layers: list[nn.Module] = []
     for width in hidden_units:
         layers += [nn.Linear(in_dim, width), nn.ReLU()]
         if dropout > 0:
-            layers.append(nn.Dropout(dropout))
+            layers.append(SeededDropout(dropout))
         in_dim = width
     return nn.Sequential(*layers), in_dim
 

@@ -7,6 +7,7 @@ and the benchmark call.
 
 from __future__ import annotations
 
+import difflib
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -19,9 +20,10 @@ from torch import nn
 
 from gristmill.engine import data as data_mod
 from gristmill.engine.device import memory_budget_bytes, select_device
+from gristmill.engine.errors import ConfigError
 from gristmill.engine.features import RawFeatureEncoder, TransformFeatureEncoder
 from gristmill.engine.labels import LabelSpec
-from gristmill.engine.models import build_model
+from gristmill.engine.models import build_model, init_parameters
 from gristmill.engine.training import FitResult, TrainConfig, fit
 
 log = logging.getLogger(__name__)
@@ -42,16 +44,76 @@ class Prepared:
 def fit_encoding(train: Source, label_key: str, task: str | None = None,
                  transform: Any = None, inputs_are_transformed: bool = False,
                  categorical: Sequence[str] = (), exclude: Sequence[str] = ()) -> Prepared:
-    """Fit the feature encoder (or wrap a fitted transform) and the label spec on ``train``."""
+    """Fit the feature encoder (or wrap a fitted transform) and the label spec on ``train``.
+
+    Raises:
+        ConfigError: A name in ``categorical`` cannot be honoured (see
+            :func:`check_categorical`).
+    """
     if transform is not None:
         encoder: Any = TransformFeatureEncoder(transform, label_key, inputs_are_transformed)
     else:
         encoder = RawFeatureEncoder.fit(_iter_tables(train), exclude=[label_key, *exclude],
                                         categorical=categorical)
+    check_categorical(categorical, encoder, source_schema(train).names, [label_key, *exclude])
     labels = pa.chunked_array([t.column(label_key) for t in _iter_tables(train, [label_key])])
     if pa.types.is_dictionary(labels.type):
         labels = labels.cast(labels.type.value_type)
     return Prepared(encoder, LabelSpec.fit(labels, label_key, task))
+
+
+def check_categorical(categorical: Sequence[str], encoder: Any, columns: Sequence[str],
+                      excluded: Sequence[str]) -> None:
+    """Refuse ``categorical_features`` that the encoding would not honour.
+
+    Raw encoding honours any feature column. Through a transform the model inputs are the
+    transform's outputs and the transform decides which are categorical: a name that is
+    already a categorical output is accepted, any other is refused (it would silently stay
+    numeric).
+
+    Raises:
+        ConfigError: A name is the label/weight, not a column, or (with a transform) not a
+            categorical output; the message says why and the fix.
+    """
+    wanted = list(dict.fromkeys(categorical))
+    refused = [n for n in wanted if n in excluded]
+    if refused:
+        raise ConfigError(f"categorical_features={wanted}: {refused} is the label or the "
+                          "weight column, not a model input.",
+                          fix=f"remove {refused} from categorical_features")
+    if isinstance(encoder, TransformFeatureEncoder):
+        _check_transform_categorical(wanted, encoder)
+        return
+    unknown = [n for n in wanted if n not in columns]
+    if unknown:
+        hints = {n: difflib.get_close_matches(n, columns, 1) for n in unknown}
+        hint = "; ".join(f"did you mean {h[0]!r} for {n!r}?" for n, h in hints.items() if h)
+        raise ConfigError(f"categorical_features={wanted}: {unknown} are not columns of the "
+                          f"train split (columns: {list(columns)}). {hint}".rstrip(),
+                          fix="name feature columns of the train split")
+    numeric = [n for n in wanted if n not in encoder.categorical_names]
+    if numeric:
+        raise ConfigError(f"categorical_features={wanted}: the encoding in use (a warm "
+                          f"start keeps the base model's) treats {numeric} as numeric.",
+                          fix="train without base_model to change which features are "
+                              "categorical, or drop them from categorical_features")
+
+
+def _check_transform_categorical(wanted: list[str], encoder: TransformFeatureEncoder) -> None:
+    outputs = {f.name: f.kind for f in encoder.transform.output_features}
+    refused = [n for n in wanted if n not in encoder.categorical_names]
+    if not refused:
+        return
+    why = "; ".join(f"{n!r} is a {outputs[n]} output" if n in outputs else
+                    f"{n!r} is not an output of the transform" for n in refused)
+    example = refused[0]
+    raise ConfigError(
+        f"categorical_features={wanted} cannot be honoured with a TransformGraph: the model "
+        f"inputs are the transform's outputs and the transform decides which are categorical "
+        f"({why}; categorical outputs: {encoder.categorical_names}).",
+        fix=f"make it categorical in preprocessing_fn, e.g. \"{example}\": "
+            f"gt.compute_and_apply_vocabulary(inputs[\"{example}\"]), and drop {refused} from "
+            "categorical_features")
 
 
 def _iter_tables(source: Source, columns: Sequence[str] | None = None):
@@ -188,13 +250,13 @@ def train_tabular(train: Source, eval_data: Source | None, label_key: str, *,
     if prepared is None:
         prepared = fit_encoding(train, label_key, task, transform, inputs_are_transformed,
                                 categorical, exclude)
+    else:
+        check_categorical(categorical, prepared.encoder, source_schema(train).names,
+                          [label_key, *exclude])
     train_data = load_split(train, prepared, device, residency, "train", config.seed, weight_key)
     eval_tensors = (load_split(eval_data, prepared, device, residency, "eval", config.seed)
                     if eval_data is not None else None)
-    torch.manual_seed(config.seed)
-    net = model if isinstance(model, nn.Module) else \
-        build_tabular_model(model, prepared, **(model_kwargs or {}))
-    net = net.to(device)
+    net = _model_for(model, prepared, model_kwargs, config.seed).to(device)
     features = getattr(net, "features", None)
     if features is not None and hasattr(features, "set_normalization"):
         mean, std = numeric_stats(train_data)
@@ -205,6 +267,17 @@ def train_tabular(train: Source, eval_data: Source | None, label_key: str, *,
                  device=device, class_counts=prepared.label.class_counts,
                  target_std=prepared.label.target_std, on_epoch_end=on_epoch_end)
     return TabularResult(net, prepared, result, device)
+
+
+def _model_for(model: str | nn.Module, prepared: Prepared, model_kwargs: dict[str, Any] | None,
+               seed: int) -> nn.Module:
+    """The user's module as is, or a built-in one with initial weights drawn from ``seed``."""
+    if isinstance(model, nn.Module):
+        return model
+    net = build_tabular_model(model, prepared, **(model_kwargs or {}))
+    # A private generator: the process-wide RNG is shared with concurrent threads.
+    init_parameters(net, seed)
+    return net
 
 
 def raw_feature_spec(schema: pa.Schema, exclude: Sequence[str]) -> list[dict[str, str]]:

@@ -10,7 +10,6 @@ from __future__ import annotations
 import contextlib
 import logging
 import math
-import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
@@ -20,8 +19,22 @@ import torch
 from torch import nn
 
 from gristmill.engine import distributed
-from gristmill.engine.checkpoint import LoopState, load_checkpoint, save_checkpoint
-from gristmill.engine.device import autocast_context, autocast_dtype, seed_everything, select_device
+from gristmill.engine.checkpoint import (
+    CheckpointMismatch,
+    LoopState,
+    load_checkpoint,
+    run_identity,
+    save_checkpoint,
+)
+from gristmill.engine.device import (
+    autocast_context,
+    autocast_dtype,
+    cpu_thread_limit,
+    deterministic_mode,
+    seed_everything,
+    select_device,
+)
+from gristmill.engine.models import dropout_generator
 from gristmill.engine.objectives import class_weight_tensor, compute_loss, evaluate
 from gristmill.engine.optim import make_optimizer, make_scheduler
 from gristmill.engine.progress import EpochProgress
@@ -55,12 +68,17 @@ class TrainConfig:
         early_stopping_metric: ``val_loss`` (default), ``val_accuracy``, ``train_loss`` ...
         min_delta: Smallest change that counts as improvement.
         restore_best: End with the weights of the best epoch.
-        checkpoint_dir: Write ``last.pt`` here every epoch; resume from it when present.
+        checkpoint_dir: Write ``last.pt`` here every epoch; resume from it when it holds a
+            checkpoint of the same run (same data, settings and initial weights); another
+            run's checkpoint is discarded with a warning (``FitResult.checkpoint_discarded``).
         class_weights: ``None``, ``"balanced"`` or one weight per class.
         compile: ``torch.compile`` the model (CUDA only; ignored with a warning elsewhere).
         precision: ``auto`` (bf16 autocast on CUDA), ``bf16`` or ``fp32``.
         seed: Seed for initialization, shuffling and dropout.
-        deterministic: Deterministic kernels.
+        deterministic: Deterministic kernels for this fit (``torch.use_deterministic_
+            algorithms``, cuDNN deterministic, cuBLAS workspace; restored after). Needed
+            for bit-identical GPU runs; CPU runs of the built-in models are bit-identical
+            without it.
         max_steps: Stop after this many optimizer steps in total.
         eval_steps: Evaluate on at most this many batches.
         eval_batch_size: Batch size for evaluation (default: 4x ``batch_size``).
@@ -108,6 +126,8 @@ class FitResult:
             ``callback``.
         steps: Optimizer steps taken.
         resumed_from_epoch: Epochs already done in the checkpoint resumed from (0: fresh).
+        checkpoint_discarded: Why a checkpoint found in ``checkpoint_dir`` was not resumed
+            (it belongs to another run), else ``None``.
     """
 
     history: list[dict[str, float]] = field(default_factory=list)
@@ -116,6 +136,7 @@ class FitResult:
     stopped_reason: str = "completed"
     steps: int = 0
     resumed_from_epoch: int = 0
+    checkpoint_discarded: str | None = None
 
     @property
     def final_metrics(self) -> dict[str, float]:
@@ -162,6 +183,9 @@ class TrainingLoop:
         self.generator = torch.Generator(device=gen_device)
         self.generator.manual_seed(config.seed)
         self.state = LoopState()
+        self.discarded: str | None = None
+        self.identity = run_identity(model, task, config_dict(config), (train, eval_data)) \
+            if config.checkpoint_dir else None
         self.metric = config.early_stopping_metric if eval_data is not None \
             else config.early_stopping_metric.replace("val_", "train_")
 
@@ -244,14 +268,24 @@ class TrainingLoop:
         """Save ``last.pt`` (rank 0 only)."""
         if self.config.checkpoint_dir and self.rank == 0:
             save_checkpoint(self.config.checkpoint_dir, self.model, self.optimizer,
-                            self.scheduler, self.generator, self.state)
+                            self.scheduler, self.generator, self.state, self.identity)
 
     def resume(self) -> int:
-        """Load the checkpoint if there is one; return the epochs already done."""
+        """Load this run's checkpoint if there is one; return the epochs already done.
+
+        Another run's checkpoint (other data, settings or initial weights) is not resumed:
+        training starts fresh, says so in a warning and in ``self.discarded``, and the
+        first epoch's checkpoint replaces it.
+        """
         if not self.config.checkpoint_dir:
             return 0
-        state = load_checkpoint(self.config.checkpoint_dir, self.model, self.optimizer,
-                                self.scheduler, self.generator)
+        try:
+            state = load_checkpoint(self.config.checkpoint_dir, self.model, self.optimizer,
+                                    self.scheduler, self.generator, self.identity)
+        except CheckpointMismatch as e:
+            self.discarded = str(e)
+            log.warning("not resuming: %s; training from scratch", e)
+            return 0
         if state is None:
             return 0
         self.state = state
@@ -303,39 +337,24 @@ def cpu_threads_for(model: nn.Module, config: TrainConfig, device: torch.device)
     return 1 if config.batch_size * params < SINGLE_THREAD_WORK else None
 
 
-_threads_lock = threading.Lock()
-_threads_users: list[int] = []  # the count before the first limit, while any limit is held
-
-
-@contextlib.contextmanager
-def cpu_thread_limit(threads: int | None):
-    """Run the block with ``torch.set_num_threads(threads)``; the last one out restores.
-
-    The setting is process-wide, so concurrent fits (Tuner trials in threads) share it: the
-    count from before the first of them comes back when the last one ends.
-    """
-    if threads is None:
-        yield
-        return
-    with _threads_lock:
-        _threads_users.append(torch.get_num_threads())
-        torch.set_num_threads(threads)
-    try:
-        yield
-    finally:
-        with _threads_lock:
-            before = _threads_users.pop()
-            if not _threads_users:
-                torch.set_num_threads(before)
-
-
 def _fit(model: nn.Module, train: Any, eval_data: Any, task: str, config: TrainConfig,
          device: torch.device, class_counts: Sequence[int], target_std: float,
          on_epoch_end: EpochCallback | None) -> FitResult:
-    seed_everything(config.seed, config.deterministic)
+    seed_everything(config.seed)
     loop = TrainingLoop(model, train, eval_data, task, config, device, class_counts, target_std)
+    # Dropout masks come from the loop's own generator (checkpointed with it), so threads
+    # training at the same time do not change each other's weights. torch.compile keeps
+    # torch's global RNG (a generator argument would break its graph).
+    masks = contextlib.nullcontext() if config.compile else dropout_generator(model,
+                                                                              loop.generator)
+    with deterministic_mode(config.deterministic, device), masks:
+        return _run_epochs(loop, model, config, on_epoch_end)
+
+
+def _run_epochs(loop: TrainingLoop, model: nn.Module, config: TrainConfig,
+                on_epoch_end: EpochCallback | None) -> FitResult:
     start = loop.resume()
-    result = FitResult(resumed_from_epoch=start)
+    result = FitResult(resumed_from_epoch=start, checkpoint_discarded=loop.discarded)
     progress = EpochProgress(config.epochs, loop.steps_per_epoch,
                              enabled=config.progress and loop.rank == 0)
     for epoch in range(start + 1, config.epochs + 1):

@@ -44,6 +44,7 @@ class _Replayer:
     def __init__(self, events: list[dict[str, Any]]):
         self.events = events
         self.node_runs: dict[str, str] = {}
+        self.logged: set[tuple[str, str, int, float]] = set()  # (run, key, step, value)
         start = events[0]
         self.start = start
         from mlflow import MlflowClient
@@ -157,8 +158,11 @@ class _Replayer:
         from mlflow.entities import Metric, Param
 
         now = _ms(None)
-        metric_list = [Metric(k, float(v), now, step or 0) for k, v in (metrics or {}).items()
-                       if isinstance(v, (int, float))]
+        # A step-less metric also comes back in end_node: record each point once.
+        fresh = {k: float(v) for k, v in (metrics or {}).items() if isinstance(v, (int, float))
+                 and (run_id, k, step or 0, float(v)) not in self.logged}
+        self.logged.update((run_id, k, step or 0, v) for k, v in fresh.items())
+        metric_list = [Metric(k, v, now, step or 0) for k, v in fresh.items()]
         param_list = [Param(k, v) for k, v in (params or {}).items()]
         if metric_list or param_list:
             self.client.log_batch(run_id, metrics=metric_list, params=param_list)

@@ -21,7 +21,9 @@ class TrainerConfig(pydantic.BaseModel):
         hidden_units: Hidden layer widths.
         dropout: Dropout after each hidden layer.
         embedding_dims: Embedding width per categorical feature (default: rule of thumb).
-        categorical_features: Numeric raw columns to treat as categorical.
+        categorical_features: Raw columns to treat as categorical (e.g. integer codes).
+            With a TransformGraph the transform decides: names that are categorical
+            outputs are accepted, any other name is refused with a ConfigError.
         weight_key: Column of per-example weights.
         epochs, batch_size, learning_rate, weight_decay, clip_grad_norm, lr_schedule,
         warmup_steps: Optimization (AdamW, fused).
@@ -29,14 +31,18 @@ class TrainerConfig(pydantic.BaseModel):
         class_weights: ``None``, ``"balanced"`` or one weight per class.
         precision: ``auto`` (bf16 autocast on CUDA), ``bf16`` or ``fp32``.
         compile: ``torch.compile`` on CUDA.
-        seed, deterministic: Reproducibility.
+        seed, deterministic: Reproducibility: on the CPU the same data, config and seed
+            give bit-identical weights; on a GPU ``deterministic=True`` is needed too
+            (deterministic kernels for the fit; see docs/components/trainer.md).
         device: ``auto``, ``cpu``, ``cuda``, ``cuda:1``, ``mps``.
         data_residency: ``auto`` (on the device when it fits), ``device`` or ``stream``.
         exports: Extra serving formats to write: ``program`` (torch.export), ``onnx``.
         examples_are_transformed: The examples hold the transform's outputs (default: true
             when they come from Transform's ``transformed_examples``).
-        checkpoint_dir: Where to checkpoint; a stable path resumes an interrupted run
-            (default: ``<model_run>/checkpoints``).
+        checkpoint_dir: Where to checkpoint; a stable path resumes an interrupted run of the
+            same training (same data, hyperparameters and initial weights); another run's
+            checkpoint there is discarded with a warning, training starts fresh, and
+            ``stale_checkpoint_discarded`` is logged (default: ``<model_run>/checkpoints``).
         distributed: ``auto`` uses DDP over all local GPUs when there are several; ``off``.
     """
 

@@ -86,11 +86,21 @@ class TrainerExecutor(BaseExecutor):
         self.context.log_model(mlflow_dir)
         final = read_metrics(fn_args.model_run_dir) or dict(config.get("metrics") or {})
         if final:
-            self.context.log_metrics({k: v for k, v in final.items() if k != "epoch"})
+            self.context.log_metrics(final_metric_names(final))
         model.set_custom_property("task", config["task"])
         model.set_custom_property("label_key", config["label_key"])
         model.set_custom_property("exports", sorted(config.get("exports", {})))
         model_run.set_custom_property("final_metrics", final)
+
+
+def final_metric_names(final: dict[str, float]) -> dict[str, float]:
+    """The model's final (best-epoch) metrics as ``final_<name>``, without a step.
+
+    The curves hold ``val_loss`` etc. per epoch (steps 1..N); logging the final values under
+    the same names without a step put them at step 0 of the same curve, so a falling loss
+    seemed to rise first. ``final_epoch`` is the epoch those values come from.
+    """
+    return {f"final_{k}": float(v) for k, v in final.items() if isinstance(v, (int, float))}
 
 
 def read_hyperparameters(input_dict: dict[str, list[Artifact]]) -> dict[str, Any]:

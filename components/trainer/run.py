@@ -62,9 +62,14 @@ def default_run_fn(fn_args: FnArgs) -> dict[str, float]:
                             fix="lower learning_rate, set clip_grad_norm, or check the data "
                                 "for extreme values")
     final = fit.final_metrics
+    # Say whether a checkpoint was resumed or another run's was discarded (issue 14 #10).
+    fn_args.log_metrics({"resumed_from_epoch": float(fit.resumed_from_epoch),
+                         "stale_checkpoint_discarded": float(bool(fit.checkpoint_discarded))})
     if rank_and_world()[0] == 0:
         summary = {"best_epoch": fit.best_epoch, "stopped_reason": fit.stopped_reason,
-                   "steps": fit.steps, "skipped_rows": result.prepared.skipped_rows}
+                   "steps": fit.steps, "skipped_rows": result.prepared.skipped_rows,
+                   "resumed_from_epoch": fit.resumed_from_epoch,
+                   "checkpoint_discarded": fit.checkpoint_discarded}
         fn_args.save_bundle(result.model, result.prepared, exports=tuple(config.exports),
                             extra={"metrics": final, "training": summary,
                                    "hyperparameters": config.model_dump()})

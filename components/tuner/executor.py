@@ -9,6 +9,7 @@ searched names only, which the Trainer merges over its own config) and ``tuner_r
 from __future__ import annotations
 
 import csv
+import dataclasses
 import json
 import logging
 import math
@@ -29,10 +30,10 @@ from gristmill.components.framework.fn_args import (
 )
 from gristmill.components.framework.trainer_config import TrainerConfig
 from gristmill.components.tuner.config import TunerParameters
+from gristmill.components.tuner.plan import TrialPlan, plan_trials
 from gristmill.components.tuner.space import (
     Dimension,
     TrialRuns,
-    grid_size,
     make_sampler,
     normalize_space,
     suggest,
@@ -56,14 +57,18 @@ class TunerExecutor(BaseExecutor):
 
         params = exec_properties
         space = normalize_space(params.search_space)
-        n_trials = params.num_trials or (grid_size(space) if params.algorithm == "grid" else 10)
+        plan = plan_trials(params.algorithm, space, params.num_trials, params.seed)
+        if plan.note:
+            log.warning("Tuner: %s", plan.note)
         direction = params.direction or (
             "maximize" if any(k in params.objective for k in ("accuracy", "auc")) else "minimize")
         objective = _Objective(self, input_dict, params, space)
         optuna.logging.set_verbosity(optuna.logging.WARNING)
         study = optuna.create_study(direction=direction,
                                     sampler=make_sampler(params.algorithm, space, params.seed))
-        study.optimize(objective, n_trials=n_trials, n_jobs=params.num_parallel_trials,
+        for point in plan.points or []:
+            study.enqueue_trial(point)
+        study.optimize(objective, n_trials=plan.num_trials, n_jobs=params.num_parallel_trials,
                        catch=(Exception,))
         done = [r for r in objective.records if r["state"] == "COMPLETE"]
         if not done:
@@ -72,17 +77,19 @@ class TunerExecutor(BaseExecutor):
                                 fix="check the first error above; run one trial with the "
                                     "Trainer to debug it")
         best = (min if direction == "minimize" else max)(done, key=lambda r: r["value"])
-        self._write(output_dict, objective.records, best, params.objective, direction)
+        self._write(output_dict, objective.records, best, params.objective, direction, plan)
 
     def _write(self, output_dict: dict[str, list[Artifact]], records: list[dict[str, Any]],
-               best: dict[str, Any], objective: str, direction: str) -> None:
+               best: dict[str, Any], objective: str, direction: str, plan: TrialPlan) -> None:
         hp, results = output_dict["best_hyperparameters"][0], output_dict["tuner_results"][0]
         with open(os.path.join(hp.uri, HYPERPARAMETERS_FILE), "w", encoding="utf-8") as f:
             json.dump(best["params"], f, indent=2)
         records = sorted(records, key=lambda r: r["number"])
         with open(os.path.join(results.uri, TRIALS_FILE), "w", encoding="utf-8") as f:
             json.dump({"objective": objective, "direction": direction,
-                       "best_trial": best["number"], "trials": records}, f, indent=2)
+                       "best_trial": best["number"], "distinct_points": plan.distinct_points,
+                       "space_exhausted": plan.exhausted, "note": plan.note,
+                       "trials": records}, f, indent=2)
         keys = sorted({k for r in records for k in r["params"]})
         with open(os.path.join(results.uri, TRIALS_CSV), "w", newline="", encoding="utf-8") as f:
             writer = csv.writer(f)
@@ -93,10 +100,12 @@ class TunerExecutor(BaseExecutor):
         hp.set_custom_property("best_value", best["value"])
         hp.set_custom_property("best_trial", best["number"])
         results.set_custom_property("num_trials", len(records))
+        results.set_custom_property("space_exhausted", int(plan.exhausted))
         results.set_custom_property("failed_trials",
                                     sum(r["state"] != "COMPLETE" for r in records))
         self.context.log_metrics({f"best_{objective}": best["value"],
-                                  "num_trials": float(len(records))})
+                                  "num_trials": float(len(records)),
+                                  "space_exhausted": float(plan.exhausted)})
 
 
 class _Objective:
@@ -176,8 +185,11 @@ class _Objective:
         result = train_tabular(
             self.train_files, self.eval_files, config.label_key, model=config.model,
             model_kwargs=config.model_kwargs(),
-            config=config.train_config(None, self.params.train_args.num_steps,
-                                       self.params.eval_args.num_steps),
+            # Trials never checkpoint: a stable TrainerConfig.checkpoint_dir is the
+            # Trainer's, and trials sharing it would overwrite each other's checkpoints.
+            config=dataclasses.replace(config.train_config(None, self.params.train_args.num_steps,
+                                                           self.params.eval_args.num_steps),
+                                       checkpoint_dir=None),
             task=config.task, transform=transform, inputs_are_transformed=self.transformed,
             device=config.device, residency=config.data_residency,
             categorical=config.categorical_features, weight_key=config.weight_key,

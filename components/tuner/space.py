@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-import itertools
 import logging
+import math
 from typing import Any, Literal
 
 import pydantic
@@ -69,6 +69,11 @@ def normalize_space(space: dict[str, Dimension | list[Any]]) -> dict[str, Dimens
             for name, dim in space.items()}
 
 
+def is_scalar_choice(choice: Any) -> bool:
+    """Optuna takes str, int, float, bool and None choices; others are suggested by index."""
+    return isinstance(choice, (str, int, float, bool)) or choice is None
+
+
 def suggest(trial: Any, space: dict[str, Dimension]) -> dict[str, Any]:
     """Draw one point of ``space`` from an Optuna trial.
 
@@ -83,7 +88,7 @@ def suggest(trial: Any, space: dict[str, Dimension]) -> dict[str, Any]:
         elif dim.type == "int":
             params[name] = trial.suggest_int(name, int(dim.low), int(dim.high), log=dim.log,
                                              step=int(dim.step or 1))
-        elif all(isinstance(c, (str, int, float, bool)) or c is None for c in dim.choices or []):
+        elif all(is_scalar_choice(c) for c in dim.choices or []):
             params[name] = trial.suggest_categorical(name, dim.choices)
         else:
             index = trial.suggest_categorical(f"{name}__index", list(range(len(dim.choices))))
@@ -96,8 +101,7 @@ def grid_space(space: dict[str, Dimension]) -> dict[str, list[Any]]:
     grid = {}
     for name, dim in space.items():
         values = dim.grid(name)
-        if dim.type == "categorical" and not all(
-                isinstance(c, (str, int, float, bool)) or c is None for c in values):
+        if dim.type == "categorical" and not all(is_scalar_choice(c) for c in values):
             grid[f"{name}__index"] = list(range(len(values)))
         else:
             grid[name] = values
@@ -106,17 +110,19 @@ def grid_space(space: dict[str, Dimension]) -> dict[str, list[Any]]:
 
 def grid_size(space: dict[str, Dimension]) -> int:
     """Number of points in the full grid."""
-    return len(list(itertools.product(*grid_space(space).values())))
+    return math.prod(len(values) for values in grid_space(space).values())
 
 
 def make_sampler(algorithm: str, space: dict[str, Dimension], seed: int) -> Any:
-    """``random``, ``grid`` or ``tpe`` (Optuna's TPE) sampler."""
+    """``random`` or ``tpe`` (Optuna's TPE) sampler.
+
+    Grid search and random search over a finite space run enqueued, distinct points
+    (:func:`gristmill.components.tuner.plan.plan_trials`); their sampler draws nothing.
+    """
     import optuna
 
-    if algorithm == "random":
+    if algorithm in ("random", "grid"):
         return optuna.samplers.RandomSampler(seed=seed)
-    if algorithm == "grid":
-        return optuna.samplers.GridSampler(grid_space(space), seed=seed)
     return optuna.samplers.TPESampler(seed=seed)
 
 

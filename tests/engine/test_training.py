@@ -70,6 +70,33 @@ def test_resume_from_checkpoint_gives_the_same_final_weights(tmp_path):
         assert torch.equal(want[key], got[key]), key
 
 
+def test_a_checkpoint_of_another_run_is_not_resumed(tmp_path, caplog):
+    # Issue 14 #10: a stable checkpoint_dir resumed the previous run's checkpoint at its last
+    # epoch on new data and trained nothing, shipping the old model.
+    config = dict(epochs=3, batch_size=64, learning_rate=1e-2, checkpoint_dir=str(tmp_path))
+    first = train_tabular(separable(300), separable(100, seed=1), "label",
+                          config=TrainConfig(**config))
+    assert first.fit.resumed_from_epoch == 0
+    changes = {"new data": (separable(300, seed=5, flip=True), {}),
+               "new settings": (separable(300, seed=5, flip=True), {"learning_rate": 5e-3})}
+    for what, (train, overrides) in changes.items():
+        with caplog.at_level("WARNING", logger="gristmill.engine.training"):
+            again = train_tabular(train, separable(100, seed=1, flip=True), "label",
+                                  config=TrainConfig(**{**config, **overrides}))
+        assert again.fit.resumed_from_epoch == 0, what
+        assert [h["epoch"] for h in again.fit.history] == [1, 2, 3], what
+        assert again.fit.steps == 3 * 5, what
+        assert again.fit.history[-1]["val_accuracy"] >= 0.9, what  # learned the flipped rule
+        assert "written by another training run" in again.fit.checkpoint_discarded, what
+        assert "not resuming" in caplog.text and str(tmp_path) in caplog.text
+        caplog.clear()
+    # The same run (same data, settings, seed) still resumes: here at its finished end.
+    same = train_tabular(separable(300, seed=5, flip=True), separable(100, seed=1, flip=True),
+                         "label", config=TrainConfig(**{**config, "learning_rate": 5e-3}))
+    assert same.fit.resumed_from_epoch == 3 and same.fit.steps == 3 * 5
+    assert first.fit.checkpoint_discarded is None and same.fit.checkpoint_discarded is None
+
+
 def test_early_stopping_restores_the_best_epoch():
     # Eval labels are the opposite rule: the better the fit, the worse val_loss gets.
     result = train_tabular(separable(400), separable(200, seed=1, flip=True), "label",
@@ -199,3 +226,49 @@ def test_small_cpu_training_runs_on_one_thread_and_restores_the_count():
     with cpu_thread_limit(1):
         assert torch.get_num_threads() == 1
     assert torch.get_num_threads() == before
+
+
+def test_the_deterministic_switch_holds_during_training_and_is_restored_after():
+    # Issue 18 #12 (GPU): deterministic=True asks torch for deterministic kernels for the
+    # fit alone; it used to stay on for the rest of the process.
+    import os
+
+    seen = []
+
+    def record(epoch, metrics):
+        seen.append((torch.are_deterministic_algorithms_enabled(),
+                     torch.backends.cudnn.deterministic, torch.backends.cudnn.benchmark,
+                     os.environ.get("CUBLAS_WORKSPACE_CONFIG")))
+
+    assert not torch.are_deterministic_algorithms_enabled()
+    for deterministic in (True, False):
+        train_tabular(separable(200), None, "label", on_epoch_end=record,
+                      config=TrainConfig(epochs=1, batch_size=64, deterministic=deterministic))
+        assert not torch.are_deterministic_algorithms_enabled()
+        assert not torch.backends.cudnn.deterministic
+    assert seen[0] == (True, True, False, ":4096:8")
+    assert seen[1][:2] == (False, False)
+    from gristmill.components.framework.trainer_config import TrainerConfig
+
+    assert TrainerConfig(deterministic=True).train_config(None, None, None).deterministic
+
+
+def test_concurrent_training_does_not_change_the_weights():
+    import threading
+
+    def weights(results, key):
+        result = train_tabular(separable(300), None, "label",
+                               model_kwargs={"hidden_units": [16], "dropout": 0.3},
+                               config=TrainConfig(epochs=3, batch_size=32, progress=False))
+        results[key] = _state(result.model)
+
+    alone: dict = {}
+    weights(alone, 0)
+    together: dict = {}
+    threads = [threading.Thread(target=weights, args=(together, i)) for i in range(3)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    for got in together.values():
+        assert all(torch.equal(alone[0][k], got[k]) for k in alone[0])

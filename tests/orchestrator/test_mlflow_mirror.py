@@ -232,3 +232,39 @@ def test_mlflow_rest_api_shows_parent_and_nested_runs(tmp_path, home, monkeypatc
     parent_metrics = {m["key"]: m["value"] for m in parent["data"]["metrics"]}
     assert parent_metrics["components_executed"] == 4.0
     assert parent_metrics["Join.total"] == 5.0
+
+
+@pytest.mark.unit
+def test_replay_records_each_metric_point_once():
+    # Issue 18 #10: a step-less metric came in a metrics event and again in end_node, so
+    # every final value had two points at step 0 on the component's run.
+    from gristmill.orchestrator.mlflow_replay import _Replayer
+
+    class Client:
+        def __init__(self):
+            self.points = []
+
+        def log_batch(self, run_id, metrics=(), params=()):
+            self.points += [(run_id, m.key, m.step, m.value) for m in metrics]
+
+        def set_tag(self, *args):
+            pass
+
+        def set_terminated(self, *args, **kwargs):
+            pass
+
+    replayer = _Replayer.__new__(_Replayer)
+    replayer.events, replayer.logged, replayer.client = [], set(), Client()
+    replayer.node_runs, replayer.parent_id = {"Trainer": "run-1"}, "parent"
+    for step, metrics in ((1, {"val_loss": 0.5}), (2, {"val_loss": 0.4}),
+                          (None, {"final_val_loss": 0.4})):
+        replayer._on_metrics({"node": "Trainer", "metrics": metrics, "step": step})
+    replayer._on_end_node({"node": "Trainer", "seconds": 1.0, "state": "COMPLETE",
+                           "execution_id": 7, "time": 0.0,
+                           "metrics": {"final_val_loss": 0.4}})
+    points = [p for p in replayer.client.points if p[0] == "run-1"]
+    assert [p for p in points if p[1] == "val_loss"] == [("run-1", "val_loss", 1, 0.5),
+                                                         ("run-1", "val_loss", 2, 0.4)]
+    assert [p for p in points if p[1] == "final_val_loss"] == [
+        ("run-1", "final_val_loss", 0, 0.4)]
+    assert ("parent", "Trainer.final_val_loss", 0, 0.4) in replayer.client.points

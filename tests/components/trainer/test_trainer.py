@@ -87,11 +87,30 @@ def test_default_path_writes_bundle_curves_and_pyfunc(trained):
     curve = [(step, m["val_accuracy"]) for step, m in reporter.metrics if step is not None]
     assert [step for step, _ in curve] == [1, 2, 3, 4]
     final = [m for step, m in reporter.metrics if step is None][-1]
-    assert final["val_accuracy"] >= 0.9
+    assert final["final_val_accuracy"] >= 0.9
     assert reporter.models == [os.path.join(model.uri, "mlflow_model")]
     assert model.get_custom_property("task") == "classification"
     assert model.get_custom_property("exports") == ["onnx"]
-    assert run.get_custom_property("final_metrics")["val_accuracy"] == final["val_accuracy"]
+    assert run.get_custom_property("final_metrics")["val_accuracy"] == final["final_val_accuracy"]
+
+
+def test_each_curve_step_is_logged_once_in_order(trained):
+    # Issue 18 #10: the final values were logged again under the curve names without a
+    # step, which the MLflow mirror records as step 0: the loss seemed to rise, then fall.
+    _, run, reporter = trained
+    steps: dict[str, list[int]] = {}
+    for step, metrics in reporter.metrics:
+        for key in metrics:
+            steps.setdefault(key, []).append(-1 if step is None else step)
+    for key in ("train_loss", "val_loss", "val_accuracy"):
+        assert steps[key] == [1, 2, 3, 4], (key, steps[key])
+    curves = {k for k, s in steps.items() if s != [-1]}
+    for key in curves:
+        assert -1 not in steps[key] and steps[key] == sorted(set(steps[key])), (key, steps[key])
+    final = {k: s for k, s in steps.items() if k.startswith("final_")}
+    assert {"final_val_loss", "final_val_accuracy", "final_epoch"} <= set(final)
+    assert all(s == [-1] for s in final.values())
+    assert run.get_custom_property("final_metrics")["epoch"] in (1.0, 2.0, 3.0, 4.0)
 
 
 def test_bundle_serves_raw_records(trained):
@@ -132,6 +151,84 @@ def test_module_file_and_missing_bundle(tmp_path, examples):
         run_trainer(tmp_path, examples, module_file=str(module))
     with pytest.raises(ConfigError, match="defines no function 'train'"):
         run_trainer(tmp_path / "b", examples, module_file=str(module), run_fn="train")
+
+
+def make_examples(root, seeds: tuple[int, int]) -> Examples:
+    artifact = Examples(str(root), id=2)
+    artifact.splits = ["train", "eval"]
+    for split, n, seed in (("train", 600, seeds[0]), ("eval", 200, seeds[1])):
+        os.makedirs(artifact.split_uri(split))
+        pq.write_table(table(n, seed), f"{artifact.split_uri(split)}/part-00000.parquet")
+    return artifact
+
+
+def test_a_stable_checkpoint_dir_resumes_only_the_same_run(tmp_path, examples):
+    # Issue 14 #10: a run on new data resumed the old checkpoint at its last epoch, trained
+    # nothing and shipped the previous run's model.
+    config = TrainerConfig(**{**FAST, "exports": [], "early_stopping_patience": None,
+                              "checkpoint_dir": str(tmp_path / "stable")})
+    run_trainer(tmp_path / "first", examples, config=config)
+    new_data = make_examples(tmp_path / "new", (10, 11))
+    _, run, reporter = run_trainer(tmp_path / "second", new_data, config=config)
+    history = json.loads((tmp_path / "second" / "run" / "history.json").read_text())
+    summary = json.loads((tmp_path / "second" / "run" / "metrics.json").read_text())
+    weights = [(tmp_path / run / "model" / "weights.safetensors").read_bytes()
+               for run in ("first", "second")]
+    assert weights[0] != weights[1], "the second run shipped the first run's model"
+    assert [h["epoch"] for h in history] == [1, 2, 3, 4]
+    assert summary["steps"] == 4 * 10 and summary["resumed_from_epoch"] == 0
+    assert "written by another training run" in summary["checkpoint_discarded"]
+    said = {k: v for step, m in reporter.metrics if step is None for k, v in m.items()}
+    assert said["stale_checkpoint_discarded"] == 1.0 and said["resumed_from_epoch"] == 0.0
+
+
+TRAIN_IN_A_FRESH_PROCESS = """
+import sys, threading
+import numpy as np, pyarrow as pa
+from gristmill.components.framework.fn_args import FnArgs, split_files
+from gristmill.components.trainer.run import default_run_fn
+from gristmill.engine.tabular import train_tabular
+from gristmill.engine.training import TrainConfig
+
+examples, out, busy = sys.argv[1], sys.argv[2], sys.argv[3] == "busy"
+started, done = threading.Event(), threading.Event()
+
+def other_training():  # another model training at the same time, as parallel nodes do
+    rng = np.random.default_rng(9)
+    x = rng.normal(size=2000)
+    data = pa.table({"x": x, "y": np.where(x > 0, "a", "b")})
+    train_tabular(data, None, "y", model_kwargs={"hidden_units": [32], "dropout": 0.5},
+                  config=TrainConfig(epochs=10_000, batch_size=16, progress=False),
+                  on_epoch_end=lambda epoch, m: started.set() or done.is_set())
+
+if busy:
+    thread = threading.Thread(target=other_training)
+    thread.start()
+    started.wait()
+hp = dict(label_key="label", epochs=3, batch_size=32, dropout=0.3, hidden_units=[32, 16],
+          exports=[], distributed="off", device="cpu")
+default_run_fn(FnArgs(train_files=split_files(examples + "/Split-train"),
+                      eval_files=split_files(examples + "/Split-eval"),
+                      serving_model_dir=out + "/model", model_run_dir=out + "/run",
+                      hyperparameters=hp))
+done.set()
+"""
+
+
+def test_same_data_config_and_seed_give_bit_identical_weights(tmp_path, examples):
+    # Issue 18 #12: the same data, config and seed gave accuracy 0.8746 in one home and
+    # 0.8726 in another. Training was deterministic alone, but dropout and initial weights
+    # drew from torch's process-wide RNG, so anything else training in the process at the
+    # same time (parallel pipeline nodes, parallel Tuner trials) changed the weights.
+    weights = []
+    for name, mode in (("alone", "alone"), ("busy", "busy")):
+        done = subprocess.run([sys.executable, "-c", TRAIN_IN_A_FRESH_PROCESS, examples.uri,
+                               str(tmp_path / name), mode],
+                              capture_output=True, text=True, timeout=300)
+        assert done.returncode == 0, done.stderr[-3000:]
+        weights.append((tmp_path / name / "model" / "weights.safetensors").read_bytes())
+    assert len(weights[0]) > 1000
+    assert weights[0] == weights[1], "other training in the same process changed the weights"
 
 
 def test_tuned_hyperparameters_override_the_config(tmp_path, examples):
@@ -188,8 +285,8 @@ def preprocessing_fn(inputs):
 
 
 @pytest.fixture(scope="module")
-def trained_on_transformed(tmp_path_factory, examples):
-    """Transform, then the Trainer on ``transformed_examples`` (the TFX wiring)."""
+def transformed(tmp_path_factory, examples):
+    """Transform's outputs: ``transformed_examples`` and ``transform_graph``."""
     from gristmill.components.transform import Transform
     from gristmill.metadata.standard_artifacts import TransformCache, TransformGraph
 
@@ -204,9 +301,53 @@ def trained_on_transformed(tmp_path_factory, examples):
     Transform.EXECUTOR(ExecutionContext(component_id="Transform", tmp_dir=str(tmp))).Do(
         {"examples": [examples]}, out,
         Transform.PARAMETERS(module_file=str(tmp / "preprocessing.py")))
-    return run_trainer(tmp / "trainer", out["transformed_examples"][0],
-                       {"transform_graph": out["transform_graph"]},
+    return out["transformed_examples"][0], out["transform_graph"][0]
+
+
+@pytest.fixture(scope="module")
+def trained_on_transformed(tmp_path_factory, transformed):
+    """The Trainer on ``transformed_examples`` with the transform graph (the TFX wiring)."""
+    examples, graph = transformed
+    return run_trainer(tmp_path_factory.mktemp("trainer"), examples,
+                       {"transform_graph": [graph]},
                        config=TrainerConfig(**{**FAST, "exports": []}))
+
+
+def test_categorical_features_through_a_transform_are_honoured_or_refused(tmp_path,
+                                                                          transformed):
+    # Issue 18 #5: a numeric transform output named in categorical_features stayed numeric
+    # in bundle.json without a word.
+    from gristmill.engine.errors import ConfigError as EngineConfigError
+
+    examples, graph = transformed
+    config = {**FAST, "exports": [], "epochs": 1}
+    for names, why in ((["x1_z"], "'x1_z' is a numeric output"),
+                       (["x1"], "'x1' is not an output of the transform")):
+        with pytest.raises(EngineConfigError, match=rf"cannot be honoured.*{why}.*Fix: make "
+                                                    r"it categorical in preprocessing_fn"):
+            run_trainer(tmp_path / names[0], examples, {"transform_graph": [graph]},
+                        config=TrainerConfig(**config, categorical_features=names))
+    model, _, _ = run_trainer(tmp_path / "ok", examples, {"transform_graph": [graph]},
+                              config=TrainerConfig(**config, categorical_features=["color_id"]))
+    bundle = json.loads((tmp_path / "ok" / "model" / "bundle.json").read_text())
+    assert bundle["transformed_features"] == {"numeric": ["x1_z"], "categorical": ["color_id"]}
+
+
+def test_categorical_features_of_raw_examples_are_honoured_or_refused(tmp_path, examples):
+    from gristmill.engine.errors import ConfigError as EngineConfigError
+
+    config = {**FAST, "exports": [], "epochs": 1}
+    with pytest.raises(EngineConfigError, match=r"\['colour'\] are not columns.*did you mean "
+                                                r"'color'"):
+        run_trainer(tmp_path / "a", examples,
+                    config=TrainerConfig(**config, categorical_features=["colour"]))
+    with pytest.raises(EngineConfigError, match=r"\['label'\] is the label"):
+        run_trainer(tmp_path / "b", examples,
+                    config=TrainerConfig(**config, categorical_features=["label"]))
+    run_trainer(tmp_path / "c", examples,
+                config=TrainerConfig(**config, categorical_features=["x1"]))
+    bundle = json.loads((tmp_path / "c" / "model" / "bundle.json").read_text())
+    assert bundle["transformed_features"]["categorical"] == ["x1", "color"]
 
 
 def test_trains_on_transformed_examples_and_serves_raw_records(trained_on_transformed):

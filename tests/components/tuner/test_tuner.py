@@ -66,7 +66,8 @@ BASE = TrainerConfig(label_key="label", epochs=2, batch_size=32, exports=[])
 
 def test_grid_search_visits_the_whole_grid_and_picks_the_best(tmp_path, examples):
     best, trials, reporter, hp = run_tuner(
-        tmp_path, examples, algorithm="grid", config=BASE, num_parallel_trials=2,
+        tmp_path, examples, algorithm="grid", num_parallel_trials=2,
+        config=BASE.merged({"checkpoint_dir": str(tmp_path / "stable")}),
         search_space={"learning_rate": [1e-5, 3e-2], "hidden_units": [[8], [16, 8]]})
     assert len(trials["trials"]) == 4
     assert {t["state"] for t in trials["trials"]} == {"COMPLETE"}
@@ -78,6 +79,7 @@ def test_grid_search_visits_the_whole_grid_and_picks_the_best(tmp_path, examples
     assert hp.get_custom_property("best_value") == best_trial["value"]
     curves = {k for step, m in reporter.metrics if step is not None for k in m}
     assert {f"trial_{i}/val_loss" for i in range(4)} <= curves
+    assert not (tmp_path / "stable").exists()  # trials never write the Trainer's checkpoints
     assert (tmp_path / "res" / "trials.csv").read_text().startswith("number,state,value")
 
 
@@ -98,6 +100,51 @@ def test_tpe_and_random_with_a_trial_fn(tmp_path, examples):
                                    objective="score", direction="maximize", config=BASE,
                                    search_space={"x": Dimension(type="float", low=0, high=6)})
     assert abs(best["x"] - 3) < 1.5
+
+
+def test_random_search_never_repeats_a_point_and_says_when_the_space_is_exhausted(
+        tmp_path, examples, caplog):
+    # Issue 18 #11: random search repeated identical trials (the same point 3 times in 6).
+    def trial_fn(fn_args):
+        hp = fn_args.hyperparameters
+        return {"score": hp["layers"] + len(hp["hidden_units"]) + hp["learning_rate"]}
+
+    space = {"layers": Dimension(type="int", low=1, high=3),
+             "hidden_units": [[8], [16, 8]], "learning_rate": [1e-3, 1e-2]}
+    _, trials, _, _ = run_tuner(tmp_path / "some", examples, algorithm="random",
+                                num_trials=10, trial_fn=trial_fn, objective="score",
+                                config=BASE, search_space=space, num_parallel_trials=2)
+    points = [json.dumps(t["params"], sort_keys=True) for t in trials["trials"]]
+    assert len(points) == 10 and len(set(points)) == 10, points
+    assert trials["distinct_points"] == 12 and trials["space_exhausted"] is False
+    with caplog.at_level("WARNING", logger="gristmill.components.tuner.executor"):
+        _, trials, reporter, _ = run_tuner(tmp_path / "all", examples, algorithm="random",
+                                           num_trials=20, trial_fn=trial_fn, objective="score",
+                                           config=BASE, search_space=space)
+    points = {json.dumps(t["params"], sort_keys=True) for t in trials["trials"]}
+    assert len(trials["trials"]) == 12 and len(points) == 12
+    assert trials["space_exhausted"] is True
+    assert "only 12 distinct points, fewer than the 20 trials asked for" in trials["note"]
+    assert "only 12 distinct points" in caplog.text
+    assert [m["space_exhausted"] for step, m in reporter.metrics if step is None] == [1.0]
+
+
+def test_trial_plans_are_distinct_seeded_and_keep_log_spacing():
+    from gristmill.components.tuner.plan import plan_trials
+
+    space = normalize_space({"units": Dimension(type="int", low=1, high=1024, log=True),
+                             "lr": Dimension(type="float", low=0.0, high=0.1, step=0.01)})
+    plan = plan_trials("random", space, 200, seed=3)
+    units = [p["units"] for p in plan.points]
+    assert len({tuple(sorted(p.items())) for p in plan.points}) == 200
+    assert plan.points == plan_trials("random", space, 200, seed=3).points
+    assert plan.distinct_points == 1024 * 11 and not plan.exhausted
+    assert 0.3 < np.mean(np.array(units) <= 32) < 0.7  # log-uniform: half below sqrt(1024)
+    continuous = normalize_space({"lr": Dimension(type="float", low=0.0, high=0.1)})
+    assert plan_trials("random", continuous, None, seed=0).points is None
+    grid = plan_trials("grid", normalize_space({"a": [1, 2], "b": [[1], [2, 3]]}), None, 0)
+    assert grid.num_trials == 4 and {tuple(p.items()) for p in grid.points} == {
+        (("a", a), ("b__index", b)) for a in (1, 2) for b in (0, 1)}
 
 
 @pytest.mark.slow  # creating the MLflow SQLite schema dominates
