@@ -111,7 +111,7 @@ class BaseRunner:
         compiled = compile_pipeline(pipeline)
         selected = select_nodes(compiled, list(from_nodes), list(to_nodes))
         with open_store(pipeline.metadata_url) as store:
-            publisher.recover_stale(store)
+            publisher.recover_stale(store, artifact_root(pipeline), pipeline.name)
             state = self._start_run(pipeline, store, params or {}, enable_cache)
             _load_skipped_outputs(compiled, selected, state)
             state.hooks.before_pipeline_run(state.info)
@@ -142,8 +142,9 @@ class BaseRunner:
 
             hooks.insert(0, MlflowMirror())
         cache = pipeline.enable_cache if enable_cache is None else enable_cache
+        sources = [c.source_uri for c in pipeline.components if hasattr(c, "make_artifact")]
         return RunState(info, store, HookList(hooks), [pipeline_ctx.id, run_ctx.id], cache,
-                        list(pipeline.beam_pipeline_args))
+                        list(pipeline.beam_pipeline_args), read_roots=(root, *sources))
 
     def _schedule(self, compiled: CompiledPipeline, selected: list[str], state: RunState
                   ) -> list[NodeResult]:
