@@ -17,8 +17,9 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from gristmill.metadata.errors import StoreError
 
@@ -131,6 +132,18 @@ def redact_text(text: str) -> str:
     """Hide the passwords of every URL (and libpq ``password=``) inside free text."""
     text = _URL_TOKEN.sub(lambda m: redact_url(m.group(0)), str(text))
     return _LIBPQ_PASSWORD.sub(lambda m: f"{m.group(1)}={HIDDEN}", text)
+
+
+def redact_values(value: Any) -> Any:
+    """``value`` (nested dicts, lists, strings) with every string passed through
+    :func:`redact_text`: for JSON output, MLflow parameters and journals."""
+    if isinstance(value, str):
+        return redact_text(value)
+    if isinstance(value, Mapping):
+        return {k: redact_values(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [redact_values(v) for v in value]
+    return value
 
 
 def _hide_userinfo_password(url: str, rest_has_at: bool) -> str:

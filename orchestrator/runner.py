@@ -12,6 +12,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+from gristmill.metadata.db_url import sqlite_url
 from gristmill.metadata.errors import ConfigError, GristmillError, did_you_mean
 from gristmill.metadata.settings import gristmill_home, redact_text
 from gristmill.metadata.store import NODE, PIPELINE, PIPELINE_RUN, MetadataStore, open_store
@@ -49,7 +50,7 @@ class RunResult:
 
 def default_tracking_uri() -> str:
     """``sqlite:////<GRISTMILL_HOME>/mlflow.db``: MLflow 3 refuses the plain file store."""
-    return f"sqlite:///{gristmill_home().resolve()}/mlflow.db"
+    return sqlite_url(gristmill_home().resolve() / "mlflow.db")  # quoted: "?" may be in it
 
 
 def run_status(results: list[NodeResult]) -> str:
