@@ -10,6 +10,7 @@ locked" is retried with jittered exponential backoff. Every driver error leaves 
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
 import random
 import sqlite3
@@ -146,6 +147,13 @@ class Database:
                 f"metadata database {self.redacted_url} failed: {type(e).__name__}: "
                 f"{_first_line(e)}", locked=is_locked_error(e),
                 damaged_file=sqlite_path(self.url) if is_damage_error(e) else None) from e
+        except (json.JSONDecodeError, UnicodeDecodeError) as e:  # a stored value is garbled
+            session.rollback()
+            path = sqlite_path(self.url)
+            raise _StoreDriverError(
+                f"metadata database {self.redacted_url}: a stored value cannot be decoded "
+                f"({type(e).__name__}: {str(e)[:120]}).", locked=False,
+                damaged_file=path) from e
         except BaseException:
             session.rollback()
             raise
@@ -190,6 +198,8 @@ class _StoreDriverError(StoreError):
         if damaged_file is not None:
             fix = (f"the file is damaged: restore {damaged_file} from a backup, or "
                    f"`mv {damaged_file} {damaged_file}.damaged` to start an empty store")
+        elif damaged_file is None and "decoded" in message:
+            fix = "the database holds a damaged value: restore it from a backup"
         super().__init__(message, fix=fix)
 
 

@@ -142,4 +142,5 @@ def first_line(error: BaseException) -> str:
 def is_damage_error(error: BaseException) -> bool:
     """True for SQLite's errors about a damaged file (not a lock, not a missing table)."""
     message = str(getattr(error, "orig", None) or error).lower()
-    return "malformed" in message or "not a database" in message or "disk i/o" in message
+    return any(sign in message for sign in ("malformed", "not a database", "disk i/o",
+                                            "could not decode"))
