@@ -108,3 +108,20 @@ def test_journals_never_hold_the_tracking_password(tmp_path, home, monkeypatch, 
     with caplog.at_level(logging.WARNING):
         assert replay_pending(home / "mirror") == 0  # no full URL given: kept, reported
     assert "password is not kept on disk" in caplog.text and journal.exists()
+
+
+@pytest.mark.unit
+def test_the_default_tracking_database_stays_inside_a_home_with_url_characters(tmp_path,
+                                                                               monkeypatch):
+    from gristmill.components.framework.tracking_store import sqlite_path
+    from gristmill.orchestrator.mlflow_replay import ui_command
+    from gristmill.orchestrator.runner import default_tracking_uri
+
+    home = tmp_path / "h?x%20y#z"
+    monkeypatch.setenv("GRISTMILL_HOME", str(home))
+
+    uri = default_tracking_uri()
+
+    assert sqlite_path(uri) == home / "mlflow.db"
+    command = ui_command(uri, "127.0.0.1", 5000)
+    assert command[command.index("--default-artifact-root") + 1] == str(home / "mlartifacts")
