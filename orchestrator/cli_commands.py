@@ -248,14 +248,13 @@ def cmd_lineage(args) -> int:
 
 def cmd_ui(args) -> int:
     from gristmill.orchestrator.mlflow_mirror import mirror_dir
-    from gristmill.orchestrator.mlflow_replay import replay_pending, ui_command
+    from gristmill.orchestrator.mlflow_replay import prepare_ui, ui_command
     from gristmill.orchestrator.runner import default_tracking_uri
 
     tracking_uri = args.tracking_uri or default_tracking_uri()
-    if mirror_dir().exists():
-        replayed = replay_pending(mirror_dir(), tracking_uri)
-        if replayed:
-            err.print(f"mirrored {replayed} pending run(s) into MLflow")
+    replayed = prepare_ui(mirror_dir(), tracking_uri)  # repairs the store; never raises
+    if replayed:
+        err.print(f"mirrored {replayed} pending run(s) into MLflow")
     command = ui_command(tracking_uri, args.host, args.port)
     err.print(f"MLflow UI on http://{args.host}:{args.port}  (Ctrl-C to stop)")
     os.execv(command[0], command)

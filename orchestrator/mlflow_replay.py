@@ -51,6 +51,20 @@ def replay_pending(directory: Path, tracking_uri: str | None = None) -> int:
     return count
 
 
+def prepare_ui(directory: Path, tracking_uri: str) -> int:
+    """Before ``gristmill ui``: repair a half-made SQLite tracking store, then replay pending
+    journals. Never raises (a failure is a warning naming it); returns how many replayed."""
+    from gristmill.components.framework.tracking_store import ensure_tracking_store, sqlite_path
+
+    if sqlite_path(tracking_uri) is not None:
+        try:
+            ensure_tracking_store(tracking_uri)
+        except Exception as e:
+            log.warning("MLflow tracking store %s cannot be opened: %s", redact_url(tracking_uri),
+                        redact_text(str(e).splitlines()[0] if str(e) else type(e).__name__))
+    return replay_pending(directory, tracking_uri) if directory.is_dir() else 0
+
+
 def replay_file(path: str, tracking_uri: str | None = None) -> None:
     """Replay one journal into MLflow under an exclusive lock.
 

@@ -125,3 +125,25 @@ def test_the_default_tracking_database_stays_inside_a_home_with_url_characters(t
     assert sqlite_path(uri) == home / "mlflow.db"
     command = ui_command(uri, "127.0.0.1", 5000)
     assert command[command.index("--default-artifact-root") + 1] == str(home / "mlartifacts")
+
+
+def test_gristmill_ui_starts_despite_a_broken_store_a_torn_journal_and_odd_metrics(
+        tmp_path, home, monkeypatch):
+    import gristmill.orchestrator.cli_commands as commands
+    from gristmill.orchestrator.cli import main
+
+    (home / "mlflow.db").write_bytes(b"\x00" * 4096)  # a torn first write (full disk)
+    folder = home / "mirror"
+    folder.mkdir()
+    tracking = f"sqlite:///{home / 'mlflow.db'}"
+    _journal(folder, "r1", tracking, {"acc@5": 0.9, "f1 (macro)": 0.8, "accuracy": 0.7})
+    (folder / "r0.ready").write_text('{"op": "start_pipel')
+    started = []
+    monkeypatch.setattr(commands.os, "execv", lambda path, argv: started.append(argv))
+
+    code = main(["ui", "--tracking-uri", tracking])
+
+    assert code == 0 and started and "--backend-store-uri" in started[0]
+    assert (folder / "r1.done").exists() and (folder / "r0.bad").exists()
+    assert list(home.glob("mlflow.db.broken-*"))
+    assert _node_metrics(tracking, "r1") == {"accuracy": 0.7, "duration_seconds": 1.0}
