@@ -46,3 +46,13 @@ def test_every_url_form_is_redacted_everywhere(tmp_path, form):
     redaction.url_trial(result, tmp_path, form, "postgresql", "Zq8a?b#c/d@e:f", True)
 
     assert result.failures == 0, result.details
+
+
+@pytest.mark.integration
+def test_run_json_errors_and_mirror_journals_hide_passwords(tmp_path, monkeypatch):
+    monkeypatch.setenv("GRISTMILL_MLFLOW_MIRROR", "off")
+    result = HarnessResult("redaction")
+
+    redaction.check_run_json_and_journal(result, tmp_path)
+
+    assert result.trials == 2 and result.failures == 0, result.details
