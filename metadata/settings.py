@@ -8,8 +8,11 @@ A metadata URL may be ``None`` (that default), a plain filesystem path (an SQLit
 from __future__ import annotations
 
 import os
-import re
 from pathlib import Path
+
+from gristmill.metadata.db_url import parse_db_url, sqlite_file, sqlite_url, url_text
+from gristmill.metadata.db_url import redact_text as _redact_text
+from gristmill.metadata.db_url import redact_url as _redact_url
 
 HOME_ENV = "GRISTMILL_HOME"
 METADATA_DB_NAME = "metadata.db"
@@ -27,70 +30,45 @@ def default_metadata_path() -> Path:
 
 
 def resolve_metadata_url(url: str | None) -> str:
-    """Turn what a user gave into a SQLAlchemy URL.
+    """Turn what a user gave into a SQLAlchemy URL string.
 
     Args:
         url: ``None`` for the default SQLite file, a filesystem path, or a database URL.
             ``postgresql://`` and ``postgres://`` get the psycopg 3 driver.
 
     Returns:
-        A SQLAlchemy URL such as ``sqlite:////abs/metadata.db`` or
+        A SQLAlchemy URL such as ``sqlite:////abs/metadata.db`` (the path percent-quoted, so
+        ``?`` or ``%`` in a directory name stay in the path) or
         ``postgresql+psycopg://user:pass@host/db``.
+
+    Raises:
+        StoreError: ``url`` is a libpq keyword string or not a parseable URL.
     """
-    if url is None or url == "":
-        return f"sqlite:///{default_metadata_path()}"
-    if "://" not in url:
-        return f"sqlite:///{Path(url).expanduser().resolve()}"
-    scheme, rest = url.split("://", 1)
-    if scheme in ("postgresql", "postgres"):
-        return f"postgresql+psycopg://{rest}"
-    return url
+    return url_text(parse_db_url(url, default_metadata_path()))
 
 
 def sqlite_path(url: str) -> Path | None:
     """The file behind an ``sqlite:///`` URL, or ``None`` (in-memory or not SQLite)."""
-    if not url.startswith("sqlite"):
-        return None
-    path = url.split("://", 1)[1]
-    path = path[1:] if path.startswith("/") else path
-    path = path.split("?", 1)[0]
-    if path in ("", ":memory:"):
-        return None
-    return Path(path)
+    return sqlite_file(url)
 
 
 def redact_url(url: str | None) -> str:
     """Hide the password of a database URL so it can appear in errors and logs.
 
     ``postgresql://bob:s3cret@db/x`` becomes ``postgresql://bob:***@db/x``; URLs without a
-    password, paths and ``None`` (shown as the default database) pass through.
+    password, paths and ``None`` (shown as the default database) pass through. The password
+    is found by SQLAlchemy's parse (:mod:`gristmill.metadata.db_url`), not by a pattern.
     """
     if url is None:
-        return f"sqlite:///{default_metadata_path()}"
-    if "://" not in url:
-        return url
-    return _redact_token(url)
-
-
-# Up to the next whitespace: a closing quote after the URL stays after the "@" and is kept.
-_URL_IN_TEXT = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://\S+")
+        return sqlite_url(default_metadata_path())
+    return _redact_url(url)
 
 
 def redact_text(text: str) -> str:
     """Hide the passwords of every URL inside free text (errors, logs, parameters).
 
     ``connect to postgresql://bob:s3cret@db/x failed`` becomes ``connect to
-    postgresql://bob:***@db/x failed``. The userinfo is taken to end at the last ``@``
-    before any ``?`` or ``#``, so a raw ``@`` or ``/`` in a password is hidden too.
+    postgresql://bob:***@db/x failed``; ``?password=`` values and libpq ``password=`` pairs
+    are hidden too.
     """
-    return _URL_IN_TEXT.sub(lambda m: _redact_token(m.group(0)), str(text))
-
-
-def _redact_token(url: str) -> str:
-    scheme, rest = url.split("://", 1)
-    cut = min((i for i in (rest.find("?"), rest.find("#")) if i >= 0), default=len(rest))
-    userinfo, at, _ = rest[:cut].rpartition("@")
-    if not at or ":" not in userinfo:
-        return url
-    return f"{scheme}://{userinfo.split(':', 1)[0]}:***@{rest[len(userinfo) + 1:]}"
-
+    return _redact_text(text)

@@ -17,6 +17,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from gristmill.metadata.db_url import redact_values
 from gristmill.metadata.errors import ConfigError, GristmillError, did_you_mean
 from gristmill.metadata.settings import redact_text
 from gristmill.orchestrator.dsl import Pipeline
@@ -154,7 +155,7 @@ def cmd_run(args) -> int:
         enable_cache=False if args.no_cache else None, params=params, resume_command=resume)
     _print_summary(result, pipeline)
     if args.json:
-        print(json.dumps(result.to_dict()))
+        print(json.dumps(redact_values(result.to_dict())))
     return 0 if result.status == "COMPLETE" else 1
 
 
@@ -247,14 +248,14 @@ def cmd_lineage(args) -> int:
 
 def cmd_ui(args) -> int:
     from gristmill.orchestrator.mlflow_mirror import mirror_dir
-    from gristmill.orchestrator.mlflow_replay import replay_pending, ui_command
+    from gristmill.orchestrator.mlflow_replay import prepare_ui, ui_command
     from gristmill.orchestrator.runner import default_tracking_uri
 
-    if mirror_dir().exists():
-        replayed = replay_pending(mirror_dir())
-        if replayed:
-            err.print(f"mirrored {replayed} pending run(s) into MLflow")
-    command = ui_command(args.tracking_uri or default_tracking_uri(), args.host, args.port)
+    tracking_uri = args.tracking_uri or default_tracking_uri()
+    replayed = prepare_ui(mirror_dir(), tracking_uri)  # repairs the store; never raises
+    if replayed:
+        err.print(f"mirrored {replayed} pending run(s) into MLflow")
+    command = ui_command(tracking_uri, args.host, args.port)
     err.print(f"MLflow UI on http://{args.host}:{args.port}  (Ctrl-C to stop)")
     os.execv(command[0], command)
     return 0  # not reached
@@ -281,7 +282,7 @@ def _store(args):
 
 def _emit(args, data: Any, table: Table) -> int:
     if args.json:
-        print(json.dumps(data, default=str))
+        print(json.dumps(redact_values(data), default=str))
     else:
         out.print(table)
     return 0

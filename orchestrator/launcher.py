@@ -16,6 +16,7 @@ from typing import Any
 
 from gristmill.components.framework.base import BaseComponent
 from gristmill.components.framework.executor import ExecutionContext
+from gristmill.metadata.confinement import ConfinementError, confine
 from gristmill.metadata.errors import ExecutorError, GristmillError, IntegrityError
 from gristmill.metadata.fingerprint import fingerprint_path
 from gristmill.metadata.store import MetadataStore
@@ -40,6 +41,8 @@ class RunState:
     outputs: dict[str, dict[str, list[Artifact]]] = field(default_factory=dict)
     #: Artifact ids written or fingerprint-checked in this run (inputs not to re-hash).
     produced_here: set[int] = field(default_factory=set)
+    #: Paths artifacts from the store may lie under: the root, Importer sources.
+    read_roots: tuple[str, ...] = ()
 
 
 def launch(component: BaseComponent, run: RunState, node_context_id: int) -> NodeResult:
@@ -87,13 +90,17 @@ def resolve_inputs(component: BaseComponent, run: RunState) -> dict[str, list[Ar
         artifacts = run.outputs.get(channel.producer_id, {}).get(channel.output_key, [])
         for artifact in artifacts:
             if artifact.id not in run.produced_here:
-                verify_intact(artifact, f"{component.id}({key}=...)")
+                verify_intact(artifact, f"{component.id}({key}=...)", run.read_roots)
         resolved[key] = list(artifacts)
     return resolved
 
 
-def verify_intact(artifact: Artifact, consumer: str) -> None:
-    """Raise IntegrityError when an artifact's files no longer match its fingerprint."""
+def verify_intact(artifact: Artifact, consumer: str, roots: tuple[str, ...] = ()) -> None:
+    """Raise IntegrityError when an artifact's files no longer match its fingerprint, and
+    ConfinementError (before reading anything) when they lie outside ``roots``."""
+    if roots:
+        confine(artifact.uri, roots, what=f"{consumer}: artifact {artifact.id} "
+                                          f"({artifact.type_name})")
     if not os.path.exists(artifact.uri):
         raise IntegrityError(f"{consumer}: artifact {artifact.id} ({artifact.type_name}) is "
                              f"missing: {artifact.uri} was deleted.", artifact_id=artifact.id,
@@ -133,7 +140,7 @@ def _execute_node(component: BaseComponent, run: RunState, node_context_id: int,
     result.parameters = ingredients["parameters"]
     use_cache = run.enable_cache if component.execution_options.enable_cache is None \
         else component.execution_options.enable_cache
-    cached = _lookup_cache(run.store, key, component.id, result) if use_cache else None
+    cached = _lookup_cache(run, key, component.id, result) if use_cache else None
     token = uuid.uuid4().hex[:12]
     outputs = {} if cached else _plan_outputs(component, run, token)
     execution = publisher.register_execution(
@@ -156,8 +163,9 @@ def _execute_node(component: BaseComponent, run: RunState, node_context_id: int,
         run.hooks.after_node(run.info, result, context)
 
 
-def _lookup_cache(store: MetadataStore, key: str, node_id: str, result: NodeResult
+def _lookup_cache(run: RunState, key: str, node_id: str, result: NodeResult
                   ) -> ExecutionRecord | None:
+    store = run.store
     record = store.find_cached_execution(key)
     if record is None:
         result.cache_reason = "no earlier execution with this cache key"
@@ -165,7 +173,12 @@ def _lookup_cache(store: MetadataStore, key: str, node_id: str, result: NodeResu
     for artifacts in store.get_outputs(record.id).values():
         for artifact in artifacts:
             try:
-                verify_intact(artifact, node_id)
+                verify_intact(artifact, node_id, run.read_roots)
+            except ConfinementError as e:  # never reuse it, never touch its path
+                store.set_artifact_state(artifact.id, ArtifactState.ABANDONED)
+                result.cache_reason = f"cached outputs refused: {e}"
+                log.warning("%s", result.cache_reason)
+                return None
             except IntegrityError as e:
                 gone = not os.path.exists(artifact.uri)
                 store.set_artifact_state(

@@ -23,7 +23,8 @@ from pathlib import Path
 from typing import Any
 
 from gristmill.components.framework.executor import ExecutionContext, Reporter
-from gristmill.metadata.settings import gristmill_home, redact_text
+from gristmill.metadata.db_url import redact_values
+from gristmill.metadata.settings import gristmill_home
 from gristmill.orchestrator.hooks import NodeResult, PipelineHooks, RunInfo
 
 log = logging.getLogger(__name__)
@@ -51,10 +52,14 @@ class Journal:
         path.parent.mkdir(parents=True, exist_ok=True)
 
     def write(self, op: str, **fields: Any) -> None:
-        """Append one event and flush it to disk."""
-        line = json.dumps({"op": op, "time": time.time(), **fields}, default=str)
-        with self._lock, open(self.path, "a", encoding="utf-8") as f:
-            f.write(line + "\n")
+        """Append one event (every URL password hidden) and flush it to disk."""
+        line = json.dumps(redact_values({"op": op, "time": time.time(), **fields}),
+                          default=str)
+        with self._lock:
+            # Owner-only: a journal names paths and parameters of the user's runs.
+            descriptor = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+            with open(descriptor, "a", encoding="utf-8") as f:
+                f.write(line + "\n")
 
     def keep_copy(self, path: str) -> str:
         """Copy a file or directory next to the journal (staging paths move on publish)."""
@@ -98,11 +103,13 @@ class MlflowMirror(PipelineHooks):
     def __init__(self, mode: str | None = None):
         self.mode = mode or mirror_mode()
         self.journal: Journal | None = None
+        self.tracking_uri: str | None = None  # in memory only: journals hold it redacted
 
     def before_pipeline_run(self, run: RunInfo) -> None:
         if self.mode == "off":
             return
         _start_tracking_store_creation(run.tracking_uri)
+        self.tracking_uri = run.tracking_uri
         self.journal = Journal(mirror_dir() / f"{run.run_id}.jsonl")
         self.journal.write("start_pipeline", pipeline=run.pipeline_name, run_id=run.run_id,
                            tracking_uri=run.tracking_uri, params=run.params, root=run.root,
@@ -141,20 +148,14 @@ class MlflowMirror(PipelineHooks):
         if self.mode == "sync":
             from gristmill.orchestrator.mlflow_replay import replay_file
 
-            replay_file(ready)
+            replay_file(ready, self.tracking_uri)
         else:
-            _spawn_replay(ready)
+            _spawn_replay(ready, self.tracking_uri)
 
 
 def _redacted(value: Any) -> Any:
     """``value`` with the passwords of URLs in its strings hidden (MLflow shows params)."""
-    if isinstance(value, str):
-        return redact_text(value)
-    if isinstance(value, Mapping):
-        return {k: _redacted(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_redacted(v) for v in value]
-    return value
+    return redact_values(value)
 
 
 def _artifact_refs(artifacts: Mapping[str, list]) -> dict[str, list[dict[str, Any]]]:
@@ -172,10 +173,14 @@ def _start_tracking_store_creation(tracking_uri: str | None) -> None:
                          stdin=subprocess.DEVNULL, start_new_session=True, close_fds=True)
 
 
-def _spawn_replay(path: str) -> None:
-    """Start a detached replay process that outlives this one."""
+def _spawn_replay(path: str, tracking_uri: str | None) -> None:
+    """Start a detached replay process that outlives this one; the full tracking URI goes
+    through its environment (owner-readable only), never through a file."""
+    from gristmill.orchestrator.mlflow_replay import TRACKING_URI_ENV
+
     log_path = Path(path).with_suffix(".log")
+    env = {**os.environ, TRACKING_URI_ENV: tracking_uri or ""}
     with open(log_path, "ab") as log_file:
         subprocess.Popen([sys.executable, "-m", "gristmill.orchestrator.mlflow_replay", path],
                          stdout=log_file, stderr=log_file, stdin=subprocess.DEVNULL,
-                         start_new_session=True, close_fds=True)
+                         start_new_session=True, close_fds=True, env=env)

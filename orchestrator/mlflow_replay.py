@@ -15,29 +15,119 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from gristmill.metadata.confinement import is_within
+from gristmill.metadata.db_url import HIDDEN, redact_text, redact_url, sqlite_file
+
 log = logging.getLogger(__name__)
 _PARAM_LIMIT = 6000  # MLflow 3's maximum param value length
 
 
-def replay_pending(directory: Path) -> int:
-    """Replay every ``.ready`` journal in ``directory``; returns how many were replayed."""
+TRACKING_URI_ENV = "GRISTMILL_REPLAY_TRACKING_URI"
+
+
+class JournalSkipped(Exception):
+    """A journal that cannot be replayed as it is; the message says why and what to do."""
+
+
+def replay_pending(directory: Path, tracking_uri: str | None = None) -> int:
+    """Replay every ``.ready`` journal in ``directory``; returns how many were replayed.
+
+    One journal that fails (truncated, unreadable, recorded for a tracking URI whose
+    password is not on disk, MLflow refusing it) is skipped with a warning naming it; the
+    others are still replayed, so ``gristmill ui`` always starts.
+
+    Args:
+        tracking_uri: The full tracking URI to use for journals recorded for it (journals
+            keep only its redacted form).
+    """
     count = 0
     for path in sorted(directory.glob("*.ready")):
-        replay_file(str(path))
-        count += 1
+        try:
+            replay_file(str(path), tracking_uri)
+            count += 1
+        except Exception as e:  # one bad journal must not block the others or the UI
+            log.warning("MLflow mirror: journal %s was not replayed: %s", path,
+                        redact_text(str(e)))
     return count
 
 
-def replay_file(path: str) -> None:
-    """Replay one journal into MLflow under an exclusive lock."""
+def prepare_ui(directory: Path, tracking_uri: str) -> int:
+    """Before ``gristmill ui``: repair a half-made SQLite tracking store, then replay pending
+    journals. Never raises (a failure is a warning naming it); returns how many replayed."""
+    from gristmill.components.framework.tracking_store import ensure_tracking_store, sqlite_path
+
+    if sqlite_path(tracking_uri) is not None:
+        try:
+            ensure_tracking_store(tracking_uri)
+        except Exception as e:
+            log.warning("MLflow tracking store %s cannot be opened: %s", redact_url(tracking_uri),
+                        redact_text(str(e).splitlines()[0] if str(e) else type(e).__name__))
+    return replay_pending(directory, tracking_uri) if directory.is_dir() else 0
+
+
+def replay_file(path: str, tracking_uri: str | None = None) -> None:
+    """Replay one journal into MLflow under an exclusive lock.
+
+    Raises:
+        JournalSkipped: The journal has no start event (it is renamed ``.bad``) or names a
+            tracking URI with a hidden password that ``tracking_uri`` does not supply.
+    """
     journal = Path(path)
     with open(journal.parent / ".replay.lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         if not journal.exists():
             return  # another process replayed it while we waited
-        events = [json.loads(line) for line in journal.read_text().splitlines() if line.strip()]
+        events = read_events(journal)
+        if not events or events[0].get("op") != "start_pipeline":
+            journal.rename(journal.with_suffix(".bad"))
+            raise JournalSkipped(f"it has no start_pipeline event (truncated or not a "
+                                 f"journal); renamed to {journal.with_suffix('.bad').name}")
+        events[0]["tracking_uri"] = _full_tracking_uri(events[0].get("tracking_uri") or "",
+                                                       tracking_uri)
         _Replayer(events).replay()
         journal.rename(journal.with_suffix(".done"))
+
+
+def read_events(journal: Path) -> list[dict[str, Any]]:
+    """The journal's events; undecodable lines (a torn last write) are skipped and named."""
+    events, bad = [], []
+    for number, line in enumerate(journal.read_text(errors="replace").splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            event = json.loads(line)
+        except json.JSONDecodeError:
+            bad.append(number)
+            continue
+        if isinstance(event, dict) and isinstance(event.get("op"), str) and \
+                _files_confined(event, journal):
+            events.append(event)
+        else:
+            bad.append(number)
+    if bad:
+        log.warning("MLflow mirror: journal %s: skipped %d unreadable line(s) (%s)", journal,
+                    len(bad), ", ".join(map(str, bad[:10])))
+    return events
+
+
+def _files_confined(event: dict[str, Any], journal: Path) -> bool:
+    """A file event may only name a copy kept beside its journal (``<stem>.files/``)."""
+    if event["op"] not in ("artifact", "model"):
+        return True
+    return is_within(str(event.get("path", "")), journal.with_suffix(".files"))
+
+
+def _full_tracking_uri(recorded: str, given: str | None) -> str:
+    """The tracking URI to replay into. Journals hold the URI redacted; the full one comes
+    from the caller (``gristmill ui``, the run that wrote the journal) when it matches."""
+    for candidate in (given, os.environ.get(TRACKING_URI_ENV)):
+        if candidate and redact_url(candidate) == recorded:
+            return candidate
+    if redact_url(recorded) == recorded and HIDDEN not in recorded:
+        return recorded
+    raise JournalSkipped(f"it was recorded for the tracking URI {recorded}, whose password is "
+                         "not kept on disk; replay it with `gristmill ui --tracking-uri URL` "
+                         "giving the full URL")
 
 
 class _Replayer:
@@ -160,20 +250,38 @@ class _Replayer:
         now = _ms(None)
         # A step-less metric also comes back in end_node: record each point once.
         fresh = {k: float(v) for k, v in (metrics or {}).items() if isinstance(v, (int, float))
-                 and (run_id, k, step or 0, float(v)) not in self.logged}
+                 and (run_id, k, step or 0, float(v)) not in self.logged
+                 and _valid_name(k, "metric")}
         self.logged.update((run_id, k, step or 0, v) for k, v in fresh.items())
         metric_list = [Metric(k, v, now, step or 0) for k, v in fresh.items()]
-        param_list = [Param(k, v) for k, v in (params or {}).items()]
+        param_list = [Param(k, v) for k, v in (params or {}).items() if _valid_name(k, "param")]
         if metric_list or param_list:
             self.client.log_batch(run_id, metrics=metric_list, params=param_list)
 
 
+def _valid_name(name: str, kind: str) -> bool:
+    """True when MLflow accepts ``name`` as a metric/param name; otherwise warn, naming it.
+
+    MLflow refuses names such as ``acc@5`` or ``f1 (macro)``; one such name must not keep
+    the whole run (and every later journal) out of MLflow.
+    """
+    try:
+        from mlflow.utils.validation import _validate_metric_name, _validate_param_name
+
+        (_validate_metric_name if kind == "metric" else _validate_param_name)(name)
+        return True
+    except ImportError:  # MLflow moved its private validators: let log_batch decide
+        return True
+    except Exception as e:
+        log.warning("MLflow mirror: %s %r skipped: MLflow refuses the name (%s)", kind, name,
+                    str(e).splitlines()[0][:200])
+        return False
+
+
 def _artifact_root(tracking_uri: str, experiment: str) -> str | None:
     """Keep artifacts beside a SQLite tracking database (MLflow would use ./mlruns)."""
-    if tracking_uri.startswith("sqlite:///"):
-        db = Path(tracking_uri[len("sqlite:///"):])
-        return str(db.parent / "mlartifacts" / experiment)
-    return None
+    db = sqlite_file(tracking_uri)
+    return None if db is None else str(db.parent / "mlartifacts" / experiment)
 
 
 def _ms(seconds: float | None) -> int:
@@ -186,20 +294,20 @@ def ui_command(tracking_uri: str, host: str, port: int) -> list[str]:
     """The ``mlflow server`` command line that serves Gristmill's tracking store."""
     command = [sys.executable, "-m", "mlflow", "server", "--backend-store-uri", tracking_uri,
                "--host", host, "--port", str(port), "--workers", "1"]
-    if tracking_uri.startswith("sqlite:///"):
-        root = Path(tracking_uri[len("sqlite:///"):]).parent / "mlartifacts"
-        command += ["--default-artifact-root", str(root)]
+    db = sqlite_file(tracking_uri)
+    if db is not None:
+        command += ["--default-artifact-root", str(db.parent / "mlartifacts")]
     return command
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Entry point of the detached replay process."""
+    """Entry point of the detached replay process (full tracking URI in the environment)."""
     logging.basicConfig(level=logging.WARNING)
     for path in argv if argv is not None else sys.argv[1:]:
         try:
             replay_file(path)
         except Exception as e:  # the pipeline already succeeded; leave the journal for retry
-            log.warning("MLflow mirror replay of %s failed: %s", path, e)
+            log.warning("MLflow mirror replay of %s failed: %s", path, redact_text(str(e)))
             return 1
     return 0
 

@@ -9,6 +9,7 @@ which :func:`recover_stale` marks ABANDONED.
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import re
 import shutil
@@ -16,9 +17,12 @@ import socket
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from gristmill.metadata.confinement import ConfinementError, confine
 from gristmill.metadata.fingerprint import fingerprint_path
 from gristmill.metadata.store import PIPELINE_RUN, MetadataStore
 from gristmill.metadata.types import Artifact, ArtifactState, ExecutionRecord, ExecutionState
+
+log = logging.getLogger(__name__)
 
 
 def register_execution(store: MetadataStore, *, component_id: str, component_type: str,
@@ -77,19 +81,27 @@ def publish_canceled(store: MetadataStore, execution: ExecutionRecord, reason: s
     return store.publish_execution(execution.id, state=ExecutionState.CANCELED, error=reason)
 
 
-def recover_stale(store: MetadataStore) -> list[ExecutionRecord]:
-    """Mark executions whose process died on this host FAILED and their outputs ABANDONED.
+def recover_stale(store: MetadataStore, root: str, pipeline_name: str
+                  ) -> list[ExecutionRecord]:
+    """Mark this pipeline's executions whose process died on this host FAILED, their
+    outputs ABANDONED, and delete what they left under ``root``.
 
-    Pipeline runs whose process died (``status`` still RUNNING) are marked FAILED too, so
-    ``gristmill runs`` never shows a killed run as running forever.
+    Only files inside ``root`` (the run's artifact root, symlinks resolved) are deleted,
+    whatever the store says: an output recorded elsewhere is left alone and reported as a
+    warning naming the execution and path. Executions of other pipelines are left to their
+    own pipeline's next run, which knows their root. Pipeline runs whose process died
+    (``status`` still RUNNING) are marked FAILED for every pipeline, so ``gristmill runs``
+    never shows a killed run as running forever.
     """
     recovered = store.recover_stale_executions(
-        lambda record: _process_alive(record.pid, record.host))
+        lambda record: record.pipeline_name != pipeline_name
+        or _process_alive(record.pid, record.host))
     for execution in recovered:
         for artifacts in store.get_outputs(execution.id).values():
             for artifact in artifacts:
                 if artifact.state is ArtifactState.ABANDONED:  # never a cached, LIVE output
-                    _discard_leftovers(artifact.uri)
+                    _discard_leftovers(artifact.uri, root, f"execution {execution.id} "
+                                       f"({execution.component_id}), output {artifact.id}")
     for ctx in store.list_contexts(PIPELINE_RUN):
         props = ctx.properties
         if props.get("status") == "RUNNING" and not _process_alive(props.get("pid"),
@@ -102,16 +114,40 @@ def recover_stale(store: MetadataStore) -> list[ExecutionRecord]:
 _TOKEN = re.compile(r"^[0-9a-f]{12}$")
 
 
-def _discard_leftovers(uri: str) -> None:
-    """Delete what a killed execution left for an output planned at ``uri``
-    (``<root>/<node>/<key>/<token>``): its staging and scratch folders under
-    ``<root>/.staging/<token>`` and ``<root>/.tmp/<token>``, and a half-promoted copy at
-    ``uri`` itself (never LIVE: the record is ABANDONED)."""
-    token = os.path.basename(uri.rstrip("/"))
-    if not _TOKEN.match(token) or "://" in uri:
-        return  # not a layout this runner planned (e.g. an import): leave it alone
-    root = os.path.dirname(os.path.dirname(os.path.dirname(uri.rstrip("/"))))
-    for path in (os.path.join(root, ".staging", token), os.path.join(root, ".tmp", token), uri):
+def leftover_paths(uri: str, root: str) -> list[str]:
+    """What a killed execution may have left for an output planned at ``uri``
+    (``<root>/<node>/<key>/<token>``): ``<root>/.staging/<token>``, ``<root>/.tmp/<token>``
+    and a half-promoted copy at ``uri`` itself (never LIVE: the record is ABANDONED).
+
+    Raises:
+        ConfinementError: ``uri`` is not a path this runner plans under ``root``: outside
+            it once symlinks are resolved, or not ``<node>/<key>/<token>`` below it.
+    """
+    what = f"stale output {uri!r}"
+    confine(uri, [root], what=what)
+    relative = os.path.relpath(os.path.abspath(uri), os.path.abspath(root)).split(os.sep)
+    if len(relative) != 3 or not _TOKEN.match(relative[2]) or relative[0].startswith("."):
+        raise ConfinementError(
+            f"{what}: not <root>/<node>/<key>/<token> below the artifact root {root}; "
+            "refused, nothing was deleted.", uri=uri, roots=(root,),
+            fix="the row is stale, foreign or tampered with; check who else writes this "
+                "metadata database")
+    token = relative[2]
+    paths = [os.path.join(root, ".staging", token), os.path.join(root, ".tmp", token), uri]
+    for path in paths:  # a symlinked .staging or .tmp must not lead out either
+        if os.path.lexists(path):
+            confine(path, [root], what=what)
+    return paths
+
+
+def _discard_leftovers(uri: str, root: str, what: str) -> None:
+    """Delete an abandoned output's leftovers; refuse (and warn about) any outside ``root``."""
+    try:
+        paths = leftover_paths(uri, root)
+    except ConfinementError as e:
+        log.warning("stale recovery of %s: %s", what, e)
+        return
+    for path in paths:
         shutil.rmtree(path, ignore_errors=True)
 
 

@@ -12,6 +12,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+from gristmill.metadata.db_url import sqlite_url
 from gristmill.metadata.errors import ConfigError, GristmillError, did_you_mean
 from gristmill.metadata.settings import gristmill_home, redact_text
 from gristmill.metadata.store import NODE, PIPELINE, PIPELINE_RUN, MetadataStore, open_store
@@ -49,7 +50,7 @@ class RunResult:
 
 def default_tracking_uri() -> str:
     """``sqlite:////<GRISTMILL_HOME>/mlflow.db``: MLflow 3 refuses the plain file store."""
-    return f"sqlite:///{gristmill_home().resolve()}/mlflow.db"
+    return sqlite_url(gristmill_home().resolve() / "mlflow.db")  # quoted: "?" may be in it
 
 
 def run_status(results: list[NodeResult]) -> str:
@@ -111,7 +112,7 @@ class BaseRunner:
         compiled = compile_pipeline(pipeline)
         selected = select_nodes(compiled, list(from_nodes), list(to_nodes))
         with open_store(pipeline.metadata_url) as store:
-            publisher.recover_stale(store)
+            publisher.recover_stale(store, artifact_root(pipeline), pipeline.name)
             state = self._start_run(pipeline, store, params or {}, enable_cache)
             _load_skipped_outputs(compiled, selected, state)
             state.hooks.before_pipeline_run(state.info)
@@ -142,8 +143,9 @@ class BaseRunner:
 
             hooks.insert(0, MlflowMirror())
         cache = pipeline.enable_cache if enable_cache is None else enable_cache
+        sources = [c.source_uri for c in pipeline.components if hasattr(c, "make_artifact")]
         return RunState(info, store, HookList(hooks), [pipeline_ctx.id, run_ctx.id], cache,
-                        list(pipeline.beam_pipeline_args))
+                        list(pipeline.beam_pipeline_args), read_roots=(root, *sources))
 
     def _schedule(self, compiled: CompiledPipeline, selected: list[str], state: RunState
                   ) -> list[NodeResult]:

@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import datetime
 import glob
-import hashlib
 import os
 import re
 from dataclasses import dataclass, field
 
 from gristmill.components.example_gen.config import Input, RangeConfig
 from gristmill.metadata.errors import ConfigError, DataError
+from gristmill.metadata.fingerprint import fingerprint_files
 
 _SPEC = re.compile(r"\{(SPAN|VERSION)(?::(\d+))?\}|\{(YYYY|MM|DD)\}")
 _DATE_WIDTH = {"YYYY": 4, "MM": 2, "DD": 2}
@@ -31,7 +31,7 @@ class ResolvedInput:
         span: The latest selected span (0 when patterns have no span spec).
         version: The version of that span, or ``None`` without a version spec.
         spans: Every selected span, ascending.
-        fingerprint: Hash of every chosen file's path, size and modification time.
+        fingerprint: Content hash of every chosen file (path, size and bytes).
     """
 
     files: dict[str, list[str]] = field(default_factory=dict)
@@ -148,16 +148,3 @@ def resolve_input(input_base: str, input_config: Input,
     resolved.fingerprint = fingerprint_files(
         [p for paths in resolved.files.values() for p in paths], input_base)
     return resolved
-
-
-def fingerprint_files(paths: list[str], base: str = "") -> str:
-    """SHA-256 over each file's relative path, size and modification time (nanoseconds).
-
-    New, removed, resized or touched files change it, which busts ExampleGen's cache.
-    """
-    digest = hashlib.sha256()
-    for path in sorted(paths):
-        info = os.stat(path)
-        rel = os.path.relpath(path, base) if base else path
-        digest.update(f"{rel}\0{info.st_size}\0{info.st_mtime_ns}\n".encode())
-    return digest.hexdigest()

@@ -1,29 +1,39 @@
-"""Create MLflow's SQLite tracking database once, safely across processes.
+"""Create MLflow's SQLite tracking database once, safely across processes and crashes.
 
 Creating the schema (MLflow's own alembic migrations) takes 1-2 s here. The orchestrator's
-mirror starts ``python -m gristmill.components.framework.tracking_store URI`` when a run begins on a
-home whose tracking database does not exist yet, so the schema is built on another core
-while the pipeline works. Everything that opens the database first (this module's process,
-the Pusher, the mirror's replay) does so under one exclusive file lock, so nobody ever sees
-a half-created schema: whoever comes second waits, then finds it ready.
+mirror starts ``python -m gristmill.components.framework.tracking_store URI`` when a run
+begins on a home whose tracking database does not exist yet, so the schema is built on
+another core while the pipeline works. Everything that opens the database first (this
+module's process, the Pusher, the mirror's replay) does so under one exclusive file lock.
+
+The schema is built in ``mlflow.db.creating`` and renamed into place only when complete, so
+a creation killed in its first seconds, or stopped by a full disk, leaves no half-made
+``mlflow.db``: the next opener builds it again. A database that MLflow cannot open and that
+holds no runs (half-made by an older version, empty, or not SQLite) is moved aside to
+``mlflow.db.broken-<time>`` with a warning naming it, and rebuilt.
 """
 
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
+import sqlite3
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
+from gristmill.metadata.db_url import redact_url, sqlite_file, sqlite_url
 from gristmill.metadata.locks import exclusive_file_lock
+
+log = logging.getLogger(__name__)
+CREATING_SUFFIX = ".creating"
 
 
 def sqlite_path(tracking_uri: str | None) -> Path | None:
     """The database file behind a ``sqlite:///`` tracking URI; None for anything else."""
-    if not tracking_uri or not tracking_uri.startswith("sqlite:///"):
-        return None
-    return Path(tracking_uri[len("sqlite:///"):])
+    return sqlite_file(tracking_uri) if tracking_uri else None
 
 
 @contextlib.contextmanager
@@ -38,11 +48,95 @@ def creation_lock(tracking_uri: str | None) -> Iterator[None]:
 
 
 def ensure_tracking_store(tracking_uri: str) -> None:
-    """Make sure the tracking database's schema exists (creating it under the lock)."""
-    with creation_lock(tracking_uri):
-        from mlflow import MlflowClient
+    """Make sure the tracking database's schema exists (creating or repairing it, locked).
 
-        MlflowClient(tracking_uri=tracking_uri).search_experiments(max_results=1)
+    Raises:
+        Exception: MLflow's error for a database that holds runs and still fails to open
+            (left alone: it needs ``mlflow db upgrade`` or a restore, not a rebuild).
+    """
+    db = sqlite_path(tracking_uri)
+    with creation_lock(tracking_uri):
+        if db is not None:
+            build_if_missing(db)
+        try:
+            _open(tracking_uri)
+        except Exception as e:
+            if db is None or not _rebuildable(db):
+                raise
+            moved = db.with_name(f"{db.name}.broken-{time.strftime('%Y%m%d-%H%M%S')}")
+            _forget_engine(tracking_uri)
+            os.replace(db, moved)
+            log.warning("MLflow tracking database %s could not be opened (%s) and holds no "
+                        "runs; moved it to %s and built a new one", db,
+                        str(e).splitlines()[0][:200] if str(e) else type(e).__name__, moved)
+            build_if_missing(db)
+            _open(tracking_uri)
+
+
+def build_if_missing(db: Path) -> bool:
+    """Build MLflow's schema in ``<db>.creating`` and rename it to ``db``; False if present."""
+    if db.exists():
+        return False
+    import sqlalchemy
+    from mlflow.store.db.utils import _initialize_tables
+
+    db.parent.mkdir(parents=True, exist_ok=True)
+    temporary = db.with_name(db.name + CREATING_SUFFIX)
+    _remove_with_sidecars(temporary)  # an earlier, interrupted creation
+    try:
+        engine = sqlalchemy.create_engine(sqlite_url(temporary))
+        try:
+            _initialize_tables(engine)
+        finally:
+            engine.dispose()
+        os.replace(temporary, db)
+    finally:
+        _remove_with_sidecars(temporary)
+    return True
+
+
+def _open(tracking_uri: str) -> None:
+    from mlflow import MlflowClient
+
+    MlflowClient(tracking_uri=tracking_uri).search_experiments(max_results=1)
+
+
+def _rebuildable(db: Path) -> bool:
+    """True when ``db`` holds no runs to lose: empty, not SQLite, or without runs."""
+    try:
+        with open(db, "rb") as handle:
+            head = handle.read(16)
+    except OSError:
+        return False
+    if head != b"SQLite format 3\x00":
+        return True
+    try:
+        connection = sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=5)
+        try:
+            tables = {r[0] for r in connection.execute(
+                "SELECT name FROM sqlite_master WHERE type = 'table'")}
+            if "runs" not in tables:
+                return True
+            return connection.execute("SELECT count(*) FROM runs").fetchone()[0] == 0
+        finally:
+            connection.close()
+    except sqlite3.DatabaseError as e:
+        return "malformed" in str(e) or "not a database" in str(e)
+
+
+def _forget_engine(tracking_uri: str) -> None:
+    """Drop MLflow's cached engine for the URI: its pooled connections hold the old file."""
+    with contextlib.suppress(Exception):
+        from mlflow.store.tracking.sqlalchemy_store import SqlAlchemyStore
+
+        engine = SqlAlchemyStore._engine_map.pop(tracking_uri, None)
+        if engine is not None:
+            engine.dispose()
+
+
+def _remove_with_sidecars(path: Path) -> None:
+    for suffix in ("", "-wal", "-shm", "-journal"):
+        path.with_name(path.name + suffix).unlink(missing_ok=True)
 
 
 def needs_creation(tracking_uri: str | None) -> bool:
@@ -52,6 +146,10 @@ def needs_creation(tracking_uri: str | None) -> bool:
 
 
 if __name__ == "__main__":
-    ensure_tracking_store(sys.argv[1])
+    try:
+        ensure_tracking_store(sys.argv[1])
+    except Exception as e:  # a background helper: the next opener retries and reports
+        print(f"creating the MLflow store {redact_url(sys.argv[1])} failed: {e}",
+              file=sys.stderr)
     sys.stdout.flush()
     os._exit(0)  # skip MLflow's interpreter teardown; the schema is committed

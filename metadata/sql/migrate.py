@@ -22,6 +22,14 @@ from gristmill.metadata.errors import SchemaVersionError, StoreError
 from gristmill.metadata.locks import exclusive_file_lock
 from gristmill.metadata.settings import redact_url, resolve_metadata_url, sqlite_path
 from gristmill.metadata.sql.session import create_store_engine
+from gristmill.metadata.sql.sqlite_file import (
+    DamagedStoreError,
+    check_header,
+    create_atomically,
+    first_line,
+    is_damage_error,
+    quick_check,
+)
 
 # The newest migration in metadata/migrations/versions; tests check it is alembic's one head.
 HEAD_REVISION = "0001"
@@ -50,7 +58,10 @@ def read_revision(connection: Connection) -> str | None:
 
 
 def ensure_schema(engine: Engine, url: str) -> None:
-    """Create the schema in an empty database; refuse one at another revision.
+    """Create the schema in an empty database; refuse one at another revision or damaged.
+
+    A missing SQLite file is built atomically (see :mod:`.sqlite_file`); an existing one
+    must have SQLite's header and, when small, pass ``PRAGMA quick_check``.
 
     Args:
         engine: Engine of the store being opened.
@@ -58,7 +69,11 @@ def ensure_schema(engine: Engine, url: str) -> None:
 
     Raises:
         SchemaVersionError: The database is at a revision other than :data:`HEAD_REVISION`.
+        DamagedStoreError: The SQLite file is empty, not SQLite, or fails its check.
     """
+    path = sqlite_path(url)
+    if path is not None:
+        _ensure_sqlite_file(engine, url, path)
     revision = _read_revision_once(engine, url)
     if revision is None or revision == "unversioned":
         with _upgrade_lock(url):
@@ -77,6 +92,27 @@ def ensure_schema(engine: Engine, url: str) -> None:
         f"metadata database {redact_url(url)} is at schema revision {revision}, "
         f"this gristmill needs {HEAD_REVISION}.",
         fix=f"run `gristmill db upgrade --url {redact_url(url)}`")
+
+
+def _ensure_sqlite_file(engine: Engine, url: str, path: Path, *, full_check: bool = False
+                        ) -> None:
+    """Build a missing SQLite store atomically; refuse an existing one that is damaged."""
+    if not path.exists():
+        with _upgrade_lock(url):
+            create_atomically(path, _build_new_database)
+    check_header(path)
+    quick_check(engine, path, force=full_check)
+
+
+def _build_new_database(url: str) -> None:
+    """The whole schema in a fresh SQLite file (no WAL, so the file alone holds it)."""
+    from sqlalchemy import create_engine
+
+    engine = create_engine(url)
+    try:
+        _run_alembic_upgrade(engine)
+    finally:
+        engine.dispose()
 
 
 def _settled_revision(engine: Engine, url: str, attempts: int = 20, pause: float = 0.1
@@ -113,10 +149,13 @@ def _read_revision_once(engine: Engine, url: str) -> str | None:
             connection.rollback()
             return revision
     except SQLAlchemyError as e:
+        path = sqlite_path(url)
+        if path is not None and is_damage_error(e):
+            raise DamagedStoreError(path, f"SQLite cannot read it ({first_line(e)})") from e
+        fix = (f"check that {path} is a readable file in a writable folder" if path else
+               "check that the database server runs and the URL is right")
         raise StoreError(f"cannot open metadata database {redact_url(url)}: "
-                         f"{type(e).__name__}: {_first_line(e)}",
-                         fix="check that the database server runs and the URL is right"
-                         ) from e
+                         f"{type(e).__name__}: {first_line(e)}", fix=fix) from e
 
 
 def upgrade(url: str | None, revision: str = "head") -> str:
@@ -131,6 +170,9 @@ def upgrade(url: str | None, revision: str = "head") -> str:
     resolved = resolve_metadata_url(url)
     engine = create_store_engine(resolved)
     try:
+        path = sqlite_path(resolved)
+        if path is not None:
+            _ensure_sqlite_file(engine, resolved, path, full_check=True)
         with _upgrade_lock(resolved):
             _run_alembic_upgrade(engine, revision)
         return current_revision(resolved, engine=engine) or "base"
@@ -186,6 +228,3 @@ def _upgrade_lock(url: str) -> Iterator[None]:
     with exclusive_file_lock(f"{path}.migrate-lock"):
         yield
 
-
-def _first_line(error: BaseException) -> str:
-    return str(getattr(error, "orig", None) or error).strip().splitlines()[0]

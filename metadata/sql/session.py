@@ -10,6 +10,7 @@ locked" is retried with jittered exponential backoff. Every driver error leaves 
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
 import random
 import sqlite3
@@ -25,6 +26,7 @@ from sqlalchemy.pool import StaticPool
 
 from gristmill.metadata.errors import StoreError
 from gristmill.metadata.settings import SUPPORTED_SCHEMES, redact_text, redact_url, sqlite_path
+from gristmill.metadata.sql.sqlite_file import is_damage_error
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -40,7 +42,7 @@ def create_store_engine(url: str) -> Engine:
     Raises:
         StoreError: The URL names a database other than SQLite or PostgreSQL, or is malformed.
     """
-    backend = url.split("://", 1)[0].split("+", 1)[0]
+    backend = _backend(url)
     if backend not in SUPPORTED_SCHEMES:
         raise StoreError(f"metadata database {redact_url(url)}: unsupported backend "
                          f"{backend!r}; expected one of {list(SUPPORTED_SCHEMES)}.",
@@ -62,6 +64,16 @@ def create_store_engine(url: str) -> Engine:
     event.listen(engine, "connect", _configure_sqlite_connection)
     event.listen(engine, "begin", _begin_sqlite_transaction)
     return engine
+
+
+def _backend(url: str) -> str:
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError
+
+    try:
+        return make_url(url).get_backend_name()
+    except (ArgumentError, ValueError):
+        return url.split("://", 1)[0].split("+", 1)[0]
 
 
 def _configure_sqlite_connection(dbapi_connection, _record) -> None:
@@ -133,7 +145,15 @@ class Database:
             session.rollback()
             raise _StoreDriverError(
                 f"metadata database {self.redacted_url} failed: {type(e).__name__}: "
-                f"{_first_line(e)}", locked=is_locked_error(e)) from e
+                f"{_first_line(e)}", locked=is_locked_error(e),
+                damaged_file=sqlite_path(self.url) if is_damage_error(e) else None) from e
+        except (json.JSONDecodeError, UnicodeDecodeError) as e:  # a stored value is garbled
+            session.rollback()
+            path = sqlite_path(self.url)
+            raise _StoreDriverError(
+                f"metadata database {self.redacted_url}: a stored value cannot be decoded "
+                f"({type(e).__name__}: {str(e)[:120]}).", locked=False,
+                damaged_file=path) from e
         except BaseException:
             session.rollback()
             raise
@@ -171,10 +191,15 @@ class Database:
 class _StoreDriverError(StoreError):
     """A StoreError from the driver; ``locked`` marks the retryable SQLite lock errors."""
 
-    def __init__(self, message: str, *, locked: bool):
+    def __init__(self, message: str, *, locked: bool, damaged_file=None):
         self.locked = locked
         fix = ("another process holds the SQLite lock for too long; retry, or use PostgreSQL "
                "for many concurrent writers") if locked else None
+        if damaged_file is not None:
+            fix = (f"the file is damaged: restore {damaged_file} from a backup, or "
+                   f"`mv {damaged_file} {damaged_file}.damaged` to start an empty store")
+        elif damaged_file is None and "decoded" in message:
+            fix = "the database holds a damaged value: restore it from a backup"
         super().__init__(message, fix=fix)
 
 

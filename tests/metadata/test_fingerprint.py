@@ -86,3 +86,55 @@ def test_verify_fingerprint(artifact_dir, tmp_path):
 def test_fingerprint_of_a_missing_path_names_it(tmp_path):
     with pytest.raises(IntegrityError, match=r"cannot fingerprint .*missing: no such file"):
         fingerprint_path(tmp_path / "missing")
+
+
+def _rewrite_in_place_keeping_size_and_mtime(path, new_bytes: bytes) -> None:
+    import os
+
+    before = os.stat(path)
+    assert len(new_bytes) == before.st_size
+    with open(path, "r+b") as handle:
+        handle.write(new_bytes)
+    os.utime(path, ns=(before.st_atime_ns, before.st_mtime_ns))
+    after = os.stat(path)
+    assert (after.st_size, after.st_mtime_ns) == (before.st_size, before.st_mtime_ns)
+
+
+def test_input_files_are_fingerprinted_by_content_not_by_size_and_mtime(tmp_path):
+    from gristmill.metadata.fingerprint import fingerprint_files
+
+    data = tmp_path / "data.csv"
+    data.write_bytes(b"x,label\n1,0\n2,1\n")
+    first = fingerprint_files([str(data)], str(tmp_path))
+
+    _rewrite_in_place_keeping_size_and_mtime(data, b"x,label\n9,0\n2,1\n")
+
+    assert fingerprint_files([str(data)], str(tmp_path)) != first
+
+
+def test_a_remembered_digest_is_dropped_when_the_file_changes(tmp_path, monkeypatch):
+    import os
+
+    from gristmill.metadata import fingerprint
+
+    data = tmp_path / "data.csv"
+    data.write_bytes(b"x,label\n1,0\n")
+    old = 1_000_000_000_000_000_000
+    os.utime(data, ns=(old, old))
+    monkeypatch.setattr(fingerprint, "_RACY_NS", -10**19)  # remember even fresh files
+    first = fingerprint.fingerprint_files([str(data)])
+
+    _rewrite_in_place_keeping_size_and_mtime(data, b"x,label\n7,0\n")
+
+    assert fingerprint.fingerprint_files([str(data)]) != first  # ctime changed the key
+
+
+def test_moving_the_input_folder_keeps_the_fingerprint(tmp_path):
+    from gristmill.metadata.fingerprint import fingerprint_files
+
+    (tmp_path / "a").mkdir()
+    (tmp_path / "a" / "d.csv").write_bytes(b"x\n1\n")
+    first = fingerprint_files([str(tmp_path / "a" / "d.csv")], str(tmp_path / "a"))
+    shutil.copytree(tmp_path / "a", tmp_path / "b")
+
+    assert fingerprint_files([str(tmp_path / "b" / "d.csv")], str(tmp_path / "b")) == first

@@ -249,3 +249,25 @@ def test_modified_output_is_a_miss_and_marked_abandoned(tmp_path, open_test_stor
     assert read_value(second.node("left").outputs["out"][0]) == 2
     with open_test_store() as store:
         assert store.get_artifacts([left_output.id])[0].state is ArtifactState.ABANDONED
+
+
+@pytest.mark.integration
+def test_an_input_edited_in_place_with_the_same_size_and_mtime_is_no_cache_hit(tmp_path):
+    from gristmill.components import CsvExampleGen
+
+    data = tmp_path / "data"
+    data.mkdir()
+    csv = data / "rows.csv"
+    csv.write_text("x,label\n" + "".join(f"{i},{i % 2}\n" for i in range(40)))
+    pipeline = make_pipeline(tmp_path, [CsvExampleGen(input_base=str(data))])
+    assert SequentialRunner().run(pipeline).node("CsvExampleGen").state is \
+        ExecutionState.COMPLETE
+    before = os.stat(csv)
+    with open(csv, "r+b") as handle:  # same size, one value changed
+        handle.seek(len("x,label\n"))
+        handle.write(b"7")
+    os.utime(csv, ns=(before.st_atime_ns, before.st_mtime_ns))
+
+    again = SequentialRunner().run(pipeline).node("CsvExampleGen")
+
+    assert again.state is ExecutionState.COMPLETE  # not CACHED: the bytes changed

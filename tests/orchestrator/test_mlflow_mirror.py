@@ -42,7 +42,7 @@ class _JournalOnly(MlflowMirror):
 def test_journal_records_every_node_and_the_end(tmp_path, home, monkeypatch):
     import gristmill.orchestrator.mlflow_mirror as mirror
 
-    monkeypatch.setattr(mirror, "_spawn_replay", lambda path: None)
+    monkeypatch.setattr(mirror, "_spawn_replay", lambda path, uri: None)
     monkeypatch.setattr(mirror, "_start_tracking_store_creation", lambda uri: None)
     pipeline = make_pipeline(tmp_path, diamond(), tracking_uri=f"sqlite:///{tmp_path}/unused.db")
     result = SequentialRunner(hooks=[_JournalOnly(mode="async")], mirror_mlflow=False).run(
@@ -120,7 +120,7 @@ def test_a_replay_retried_after_failing_halfway_shows_the_run_once(tmp_path, hom
     import gristmill.orchestrator.mlflow_mirror as mirror
     from gristmill.orchestrator.mlflow_replay import _Replayer, replay_file
 
-    monkeypatch.setattr(mirror, "_spawn_replay", lambda path: None)
+    monkeypatch.setattr(mirror, "_spawn_replay", lambda path, uri: None)
     tracking = f"sqlite:///{tmp_path / 'mlflow.db'}"
     result = SequentialRunner(hooks=[_JournalOnly(mode="async")], mirror_mlflow=False).run(
         make_pipeline(tmp_path, diamond(), tracking_uri=tracking))

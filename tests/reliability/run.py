@@ -15,7 +15,16 @@ import sys
 import time
 from typing import Any
 
-from . import bad_input, concurrency, crash, integrity, security
+from . import (
+    bad_input,
+    concurrency,
+    confinement,
+    crash,
+    first_start,
+    integrity,
+    redaction,
+    security,
+)
 
 FULL = {
     "security": lambda: security.run(),
@@ -23,6 +32,9 @@ FULL = {
     "concurrency": lambda: concurrency.run(sizes=(4, 8), repeats=2),
     "bad_input": lambda: bad_input.run(),
     "crash": lambda: crash.run(trials=100),
+    "confinement": lambda: confinement.run(examples=200),
+    "first_start": lambda: first_start.run(kills=40, mlflow_kills=12, damaged=200),
+    "redaction": lambda: redaction.run(examples=400),
 }
 QUICK = {
     "security": lambda: security.run(),
@@ -31,6 +43,9 @@ QUICK = {
     "bad_input": lambda: bad_input.run({k: max(1, n // 10)
                                         for k, n in bad_input.DEFAULT_COUNTS.items()}),
     "crash": lambda: crash.run(trials=10),
+    "confinement": lambda: confinement.run(examples=30),
+    "first_start": lambda: first_start.run(kills=6, mlflow_kills=2, damaged=30),
+    "redaction": lambda: redaction.run(examples=60),
 }
 
 

@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import logging
 import subprocess
 import sys
 
 import pytest
 
-from gristmill.components.framework.tracking_store import needs_creation, sqlite_path
+from gristmill.components.framework.tracking_store import (
+    ensure_tracking_store,
+    needs_creation,
+    sqlite_path,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -34,3 +39,72 @@ def test_only_sqlite_uris_have_a_file():
     assert sqlite_path("sqlite:////a/b/mlflow.db").as_posix() == "/a/b/mlflow.db"
     assert sqlite_path("postgresql://u@h/db") is None
     assert not needs_creation("http://127.0.0.1:5000")
+
+
+_KILLABLE_CREATION = """
+import sys, time
+import mlflow.store.db.utils as utils
+real = utils._upgrade_db
+def slow(engine):
+    print("migrating", flush=True)
+    time.sleep(60)
+    real(engine)
+utils._upgrade_db = slow
+from gristmill.components.framework.tracking_store import ensure_tracking_store
+ensure_tracking_store(sys.argv[1])
+"""
+
+
+def _default_experiment(uri: str) -> str:
+    from mlflow import MlflowClient
+
+    return MlflowClient(uri).get_experiment_by_name("Default").experiment_id
+
+
+def test_a_creation_killed_mid_schema_leaves_nothing_that_stays_broken(tmp_path):
+    uri = f"sqlite:///{tmp_path}/mlflow.db"
+    process = subprocess.Popen([sys.executable, "-c", _KILLABLE_CREATION, uri],
+                               stdout=subprocess.PIPE, text=True)
+    assert process.stdout.readline().strip() == "migrating"  # tables half made
+    process.kill()
+    process.wait()
+
+    assert needs_creation(uri)  # no half-made mlflow.db under the real name
+    ensure_tracking_store(uri)
+    assert _default_experiment(uri) == "0"
+    assert not (tmp_path / "mlflow.db.creating").exists()
+
+
+def test_a_half_made_database_without_runs_is_moved_aside_and_rebuilt(tmp_path, caplog):
+    import sqlalchemy
+    from mlflow.store.tracking.dbmodels.models import SqlExperiment
+
+    db = tmp_path / "mlflow.db"
+    engine = sqlalchemy.create_engine(f"sqlite:///{db}")
+    SqlExperiment.__table__.create(engine)  # what a killed creation left
+    engine.dispose()
+
+    with caplog.at_level(logging.WARNING):
+        ensure_tracking_store(f"sqlite:///{db}")
+
+    assert _default_experiment(f"sqlite:///{db}") == "0"
+    (moved,) = tmp_path.glob("mlflow.db.broken-*")
+    assert str(moved) in caplog.text and "holds no runs" in caplog.text
+
+
+def test_a_creation_stopped_by_a_full_disk_is_retried_by_the_next_opener(tmp_path):
+    uri = f"sqlite:///{tmp_path}/mlflow.db"
+    full_disk = ("import resource, signal, sys\n"
+                 "signal.signal(signal.SIGXFSZ, signal.SIG_IGN)\n"
+                 "resource.setrlimit(resource.RLIMIT_FSIZE, (16384, 16384))\n"
+                 "from gristmill.components.framework.tracking_store import "
+                 "ensure_tracking_store\n"
+                 "ensure_tracking_store(sys.argv[1])\n")
+    failed = subprocess.run([sys.executable, "-c", full_disk, uri], capture_output=True,
+                            text=True, timeout=240)
+    assert failed.returncode != 0
+    assert "disk I/O error" in failed.stderr or "disk is full" in failed.stderr
+
+    assert needs_creation(uri)
+    ensure_tracking_store(uri)
+    assert _default_experiment(uri) == "0"
