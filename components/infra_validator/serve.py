@@ -6,9 +6,14 @@ It loads the bundle first and only then binds ``127.0.0.1``, so "answers ``GET /
 
 * ``GET /ping`` -> 200 ``{"status": "ok", "load_seconds": ...}``
 * ``POST /invocations`` with ``{"dataframe_records": [{...}, ...]}`` (or a bare list of
-  records) -> ``{"predictions": [{"prediction": ..., "probabilities": [...]}, ...]}``
+  records) -> ``{"predictions": [{"prediction": ..., "probabilities": [...]}, ...],
+  "warnings": [...], "unknown_keys": {key: records}}``
 
-A bad request gets 400 with ``{"error": ...}``; a failure inside the model 500.
+Records follow :mod:`gristmill.engine.serving_input`: a key left out is the key sent as
+null; a key the model does not read is ignored and reported in ``warnings`` and
+``unknown_keys`` (counted per request, and in total under ``GET /ping``'s
+``unknown_keys_total``); an empty list, an empty record or a value of the wrong type gets
+400 with ``{"error": ...}`` naming it. A failure inside the model gets 500.
 """
 
 from __future__ import annotations
@@ -18,6 +23,7 @@ import json
 import logging
 import os
 import sys
+import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -42,8 +48,46 @@ def parse_records(body: bytes) -> list[dict[str, Any]]:
     return payload
 
 
+class UnknownKeyCounter:
+    """Totals of unknown record keys over the server's life (thread-safe)."""
+
+    def __init__(self):
+        self._lock = threading.Lock()
+        self.totals: dict[str, int] = {}
+
+    def add(self, counts: dict[str, int]) -> None:
+        """Add one request's ``{key: records}``."""
+        with self._lock:
+            for key, n in counts.items():
+                self.totals[key] = self.totals.get(key, 0) + n
+
+    def snapshot(self) -> dict[str, int]:
+        """A copy of the totals."""
+        with self._lock:
+            return dict(self.totals)
+
+
+def answer(bundle: Any, records: list[dict[str, Any]], counter: UnknownKeyCounter
+           ) -> tuple[int, dict[str, Any]]:
+    """``(HTTP status, body)`` for one request's records."""
+    from gristmill.engine.errors import DataError
+
+    try:
+        predictions, report = bundle.predict_records_with_report(records)
+    except DataError as e:  # the request's fault: say what and how to fix it
+        return 400, {"error": f"bad request: {e}"}
+    except Exception as e:  # report the model's failure to the caller, keep serving
+        return 500, {"error": f"{type(e).__name__}: {e}"}
+    if report.unknown_keys:
+        counter.add(report.unknown_keys)
+        log.warning("unknown keys ignored: %s", report.unknown_keys)
+    return 200, {"predictions": predictions, "warnings": report.warnings(),
+                 "unknown_keys": report.unknown_keys}
+
+
 def make_handler(bundle: Any, load_seconds: float) -> type[BaseHTTPRequestHandler]:
     """An HTTP handler class answering for ``bundle``."""
+    counter = UnknownKeyCounter()
 
     class Handler(BaseHTTPRequestHandler):
         def _reply(self, status: int, payload: dict[str, Any]) -> None:
@@ -57,7 +101,8 @@ def make_handler(bundle: Any, load_seconds: float) -> type[BaseHTTPRequestHandle
         def do_GET(self) -> None:  # noqa: N802 (http.server's naming)
             if self.path in ("/ping", "/health"):
                 self._reply(200, {"status": "ok", "load_seconds": load_seconds,
-                                  "task": bundle.task})
+                                  "task": bundle.task,
+                                  "unknown_keys_total": counter.snapshot()})
             else:
                 self._reply(404, {"error": f"no route {self.path}; try /ping or /invocations"})
 
@@ -74,12 +119,7 @@ def make_handler(bundle: Any, load_seconds: float) -> type[BaseHTTPRequestHandle
             except ValueError as e:
                 self._reply(400, {"error": f"bad request: {e}"})
                 return
-            try:
-                predictions = bundle.predict_records(records)
-            except Exception as e:  # report the model's failure to the caller, keep serving
-                self._reply(500, {"error": f"{type(e).__name__}: {e}"})
-                return
-            self._reply(200, {"predictions": predictions})
+            self._reply(*answer(bundle, records, counter))
 
         def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
             log.info("%s - %s", self.address_string(), format % args)
