@@ -140,10 +140,10 @@ def missing_columns_error(missing: Sequence[str], required: Sequence[str],
     """The error for raw columns absent from a batch (one message for every entry point)."""
     names = ", ".join(repr(m) for m in missing)
     what = f"raw column {names} is" if len(missing) == 1 else f"raw columns {names} are"
-    hints = [f"{m!r} (did you mean {close[0]!r}?)" for m in missing
-             if (close := difflib.get_close_matches(m, [p for p in present if p not in required],
-                                                    n=1, cutoff=0.75))]
-    hint = f" Close names in the input: {', '.join(hints)}." if hints else ""
+    spare = [p for p in present if p not in required]
+    hints = [f"{close[0]!r} for {m!r}?" for m in missing
+             if (close := difflib.get_close_matches(m, spare, n=1, cutoff=0.75))]
+    hint = f" Did you mean {', '.join(hints)}" if hints else ""
     return DataError(
         f"{source}: {what} missing; the model reads {list(required)} and the input has "
         f"{list(present)}.{hint}",
