@@ -70,3 +70,41 @@ def test_signature_declares_outputs_only_so_gristmill_checks_raw_inputs():
 def test_an_unmappable_output_type_drops_the_signature():
     outputs = pa.schema([("prediction", pa.struct([("a", pa.int32())]))])
     assert _signature(pa.schema([("x", pa.float64())]), outputs) is None
+
+
+@pytest.mark.integration
+def test_pyfunc_serves_pd_read_csv_and_refuses_a_missing_column(tmp_path):
+    """The documented recipe: pd.read_csv of the training CSV, label dropped, through MLflow."""
+    import mlflow.pyfunc
+    import numpy as np
+    import pandas as pd
+    import pyarrow.csv as pacsv
+    from bundles import penguin_like_table, train_bundle
+
+    from gristmill.components.trainer.model_pyfunc import save_pyfunc
+    from gristmill.engine.serving import load_bundle
+
+    train = penguin_like_table(200)
+    counts = np.arange(200) % 9
+    train = train.append_column("clutch", pa.array([None if c == 0 else int(c) for c in counts],
+                                                   pa.int64()))
+    train = train.append_column("band", pa.array(np.arange(200) % 5, pa.int64()))
+    model = train_bundle(str(tmp_path / "bundle"), train)
+    pq.write_table(train, tmp_path / "part-00000.parquet")
+    raw = [{"name": f.name, "type": str(f.type)} for f in train.schema if f.name != "species"]
+    save_pyfunc(model.uri, input_example([str(tmp_path / "part-00000.parquet")], raw),
+                str(tmp_path))
+    pacsv.write_csv(train, tmp_path / "train.csv")
+    frame = pd.read_csv(tmp_path / "train.csv").drop(columns=["species"])
+    assert str(frame["band"].dtype) == "int64" and str(frame["clutch"].dtype) == "float64"
+    pyfunc = mlflow.pyfunc.load_model(str(tmp_path / "bundle" / "mlflow_model"))
+    out = pyfunc.predict(frame)
+    expected = load_bundle(model.uri).predict(train.drop_columns(["species"]))
+    assert list(out["prediction"]) == expected["prediction"].to_pylist()
+    assert "warnings" not in out.columns
+    with pytest.raises(Exception, match=r"raw column 'band' is missing"):
+        pyfunc.predict(frame.drop(columns=["band"]))
+    # A column the model does not read is reported back, row by row.
+    flagged = pyfunc.predict(frame.head(2).assign(islnd=["Dream", None]))
+    assert list(flagged["warnings"]) == ["unknown field 'islnd' ignored (did you mean "
+                                         "'island'?)", ""]
