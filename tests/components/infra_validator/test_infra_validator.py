@@ -176,3 +176,15 @@ def test_server_scores_absent_keys_as_null_reports_unknown_keys_refuses_empty(se
     assert status == 400 and "no records to predict" in answer["error"]
     status, answer = _post(server, [{"bill_length_mm": "long", "island": "Dream"}])
     assert status == 400 and "raw column 'bill_length_mm'" in answer["error"]
+
+
+@pytest.mark.integration
+def test_request_examples_without_the_raw_columns_are_refused(world, tmp_path):
+    from gristmill.components.infra_validator.executor import build_requests
+    from gristmill.engine.serving import required_columns
+
+    table = penguin_like_table(10, seed=4).drop_columns(["island"])
+    examples = write_examples(str(tmp_path / "ex"), {"eval": table})
+    with pytest.raises(ConfigError, match=r"request examples lack raw column\(s\) \['island'\]"):
+        build_requests(examples, RequestSpec(num_examples=3), "species",
+                       required_columns(world["model"].uri))
