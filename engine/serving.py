@@ -30,6 +30,7 @@ from gristmill.engine.features import RawFeatureEncoder, TransformFeatureEncoder
 from gristmill.engine.labels import LabelSpec
 from gristmill.engine.serving_input import (
     InputReport,
+    clean_records,
     conform_table,
     model_raw_inputs,
     table_from_records,
@@ -198,15 +199,23 @@ class ServingBundle:
     def predict_records_with_report(self, records: Sequence[dict[str, Any]]
                                     ) -> tuple[list[dict[str, Any]], InputReport]:
         """:meth:`predict_records`, plus the report (unknown keys and their counts)."""
-        table, report = table_from_records(records, self.inputs, label_key=self.label_key,
-                                           source=self._source("predict_records"))
-        out = self._predict_conformed(table)
-        predictions = out["prediction"].to_pylist()
+        source = self._source("predict_records")
+        if getattr(self.encoder, "transform", None) is not None:
+            table, report = table_from_records(records, self.inputs, label_key=self.label_key,
+                                               source=source)
+            numeric, categorical = stack_columns(self.encoder.encode(table))
+        else:  # the low-latency path: no Arrow table for a few records
+            cleaned, report = clean_records(records, self.inputs, label_key=self.label_key,
+                                            source=source)
+            numeric, categorical = self.encoder.encode_records(cleaned)
+        outputs = self.predict_arrays(numeric, categorical)
         if self.task == "regression":
-            return [{"prediction": p} for p in predictions], report
-        probabilities = out["probabilities"].to_pylist()
-        return [{"prediction": p, "probabilities": q}
-                for p, q in zip(predictions, probabilities, strict=True)], report
+            values = outputs[:, 0] * self.label.target_std + self.label.target_mean
+            return [{"prediction": float(v)} for v in values], report
+        z = np.exp(outputs - outputs.max(axis=1, keepdims=True))
+        probs = z / z.sum(axis=1, keepdims=True)
+        return [{"prediction": self.classes[int(p.argmax())], "probabilities": p.tolist()}
+                for p in probs], report
 
 
 def _to_table(data: Any) -> pa.Table:

@@ -29,7 +29,7 @@ from typing import Any
 import pyarrow as pa
 
 from gristmill.engine.errors import DataError
-from gristmill.engine.serving_types import widen
+from gristmill.engine.serving_types import clean_value, widen
 
 #: Kinds of raw input, by the Arrow type the column had in training.
 INTEGER, NUMBER, BOOLEAN, STRING, OTHER = "integer", "number", "boolean", "string", "other"
@@ -178,10 +178,10 @@ def conform_table(table: pa.Table, inputs: Sequence[RawInput], *, label_key: str
     return pa.table(columns, names=names) if names else table.select([]), report
 
 
-def table_from_records(records: Sequence[Any], inputs: Sequence[RawInput], *,
-                       label_key: str | None = None, source: str = "predict_records"
-                       ) -> tuple[pa.Table, InputReport]:
-    """Build the raw input table from JSON-like records (absent key == null), then conform it.
+def clean_records(records: Sequence[Any], inputs: Sequence[RawInput], *,
+                  label_key: str | None = None, source: str = "predict_records"
+                  ) -> tuple[list[dict[str, Any]], InputReport]:
+    """JSON-like records -> records of exactly the model's inputs, widened (absent key == null).
 
     Raises:
         DataError: No records, a record that is not an object, a record without any value
@@ -203,13 +203,29 @@ def table_from_records(records: Sequence[Any], inputs: Sequence[RawInput], *,
                 unknown[key] = unknown.get(key, 0) + 1
     suggestions = _suggestions(list(unknown), names)
     _refuse_empty_records(records, names, suggestions, source)
-    columns = {spec.name: _records_column([r.get(spec.name) for r in records], spec, source)
-               for spec in inputs}
-    table = pa.table(columns) if columns else pa.table({"_": pa.nulls(len(records))}).select([])
-    conformed, report = conform_table(table, inputs, label_key=label_key, source=source)
-    report.ignored_columns, report.unknown_keys = list(unknown), unknown
-    report.suggestions = suggestions
+    cleaned = [{spec.name: clean_value(record.get(spec.name), spec, source, row)
+                for spec in inputs} for row, record in enumerate(records)]
+    report = InputReport(rows=len(records), ignored_columns=list(unknown),
+                         unknown_keys=unknown, suggestions=suggestions)
+    return cleaned, report
+
+
+def table_from_records(records: Sequence[Any], inputs: Sequence[RawInput], *,
+                       label_key: str | None = None, source: str = "predict_records"
+                       ) -> tuple[pa.Table, InputReport]:
+    """:func:`clean_records`, as a table of the model's inputs typed as in training."""
+    cleaned, report = clean_records(records, inputs, label_key=label_key, source=source)
+    columns = [pa.array([r[spec.name] for r in cleaned], _RECORD_TYPES.get(spec.kind))
+               for spec in inputs]
+    if not columns:
+        return pa.table({"_": pa.nulls(len(cleaned))}).select([]), report
+    table = pa.table(columns, names=[spec.name for spec in inputs])
+    conformed, _ = conform_table(table, inputs, label_key=label_key, source=source)
     return conformed, report
+
+
+_RECORD_TYPES = {INTEGER: pa.int64(), NUMBER: pa.float64(), BOOLEAN: pa.bool_(),
+                 STRING: pa.string()}
 
 
 def _refuse_empty_records(records: Sequence[dict], names: list[str],
@@ -225,29 +241,6 @@ def _refuse_empty_records(records: Sequence[dict], names: list[str],
                     f"the model's guess for nothing.{hint}",
                     fix="send at least one feature value per record (a key left out counts "
                         "as null)")
-
-
-def _records_column(values: list[Any], spec: RawInput, source: str) -> pa.Array:
-    try:
-        return pa.array(values)
-    except (pa.ArrowInvalid, pa.ArrowTypeError, TypeError, ValueError, OverflowError):
-        pass
-    if spec.kind == STRING and all(isinstance(v, (str, int, float, bool)) or v is None
-                                   for v in values):
-        return pa.array([v if v is None or isinstance(v, str) else _scalar_text(v)
-                         for v in values], pa.string())
-    kinds = sorted({type(v).__name__ for v in values if v is not None})
-    raise DataError(f"{source}: raw column {spec.name!r} mixes JSON types {kinds} across "
-                    f"records; it was {spec.arrow_type} in training.",
-                    fix=f"send {spec.name!r} as {_expected(spec)} (or null) in every record")
-
-
-def _scalar_text(value: Any) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, float) and value.is_integer():
-        return str(int(value))
-    return str(value)
 
 
 def _suggestions(unknown: Sequence[str], names: Sequence[str]) -> dict[str, str]:

@@ -168,3 +168,89 @@ def _first_bad(array: pa.Array, parse: type) -> Any:
         except ValueError:
             return value
     return None
+
+
+def clean_value(value: Any, spec: Any, source: str, row: int) -> Any:
+    """One JSON-like value, widened like :func:`widen` widens a column (records path).
+
+    Returns the value as training saw it (``float``/``int``/``bool``/``str``) or ``None``.
+
+    Raises:
+        DataError: naming the column, the record and the value.
+    """
+    if value is None or spec.kind not in _TARGET:
+        return value
+    if isinstance(value, float) and value != value:  # NaN is a missing value
+        return None
+    try:
+        return _CLEANERS[spec.kind](value)
+    except (TypeError, ValueError, OverflowError):
+        raise DataError(f"{source}: raw column {spec.name!r} was {spec.arrow_type} in training; "
+                        f"record {row} holds {value!r} ({type(value).__name__}), which it "
+                        "cannot take safely.",
+                        fix=f"send {spec.name!r} as "
+                            f"{_WORDS[spec.kind]} (null when a value is unknown)") from None
+
+
+_WORDS = {"integer": "an integer", "number": "a number", "boolean": "a boolean",
+          "string": "a string"}
+
+
+def _blank(value: str) -> bool:
+    return not value.strip()
+
+
+def _clean_number(value: Any) -> float | None:
+    if isinstance(value, str):
+        return None if _blank(value) else float(value.strip())
+    if isinstance(value, (bool, int, float)):
+        return float(value)
+    raise TypeError
+
+
+def _clean_integer(value: Any) -> int | None:
+    if isinstance(value, str):
+        if _blank(value):
+            return None
+        value = float(value.strip())
+    if isinstance(value, bool):
+        return int(value)
+    if isinstance(value, int):
+        return value
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    raise ValueError
+
+
+def _clean_boolean(value: Any) -> bool | None:
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str):
+        text = value.strip().lower()
+        if not text:
+            return None
+        return {"true": True, "false": False, "1": True, "0": False}[text] \
+            if text in ("true", "false", "1", "0") else _raise()
+    if isinstance(value, (int, float)) and value in (0, 1):
+        return bool(value)
+    raise ValueError
+
+
+def _clean_string(value: Any) -> str:
+    if isinstance(value, str):
+        return value
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    if isinstance(value, (int, float)):
+        return str(value)
+    raise TypeError
+
+
+def _raise() -> Any:
+    raise ValueError
+
+
+_CLEANERS = {"integer": _clean_integer, "number": _clean_number, "boolean": _clean_boolean,
+             "string": _clean_string}

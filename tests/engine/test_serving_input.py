@@ -129,9 +129,30 @@ def test_unsafe_input_is_an_error_naming_the_column(bundle):
         bundle.predict(raw.assign(x2=[1.0, 2.5, None, 3.0, 4.0]))
     with pytest.raises(DataError, match=r"raw column 'color' .*got list<item: int64>"):
         bundle.predict(raw.assign(color=[[1], [2], [3], [4], [5]]))
-    with pytest.raises(DataError, match=r"raw column 'x1' mixes JSON types \['float', 'str'\]"):
+    with pytest.raises(DataError, match=r"raw column 'x1' was double in training; record 1 "
+                                        r"holds 'abc'"):
         bundle.predict_records([{"x1": 1.0}, {"x1": "abc"}])
     # Numeric text and ints for a string column are safe: same predictions as the typed ones.
     typed = bundle.predict(raw)
     as_text = bundle.predict(raw.assign(x1=[str(v) for v in raw["x1"]]))
     np.testing.assert_array_equal(probs(typed), probs(as_text))
+
+
+def test_records_and_tables_follow_the_same_widening(bundle):
+    """The records fast path (Python) and the table path (Arrow) give the same answers."""
+    rows = [{"x1": "0.5", "x2": 3.0, "color": "red", "code": 2.0},
+            {"x1": 1, "x2": "", "color": None, "code": "2"},
+            {"x1": " ", "x2": True, "color": "blue", "code": 3},
+            {"x1": -0.25, "color": "purple", "code": None, "ignored": [1, 2]}]
+    fast = bundle.predict_records(rows)
+    typed = pa.table({"x1": [0.5, 1.0, None, -0.25], "x2": pa.array([3, None, 1, None]),
+                      "color": ["red", None, "blue", "purple"],
+                      "code": pa.array([2, 2, 3, None])})
+    np.testing.assert_allclose([r["probabilities"] for r in fast], probs(bundle.predict(typed)),
+                               atol=1e-6)
+    assert [r["prediction"] for r in fast] == bundle.predict(typed)["prediction"].to_pylist()
+    np.testing.assert_allclose(probs(bundle.predict(rows)), probs(bundle.predict(typed)),
+                               atol=1e-6)
+    with pytest.raises(DataError, match=r"raw column 'x2' was int64 in training; record 1 "
+                                        r"holds 2.5"):
+        bundle.predict_records([{"x2": 1}, {"x2": 2.5}])
