@@ -3,9 +3,14 @@
 TFX's ``Evaluator`` (TFMA) with the same names. The candidate is evaluated through the path
 that will serve (raw records -> ``ServingBundle.predict``), on Beam. Outputs:
 
-* ``evaluation`` (ModelEvaluation): ``metrics.json`` (metrics per slice for the candidate and
-  the baseline, omitted slices, skipped rows), ``validations.json`` (every threshold check),
-  ``slice_gaps.json`` (worst slices against overall, for fairness review), ``report.html``.
+Before scoring it refuses eval data without the raw columns the model reads and sets aside
+a baseline model on another label space (:mod:`.inputs`); every slice is also scored for the
+trivial baseline, which gates the blessing (:mod:`.trivial_baseline`).
+
+* ``evaluation`` (ModelEvaluation): ``metrics.json`` (metrics per slice for the candidate,
+  the baseline and the trivial baseline, omitted slices, skipped rows), ``validations.json``
+  (every threshold check), ``slice_gaps.json`` (worst slices against overall, for fairness
+  review), ``report.html``.
 * ``blessing`` (ModelBlessing): empty ``BLESSED`` or ``NOT_BLESSED`` file, ``blessing.json``
   with the reasons; custom properties ``blessed`` (1/0), ``current_model_id``,
   ``baseline_model_id``, ``blessing_message``.
