@@ -57,7 +57,7 @@ class InputReport:
     Attributes:
         rows: Records (rows) predicted.
         ignored_columns: Columns (or record keys) that are not raw features nor the label.
-        unknown_keys: Records only: ignored key -> number of records that carried it.
+        unknown_keys: Ignored key (column) -> number of records (rows) that held a value.
         conversions: Column -> the widening applied (``"int64 -> double"``, ...).
         suggestions: Ignored column -> the model feature it probably meant.
     """
@@ -168,6 +168,9 @@ def conform_table(table: pa.Table, inputs: Sequence[RawInput], *, label_key: str
         raise missing_columns_error(missing, names, table.column_names, source)
     report = InputReport(rows=table.num_rows)
     report.ignored_columns = [c for c in table.column_names if c not in names and c != label_key]
+    report.unknown_keys = {c: table.num_rows - table.column(c).null_count
+                           for c in report.ignored_columns
+                           if table.num_rows - table.column(c).null_count}
     report.suggestions = _suggestions(report.ignored_columns, names)
     columns = []
     for spec in inputs:

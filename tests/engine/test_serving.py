@@ -211,3 +211,25 @@ def test_the_allow_list_holds_every_builtin_model():
 
     assert sorted(BUILTIN_MODEL_CLASSES) == sorted(
         f"{c.__module__}:{c.__qualname__}" for c in models.BUILTIN_MODELS.values())
+
+
+def test_a_transform_bundle_refuses_transformed_columns_and_names_the_raw_ones(tmp_path):
+    from gristmill.engine.errors import DataError
+    from gristmill.engine.transform_fn import FittedTransform
+
+    graph = _plan_dir(tmp_path)
+    table = records(200)
+    result = train_tabular(table, None, "label", transform=FittedTransform.load(graph),
+                           config=TrainConfig(epochs=1, batch_size=64))
+    bundle_dir = str(tmp_path / "bundle")
+    save_bundle(bundle_dir, result.model, result.prepared.encoder, result.prepared.label,
+                [{"name": "x1", "type": "double"}, {"name": "color", "type": "string"}],
+                transform_uri=graph, exports=())
+    bundle = load_bundle(bundle_dir)
+    assert bundle.required_columns == ["x1", "color"]
+    transformed = FittedTransform.load(graph).transform(table)  # x1_z, color_id, label
+    with pytest.raises(DataError, match=r"raw columns 'x1', 'color' are missing; the model "
+                                        r"reads \['x1', 'color'\]"):
+        bundle.predict(transformed)
+    with pytest.raises(DataError, match=r"raw column 'color' is missing"):
+        bundle.predict(table.drop_columns(["color"]))

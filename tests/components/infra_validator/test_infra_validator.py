@@ -188,3 +188,19 @@ def test_request_examples_without_the_raw_columns_are_refused(world, tmp_path):
     with pytest.raises(ConfigError, match=r"request examples lack raw column\(s\) \['island'\]"):
         build_requests(examples, RequestSpec(num_examples=3), "species",
                        required_columns(world["model"].uri))
+
+
+@pytest.mark.integration
+def test_server_batch_requests_need_every_raw_column(server):
+    columns = ["bill_length_mm", "flipper_length_mm", "island", "row_id"]
+    data = [[1, 2, "Dream", 7], [3, None, "Biscoe", 8]]
+    status, batch = _post(server, {"dataframe_split": {"columns": columns, "data": data}})
+    assert status == 200 and len(batch["predictions"]) == 2
+    assert batch["unknown_keys"] == {"row_id": 2}
+    as_records = [dict(zip(columns[:3], row[:3], strict=True)) for row in data]
+    status, records = _post(server, {"dataframe_records": as_records})
+    assert [p["prediction"] for p in records["predictions"]] == \
+        [p["prediction"] for p in batch["predictions"]]
+    status, answer = _post(server, {"dataframe_split": {
+        "columns": ["bill_length_mm", "flipper_length_mm"], "data": [[1, 2]]}})
+    assert status == 400 and "raw column 'island' is missing" in answer["error"]
