@@ -89,9 +89,12 @@ def save_pyfunc(bundle_dir: str, example: pa.Table, tmp_dir: str = "") -> str:
         example: A few raw records (see :func:`input_example`).
         tmp_dir: Scratch space; the model is built there, then moved into the bundle.
     """
-    from gristmill.engine.serving import load_bundle
+    from gristmill.engine.serving import load_bundle, read_config
 
-    output = load_bundle(bundle_dir).predict(example)
+    # The Trainer wrote this bundle from the model it just trained (its class is already
+    # imported in this process), so the bundle's own class is trusted here.
+    own_class = read_config(bundle_dir)["model"]["class"]
+    output = load_bundle(bundle_dir, trusted_model_classes=[own_class]).predict(example)
     scratch = tempfile.mkdtemp(prefix="pyfunc-", dir=tmp_dir or None)
     staged = os.path.join(scratch, MLFLOW_DIR)
     os.makedirs(os.path.join(staged, "artifacts"))

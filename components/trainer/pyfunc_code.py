@@ -16,9 +16,14 @@ class GristmillBundleModel(PythonModel):
 
     def load_context(self, context):
         """Load the serving bundle copied into the model's artifacts."""
-        from gristmill.engine.serving import load_bundle
+        from gristmill.engine.serving import load_bundle, read_config
 
-        self.bundle = load_bundle(context.artifacts["bundle"], backend="torch")
+        # MLflow's models-from-code runs code named in this model directory's MLmodel, so
+        # loading it already trusts the directory; the bundle's own model class is allowed
+        # (Gristmill's own loaders keep the allow-list: engine.serving.check_model_class).
+        uri = context.artifacts["bundle"]
+        self.bundle = load_bundle(uri, backend="torch",
+                                  trusted_model_classes=[read_config(uri)["model"]["class"]])
 
     # A DataFrame hint tells MLflow the input is taken as is. The signature declares outputs
     # only: the bundle checks raw inputs itself (missing columns, safe widening), with errors

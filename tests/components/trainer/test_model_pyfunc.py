@@ -108,3 +108,39 @@ def test_pyfunc_serves_pd_read_csv_and_refuses_a_missing_column(tmp_path):
     flagged = pyfunc.predict(frame.head(2).assign(islnd=["Dream", None]))
     assert list(flagged["warnings"]) == ["unknown field 'islnd' ignored (did you mean "
                                          "'island'?)", ""]
+
+
+@pytest.mark.integration
+def test_a_run_fn_model_class_is_trusted_by_the_trainer_only(tmp_path, monkeypatch):
+    """The Trainer's pyfunc takes the class it just trained; other loaders need it listed."""
+    from bundles import penguin_like_table
+
+    from gristmill.components.trainer.model_pyfunc import save_pyfunc
+    from gristmill.engine.errors import ConfigError
+    from gristmill.engine.features import RawFeatureEncoder
+    from gristmill.engine.labels import LabelSpec
+    from gristmill.engine.serving import load_bundle, save_bundle
+
+    (tmp_path / "user_models.py").write_text(
+        "import torch\n"
+        "class Linear(torch.nn.Module):\n"
+        "    def __init__(self, width=2, classes=3):\n"
+        "        super().__init__()\n"
+        "        self.kwargs = {'width': width, 'classes': classes}\n"
+        "        self.layer = torch.nn.Linear(width, classes)\n"
+        "    def forward(self, numeric, categorical):\n"
+        "        return self.layer(torch.nan_to_num(numeric))\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    import user_models
+
+    table = penguin_like_table(50).drop_columns(["island"])
+    encoder = RawFeatureEncoder.fit([table], exclude=["species"])
+    label = LabelSpec.fit(table["species"], "species")
+    directory = str(tmp_path / "bundle")
+    raw = [{"name": f.name, "type": str(f.type)} for f in table.schema if f.name != "species"]
+    save_bundle(directory, user_models.Linear(), encoder, label, raw, exports=())
+    save_pyfunc(directory, table.drop_columns(["species"]).slice(0, 3), str(tmp_path))
+    with pytest.raises(ConfigError, match="'user_models:Linear', which is not on the allow-list"):
+        load_bundle(directory)
+    monkeypatch.setenv("GRISTMILL_TRUSTED_MODEL_CLASSES", "user_models:Linear")
+    assert load_bundle(directory).predict(table).num_rows == 50
