@@ -177,7 +177,7 @@ def test_a_baseline_on_another_label_space_is_not_compared(world):
         world["train"].schema.get_field_index("species"), "species",
         pa.array([{"Adelie": "A", "Chinstrap": "C", "Gentoo": "G"}[s]
                   for s in world["train"]["species"].to_pylist()]))
-    other = train_bundle(str(world["root"] / "other_labels"), renamed, model_id=24)
+    other = train_bundle(str(world["root"] / "other_labels"), renamed, good=False, model_id=24)
     blessing, metrics, verdict, _, report = evaluate(world, "other", world["good"],
                                                      baseline=other, eval_config=config())
     note = metrics["baseline_note"]
