@@ -28,6 +28,13 @@ import pyarrow as pa
 from gristmill.engine.errors import ConfigError
 from gristmill.engine.features import RawFeatureEncoder, TransformFeatureEncoder, stack_columns
 from gristmill.engine.labels import LabelSpec
+from gristmill.engine.serving_input import (
+    InputReport,
+    clean_records,
+    conform_table,
+    model_raw_inputs,
+    table_from_records,
+)
 from gristmill.engine.transform_fn import to_table
 
 FORMAT_VERSION = 1
@@ -35,6 +42,9 @@ BUNDLE_FILE = "bundle.json"
 WEIGHTS_FILE = "weights.safetensors"
 TRANSFORM_DIR = "transform"
 BACKENDS = ("auto", "torch", "onnx")
+#: Model classes any bundle may name; others must be trusted explicitly (see load_model).
+BUILTIN_MODEL_CLASSES = ("gristmill.engine.models:TabularMLP", "gristmill.engine.models:WideDeep")
+TRUSTED_CLASSES_ENV = "GRISTMILL_TRUSTED_MODEL_CLASSES"
 
 
 def save_bundle(directory: str, model: Any, encoder: Any, label: LabelSpec,
@@ -117,6 +127,7 @@ class ServingBundle:
         self.classes = list(config["classes"])
         self.raw_features = list(config["raw_features"])
         self.backend = backend
+        self.inputs = model_raw_inputs(config, encoder)
         self._run = runner
 
     @property
@@ -124,24 +135,49 @@ class ServingBundle:
         """Names of the raw input columns."""
         return [f["name"] for f in self.raw_features]
 
+    @property
+    def required_columns(self) -> list[str]:
+        """The raw columns every batch must hold (the ones the model reads)."""
+        return [i.name for i in self.inputs]
+
     def predict(self, table: Any) -> pa.Table:
         """Predict for raw records.
 
         Args:
-            table: ``pa.Table``, ``pa.RecordBatch`` or pandas DataFrame of raw records;
-                extra columns (the label, ids) are ignored, missing features are treated as
-                missing values.
+            table: ``pa.Table``, ``pa.RecordBatch`` or pandas DataFrame of raw records, or a
+                list of dicts (JSON-like records). Columns the model does not read (the label,
+                ids) are ignored; the rules for missing columns, absent keys and types are
+                those of :mod:`gristmill.engine.serving_input`.
 
         Returns:
             Classification: ``prediction`` (a class, typed like the label) and
             ``probabilities`` (list<float> in ``classes`` order). Regression:
             ``prediction`` (float64).
+
+        Raises:
+            DataError: A raw column the model reads is missing, or holds values of a type it
+                cannot take safely.
         """
-        table = _to_table(table)
+        return self.predict_with_report(table)[0]
+
+    def predict_with_report(self, table: Any) -> tuple[pa.Table, InputReport]:
+        """:meth:`predict`, plus the :class:`InputReport` (ignored columns, widenings)."""
+        if isinstance(table, list):
+            conformed, report = table_from_records(table, self.inputs, label_key=self.label_key,
+                                                   source=self._source("predict"))
+        else:
+            conformed, report = conform_table(_to_table(table), self.inputs,
+                                              label_key=self.label_key,
+                                              source=self._source("predict"))
+        return self._predict_conformed(conformed), report
+
+    def _predict_conformed(self, table: pa.Table) -> pa.Table:
         numeric, categorical = stack_columns(self.encoder.encode(table))
         outputs = self.predict_arrays(numeric, categorical)
-        columns = self.label.decode(outputs)
-        return pa.table(columns)
+        return pa.table(self.label.decode(outputs))
+
+    def _source(self, method: str) -> str:
+        return f"model {self.uri}: {method}"
 
     def predict_arrays(self, numeric: np.ndarray, categorical: np.ndarray) -> np.ndarray:
         """Raw model outputs (logits / standardized values) for encoded inputs."""
@@ -150,25 +186,39 @@ class ServingBundle:
         return self._run(numeric, categorical)
 
     def predict_records(self, records: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
-        """Low-latency path for a few records given as dicts.
+        """Predict for records given as dicts (JSON objects): a key left out is null.
 
         Returns:
             One dict per record: ``prediction`` and, for classification, ``probabilities``.
+
+        Raises:
+            DataError: No records, an empty record, or a value of the wrong type.
         """
-        numeric, categorical = self.encoder.encode_records(records)
+        return self.predict_records_with_report(records)[0]
+
+    def predict_records_with_report(self, records: Sequence[dict[str, Any]]
+                                    ) -> tuple[list[dict[str, Any]], InputReport]:
+        """:meth:`predict_records`, plus the report (unknown keys and their counts)."""
+        source = self._source("predict_records")
+        if getattr(self.encoder, "transform", None) is not None:
+            table, report = table_from_records(records, self.inputs, label_key=self.label_key,
+                                               source=source)
+            numeric, categorical = stack_columns(self.encoder.encode(table))
+        else:  # the low-latency path: no Arrow table for a few records
+            cleaned, report = clean_records(records, self.inputs, label_key=self.label_key,
+                                            source=source)
+            numeric, categorical = self.encoder.encode_records(cleaned)
         outputs = self.predict_arrays(numeric, categorical)
         if self.task == "regression":
             values = outputs[:, 0] * self.label.target_std + self.label.target_mean
-            return [{"prediction": float(v)} for v in values]
+            return [{"prediction": float(v)} for v in values], report
         z = np.exp(outputs - outputs.max(axis=1, keepdims=True))
         probs = z / z.sum(axis=1, keepdims=True)
         return [{"prediction": self.classes[int(p.argmax())], "probabilities": p.tolist()}
-                for p in probs]
+                for p in probs], report
 
 
 def _to_table(data: Any) -> pa.Table:
-    if isinstance(data, list):
-        return pa.Table.from_pylist(data)
     try:
         return to_table(data)
     except TypeError as e:
@@ -195,6 +245,16 @@ def read_config(uri: str) -> dict[str, Any]:
     return config
 
 
+def required_columns(uri: str) -> list[str]:
+    """The raw columns a bundle's model reads, every batch must hold them.
+
+    Reads ``bundle.json`` (and the transform plan, if any); imports no torch, runs no model.
+    """
+    uri = os.fspath(uri)
+    config = read_config(uri)
+    return [i.name for i in model_raw_inputs(config, load_encoder(uri, config))]
+
+
 def load_encoder(uri: str, config: dict[str, Any]) -> Any:
     """The bundle's feature encoder (raw vocabularies, or the copied fitted transform)."""
     enc = config["encoder"]
@@ -206,19 +266,54 @@ def load_encoder(uri: str, config: dict[str, Any]) -> Any:
     return TransformFeatureEncoder(transform, label_key=config["label_key"])
 
 
-def load_model(uri: str, config: dict[str, Any] | None = None) -> Any:
-    """Rebuild the eager ``nn.Module`` from ``bundle.json`` and ``weights.safetensors``."""
+def load_model(uri: str, config: dict[str, Any] | None = None,
+               trusted_model_classes: Sequence[str] = ()) -> Any:
+    """Rebuild the eager ``nn.Module`` from ``bundle.json`` and ``weights.safetensors``.
+
+    The model class named in ``bundle.json`` is checked against the allow-list
+    (:func:`check_model_class`) before anything is imported.
+    """
     from safetensors.torch import load_file
 
+    config = config or read_config(uri)
+    check_model_class(uri, config["model"]["class"], trusted_model_classes)
     from gristmill.engine.models import instantiate
 
-    config = config or read_config(uri)
     model = instantiate(config["model"]["class"], dict(config["model"]["kwargs"]))
     model.load_state_dict(load_file(os.path.join(uri, WEIGHTS_FILE)))
     return model.eval()
 
 
-def _make_runner(uri: str, config: dict[str, Any], backend: str) -> tuple[Any, str]:
+def allowed_model_classes(trusted_model_classes: Sequence[str] = ()) -> list[str]:
+    """The built-in model classes, those passed in, and those listed (comma-separated
+    ``module:QualName`` entries) in ``$GRISTMILL_TRUSTED_MODEL_CLASSES``."""
+    listed = os.environ.get(TRUSTED_CLASSES_ENV, "").split(",")
+    from_env = [c.strip() for c in listed if c.strip()]
+    return [*BUILTIN_MODEL_CLASSES, *trusted_model_classes, *from_env]
+
+
+def check_model_class(uri: str, path: Any, trusted_model_classes: Sequence[str] = ()) -> None:
+    """Refuse a model class that is not on the allow-list, before importing its module.
+
+    ``bundle.json`` is artifact data: importing the module it names would run that module's
+    top-level code, so only exact ``module:QualName`` entries of the allow-list are imported.
+
+    Raises:
+        ConfigError: The class is not allowed (nothing has been imported).
+    """
+    allowed = allowed_model_classes(trusted_model_classes)
+    if isinstance(path, str) and path in allowed:
+        return
+    raise ConfigError(f"{uri}/{BUNDLE_FILE} names model class {path!r}, which is not on the "
+                      f"allow-list {allowed}; nothing was imported.",
+                      fix=f"if you wrote that class and trust this bundle, allow it: "
+                          f"load_bundle(uri, trusted_model_classes=[{path!r}]) or "
+                          f"{TRUSTED_CLASSES_ENV}={path} (comma-separated); or serve the "
+                          "exported model.onnx with backend='onnx', which imports no class")
+
+
+def _make_runner(uri: str, config: dict[str, Any], backend: str,
+                 trusted_model_classes: Sequence[str] = ()) -> tuple[Any, str]:
     exports = config.get("exports", {})
     if backend == "auto":
         backend = "onnx" if "onnx" in exports else "torch"
@@ -242,7 +337,7 @@ def _make_runner(uri: str, config: dict[str, Any], backend: str) -> tuple[Any, s
                               "export), or torch.export.load(program.pt2) yourself if you "
                               "trust the bundle")
     if backend == "torch":
-        module = load_model(uri, config)
+        module = load_model(uri, config, trusted_model_classes)
     else:
         raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}")
 
@@ -253,7 +348,8 @@ def _make_runner(uri: str, config: dict[str, Any], backend: str) -> tuple[Any, s
     return run, backend
 
 
-def load_bundle(uri: str, backend: str = "torch") -> ServingBundle:
+def load_bundle(uri: str, backend: str = "torch",
+                trusted_model_classes: Sequence[str] = ()) -> ServingBundle:
     """Load a serving bundle written by the Trainer.
 
     Args:
@@ -261,9 +357,11 @@ def load_bundle(uri: str, backend: str = "torch") -> ServingBundle:
         backend: ``torch`` (eager, default), ``onnx`` (onnxruntime, lowest latency),
             or ``auto`` (ONNX when exported). ``program.pt2`` (torch.export) is written and
             verified at export but never loaded here: torch.export.load can unpickle.
+        trusted_model_classes: ``module:QualName`` model classes to allow besides the
+            built-in ones (see :func:`check_model_class`).
     """
     uri = os.fspath(uri)
     config = read_config(uri)
     encoder = load_encoder(uri, config)
-    runner, backend = _make_runner(uri, config, backend)
+    runner, backend = _make_runner(uri, config, backend, trusted_model_classes)
     return ServingBundle(uri, config, encoder, runner, backend)

@@ -78,6 +78,26 @@ def infer_file(source: str, examples_path: str, result_path: str, model_uri: str
     return rows
 
 
+def check_columns(files: Sequence[str], model_uri: str, model_id) -> None:
+    """Refuse input files that lack a raw column the model reads (before any prediction).
+
+    Raises:
+        ConfigError: naming the missing columns, the file and the fix.
+    """
+    from gristmill.engine.serving import required_columns
+
+    required = required_columns(model_uri)
+    for path in files:
+        present = pq.read_schema(path).names
+        missing = [c for c in required if c not in present]
+        if missing:
+            raise ConfigError(f"BulkInferrer: the examples lack raw column(s) {missing} that "
+                              f"model {model_id} reads ({path} has {present}); predicting "
+                              "would feed the model missing values on every row.",
+                              fix="give BulkInferrer raw examples with every feature column "
+                                  "(ExampleGen's, not Transform's transformed_examples)")
+
+
 def _split_dir(artifact, split: str) -> str:
     return os.path.join(artifact.uri, f"Split-{split}")
 
@@ -125,6 +145,7 @@ class BulkInferrerExecutor(BaseExecutor):
             return
         splits = exec_properties.data_spec.example_splits or examples.splits
         jobs, expected = self._plan(examples, splits, outputs)
+        check_columns([job[0] for job in jobs], model.uri, model.id)
         _run_beam(jobs, model.uri, self.context.beam_pipeline_args)
         counts = self._count(outputs, splits, expected)
         for artifact in outputs:

@@ -32,6 +32,7 @@ from gristmill.components.evaluator.slicing import (
     score_slice,
     slice_rows,
 )
+from gristmill.components.evaluator.trivial_baseline import TrivialPredictor
 from gristmill.metadata.errors import DataError
 
 BATCH_ROWS = 8192
@@ -48,8 +49,13 @@ def bundle_outputs(bundle: Any, table: pa.Table, classes: Sequence[Any]
     """Serve ``table`` through ``bundle``: predicted values (class indices into ``classes`` for
     classification) and the probability matrix in ``classes`` order (``None`` for regression).
 
+    The classes are matched by name. The Evaluator only compares a baseline whose classes
+    are all among ``classes`` (see :mod:`.baseline_compat`); a class it does not know is
+    never counted as another one.
+
     Raises:
-        DataError: The bundle returned a different number of rows than it was given.
+        DataError: The bundle returned a different number of rows than it was given, or
+            predicted a class outside ``classes``.
     """
     out = bundle.predict(table)
     if out.num_rows != table.num_rows:
@@ -66,7 +72,12 @@ def bundle_outputs(bundle: Any, table: pa.Table, classes: Sequence[Any]
         if str(c) in position:
             probs[:, j] = own[:, position[str(c)]]
     predicted = class_indices(out["prediction"], classes)
-    predicted = np.where(predicted < 0, probs.argmax(axis=1), predicted)
+    if (predicted < 0).any():
+        unknown = sorted({str(v) for v, i in zip(out["prediction"].to_pylist(), predicted,
+                                                  strict=True) if i < 0})
+        raise DataError(f"serving bundle {bundle.uri} predicted class(es) {unknown} that are "
+                        f"not among the evaluated classes {[str(c) for c in classes]}.",
+                        fix="compare only models trained on the same label classes")
     return predicted, probs
 
 
@@ -74,7 +85,9 @@ class PredictAndSlice(beam.DoFn):
     """Predict a batch with the candidate (and baseline) bundle, emit per-slice arrays."""
 
     def __init__(self, candidate_uri: str, baseline_uri: str | None, label_key: str, task: str,
-                 classes: Sequence[Any], specs: Sequence[SlicingSpec]):
+                 classes: Sequence[Any], specs: Sequence[SlicingSpec],
+                 trivial: TrivialPredictor | None = None):
+        self.trivial = trivial
         self.candidate_uri = candidate_uri
         self.baseline_uri = baseline_uri
         self.label_key = label_key
@@ -103,6 +116,10 @@ class PredictAndSlice(beam.DoFn):
             arrays[f"{name}_pred"], probs = bundle_outputs(bundle, table, self.classes)
             if probs is not None:
                 arrays[f"{name}_probs"] = probs
+        if self.trivial is not None:
+            arrays["trivial_pred"], probs = self.trivial.arrays(table.num_rows, len(self.classes))
+            if probs is not None:
+                arrays["trivial_probs"] = probs
         pieces, null_slices = slice_rows(table, self.specs)
         if null_slices:
             yield beam.pvalue.TaggedOutput(SKIPPED_TAG, null_slices)
@@ -181,7 +198,8 @@ def _write_json(value: Any, path: str) -> None:
 def run_evaluation(files: Sequence[str], *, candidate_uri: str, baseline_uri: str | None,
                    label_key: str, task: str, classes: Sequence[Any],
                    specs: Sequence[SlicingSpec], options: Options, slices_path: str,
-                   skipped_path: str, beam_pipeline_args: Sequence[str] = ()) -> None:
+                   skipped_path: str, beam_pipeline_args: Sequence[str] = (),
+                   trivial: TrivialPredictor | None = None) -> None:
     """Run the evaluation pipeline; results land in ``slices_path`` and ``skipped_path``.
 
     ``slices_path`` receives a JSON list of :func:`score_slice` results; ``skipped_path`` a
@@ -192,7 +210,7 @@ def run_evaluation(files: Sequence[str], *, candidate_uri: str, baseline_uri: st
                    | "Read" >> beam.FlatMap(read_record_batches).with_output_types(
                        pa.RecordBatch)
                    | "PredictAndSlice" >> beam.ParDo(PredictAndSlice(
-                       candidate_uri, baseline_uri, label_key, task, classes, specs))
+                       candidate_uri, baseline_uri, label_key, task, classes, specs, trivial))
                    .with_outputs(SKIPPED_TAG, main="slices"))
         _ = (outputs.slices
              | "Concatenate" >> beam.CombinePerKey(ConcatenateArrays(

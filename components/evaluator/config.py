@@ -154,6 +154,9 @@ class Options(_Frozen):
         calibration_bins: Bins of the calibration (reliability) table.
         max_examples_per_slice: Exact metrics keep every example of a slice in memory;
             a slice above this bound is refused rather than approximated silently.
+        trivial_baseline_gate: Refuse the blessing to a model no better than the trivial
+            baseline (majority class / training mean) on the overall slice; ``False`` turns
+            the refusal into a warning (see :mod:`.trivial_baseline`).
     """
 
     min_slice_size: int = pydantic.Field(default=1, ge=1)
@@ -162,6 +165,7 @@ class Options(_Frozen):
     bootstrap_seed: int = 0
     calibration_bins: int = pydantic.Field(default=10, ge=1)
     max_examples_per_slice: int = pydantic.Field(default=2_000_000, ge=1)
+    trivial_baseline_gate: bool = True
 
 
 class EvalConfig(_Frozen):

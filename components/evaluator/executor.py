@@ -3,9 +3,14 @@
 TFX's ``Evaluator`` (TFMA) with the same names. The candidate is evaluated through the path
 that will serve (raw records -> ``ServingBundle.predict``), on Beam. Outputs:
 
-* ``evaluation`` (ModelEvaluation): ``metrics.json`` (metrics per slice for the candidate and
-  the baseline, omitted slices, skipped rows), ``validations.json`` (every threshold check),
-  ``slice_gaps.json`` (worst slices against overall, for fairness review), ``report.html``.
+Before scoring it refuses eval data without the raw columns the model reads and sets aside
+a baseline model on another label space (:mod:`.inputs`); every slice is also scored for the
+trivial baseline, which gates the blessing (:mod:`.trivial_baseline`).
+
+* ``evaluation`` (ModelEvaluation): ``metrics.json`` (metrics per slice for the candidate,
+  the baseline and the trivial baseline, omitted slices, skipped rows), ``validations.json``
+  (every threshold check), ``slice_gaps.json`` (worst slices against overall, for fairness
+  review), ``report.html``.
 * ``blessing`` (ModelBlessing): empty ``BLESSED`` or ``NOT_BLESSED`` file, ``blessing.json``
   with the reasons; custom properties ``blessed`` (1/0), ``current_model_id``,
   ``baseline_model_id``, ``blessing_message``.
@@ -33,7 +38,13 @@ import tempfile
 from typing import Any
 
 from gristmill.components.evaluator.config import EvaluatorParameters
+from gristmill.components.evaluator.inputs import baseline_problem, check_eval_columns
 from gristmill.components.evaluator.slice_gaps import slice_gap_report
+from gristmill.components.evaluator.trivial_baseline import (
+    TrivialPredictor,
+    apply_gate,
+    logged_metrics,
+)
 from gristmill.components.evaluator.validation import (
     OVERALL,
     ValidationResult,
@@ -56,7 +67,6 @@ class EvaluatorExecutor(BaseExecutor):
     """Runs the Beam evaluation, applies thresholds, writes evaluation and blessing."""
 
     def Do(self, input_dict, output_dict, exec_properties: EvaluatorParameters) -> None:
-        from gristmill.components.evaluator.beam_pipeline import run_evaluation
         from gristmill.engine.serving import read_config
 
         config = exec_properties.eval_config
@@ -67,17 +77,12 @@ class EvaluatorExecutor(BaseExecutor):
         check_metric_names(config, task)
         label_key = config.model_specs[0].label_key or bundle["label_key"]
         files = split_files(input_dict["examples"][0], exec_properties.example_splits)
-        tmp = tempfile.mkdtemp(prefix="evaluator-", dir=self.context.tmp_dir or None)
-        slices_path, skipped_path = os.path.join(tmp, "slices.json"), os.path.join(tmp,
-                                                                                  "skipped.json")
-        run_evaluation(files, candidate_uri=model.uri,
-                       baseline_uri=baseline.uri if baseline is not None else None,
-                       label_key=label_key, task=task, classes=classes,
-                       specs=config.slicing_specs, options=config.options,
-                       slices_path=slices_path, skipped_path=skipped_path,
-                       beam_pipeline_args=self.context.beam_pipeline_args)
-        slices, skipped = _read_json(slices_path), _read_json(skipped_path)
-        shutil.rmtree(tmp, ignore_errors=True)
+        check_eval_columns(files, model.uri, model.id, input_dict["examples"][0])
+        baseline_note = _baseline_note(bundle, baseline, files)
+        compared = baseline if baseline_note is None else None
+        trivial = TrivialPredictor.from_bundle(bundle)
+        slices, skipped = self._score(files, model, compared, label_key, task, classes, config,
+                                      trivial)
         scored = sorted((s for s in slices if not s.get("omitted")),
                         key=lambda s: (s["slice"] != OVERALL, s["slice"]))
         omitted = sorted(({"slice": s["slice"], "example_count": s["example_count"]}
@@ -86,14 +91,36 @@ class EvaluatorExecutor(BaseExecutor):
             raise DataError(f"Evaluator: no labelled examples in splits "
                             f"{exec_properties.example_splits} (skipped: {skipped}).",
                             fix="check the eval split and the label column")
-        result = validate(config, scored, has_baseline=baseline is not None)
+        result = validate(config, scored, has_baseline=compared is not None,
+                          baseline_note=baseline_note)
+        result = apply_gate(result, scored[0], task, config.options.trivial_baseline_gate)
         summary = {"task": task, "label_key": label_key, "classes": [str(c) for c in classes],
                    "example_splits": exec_properties.example_splits,
                    "candidate_model": _model_ref(model), "baseline_model": _model_ref(baseline),
+                   "baseline_comparable": baseline is not None and baseline_note is None,
+                   "baseline_note": baseline_note,
+                   "trivial_baseline": trivial.description if trivial else None,
                    "slices": scored, "omitted_slices": omitted, "skipped_examples": skipped,
                    "min_slice_size": config.options.min_slice_size}
         self._write_evaluation(output_dict["evaluation"][0], summary, result)
         self._write_blessing(output_dict["blessing"][0], result, model, baseline)
+
+    def _score(self, files, model, baseline, label_key, task, classes, config,
+               trivial) -> tuple[list[dict[str, Any]], dict[str, int]]:
+        from gristmill.components.evaluator.beam_pipeline import run_evaluation
+
+        tmp = tempfile.mkdtemp(prefix="evaluator-", dir=self.context.tmp_dir or None)
+        slices_path, skipped_path = (os.path.join(tmp, "slices.json"),
+                                     os.path.join(tmp, "skipped.json"))
+        run_evaluation(files, candidate_uri=model.uri,
+                       baseline_uri=baseline.uri if baseline is not None else None,
+                       label_key=label_key, task=task, classes=classes,
+                       specs=config.slicing_specs, options=config.options,
+                       slices_path=slices_path, skipped_path=skipped_path,
+                       beam_pipeline_args=self.context.beam_pipeline_args, trivial=trivial)
+        slices, skipped = _read_json(slices_path), _read_json(skipped_path)
+        shutil.rmtree(tmp, ignore_errors=True)
+        return slices, skipped
 
     def _write_evaluation(self, artifact: ModelEvaluation, summary: dict[str, Any],
                           result: ValidationResult) -> None:
@@ -111,6 +138,10 @@ class EvaluatorExecutor(BaseExecutor):
         artifact.set_custom_property("num_slices", len(summary["slices"]))
         artifact.set_custom_property("num_omitted_slices", len(summary["omitted_slices"]))
         self.context.log_metrics({f"eval_{k}": v for k, v in finite.items()})
+        self.context.log_metrics(logged_metrics(summary["slices"][0], summary["task"]))
+        trivial = summary["slices"][0].get("trivial_baseline", {}).get("metrics", {})
+        artifact.set_custom_property("trivial_baseline_metrics",
+                                     {k: v for k, v in trivial.items() if v is not None})
         self.context.attach_report(report)
         for warning in result.warnings:
             log.warning("Evaluator: %s", warning)
@@ -152,6 +183,22 @@ def split_files(examples: Examples, splits: list[str]) -> list[str]:
                             fix="point examples at an ExampleGen/Transform output")
         files.extend(found)
     return files
+
+
+def _baseline_note(candidate: dict[str, Any], baseline: Model | None,
+                   files: list[str]) -> str | None:
+    """Why ``baseline`` is not compared (``None`` when it is, or when there is none)."""
+    if baseline is None:
+        return None
+    import pyarrow.parquet as pq
+
+    from gristmill.engine.serving import read_config
+
+    note = baseline_problem(candidate, read_config(baseline.uri), baseline.id, baseline.uri,
+                            pq.read_schema(files[0]).names)
+    if note:
+        log.warning("Evaluator: %s; change thresholds are skipped", note)
+    return note
 
 
 def _model_ref(model: Model | None) -> dict[str, Any] | None:

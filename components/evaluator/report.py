@@ -41,6 +41,19 @@ def _verdict(validation: dict[str, Any]) -> str:
     return f"<h2 class={cls}>{word}</h2><ul>{reasons}{warnings}</ul>{table}"
 
 
+def _trivial_table(summary: dict[str, Any]) -> str:
+    """Model beside the trivial baseline (overall): a constant model is obvious here."""
+    overall = summary["slices"][0]
+    trivial = (overall.get("trivial_baseline") or {}).get("metrics")
+    if not trivial:
+        return "<p class=warn>No trivial baseline: the bundle records no label counts.</p>"
+    model = overall["candidate"]["metrics"]
+    rows = [[m, model.get(m), trivial.get(m)] for m in model if m != "example_count"]
+    return (f"<h2>Model vs trivial baseline (overall)</h2><p>Trivial baseline: "
+            f"{html.escape(str(summary.get('trivial_baseline')))}.</p>"
+            + _table(["metric", "model", "trivial baseline"], rows))
+
+
 def _slice_tables(summary: dict[str, Any]) -> str:
     slices = summary["slices"]
     names = [k for k in slices[0]["candidate"]["metrics"]]
@@ -50,6 +63,11 @@ def _slice_tables(summary: dict[str, Any]) -> str:
         rows = [[s["slice"], *(s.get("baseline", {}).get("metrics", {}).get(m) for m in names)]
                 for s in slices]
         out += "<h2>Metrics per slice (baseline)</h2>" + _table(["slice", *names], rows)
+    if any("trivial_baseline" in s for s in slices):
+        rows = [[s["slice"], *(s.get("trivial_baseline", {}).get("metrics", {}).get(m)
+                               for m in names)] for s in slices]
+        out += ("<h2>Metrics per slice (trivial baseline)</h2>"
+                + _table(["slice", *names], rows))
     intervals = slices[0]["candidate"].get("confidence_intervals")
     if intervals:
         rows = [[m, ci["lower"], ci["upper"], ci["std_error"]] for m, ci in intervals.items()]
@@ -107,11 +125,14 @@ def render_evaluation_report(summary: dict[str, Any], validation: dict[str, Any]
     """
     model = summary["candidate_model"]
     baseline = summary["baseline_model"]
-    intro = (f"<p>Candidate model {html.escape(str(model))}; baseline "
-             f"{html.escape(str(baseline)) if baseline else 'none (first run)'}; task "
+    note = summary.get("baseline_note")
+    compared = (f"{html.escape(str(baseline))} (not comparable: {html.escape(note)})"
+                if baseline and note else html.escape(str(baseline)) if baseline
+                else "none (first run)")
+    intro = (f"<p>Candidate model {html.escape(str(model))}; baseline {compared}; task "
              f"{html.escape(summary['task'])}; label {html.escape(str(summary['label_key']))}; "
              f"splits {html.escape(str(summary['example_splits']))}.</p>")
-    body = (_verdict(validation) + intro + _slice_tables(summary)
+    body = (_verdict(validation) + intro + _trivial_table(summary) + _slice_tables(summary)
             + _classification_tables(summary["slices"][0]["candidate"]) + _gap_tables(gaps))
     return (f"<!doctype html><html><head><meta charset=utf-8><title>Evaluation</title>"
             f"<style>{_STYLE}</style></head><body><h1>Model evaluation</h1>{body}</body></html>")

@@ -111,15 +111,16 @@ def score_slice(key: SliceKey, arrays: dict[str, np.ndarray], task: str,
     Args:
         key: The slice key.
         arrays: ``labels``, ``candidate_pred`` (+ ``candidate_probs`` for classification) and
-            optionally ``baseline_pred``/``baseline_probs``.
+            optionally ``baseline_pred``/``baseline_probs`` and ``trivial_pred``/
+            ``trivial_probs`` (the trivial baseline).
         task: ``"classification"`` or ``"regression"``.
         classes: Class labels (classification).
         options: ``min_slice_size``, confidence-interval and calibration settings.
 
     Returns:
         ``{"slice", "features", "example_count", "candidate", "baseline"?,
-        "omitted"?}``; a slice under ``min_slice_size`` is returned with ``omitted=True`` and
-        no metrics.
+        "trivial_baseline"?, "omitted"?}``; a slice under ``min_slice_size`` is returned
+        with ``omitted=True`` and no metrics.
     """
     n = int(arrays["labels"].shape[0])
     result: dict[str, Any] = {"slice": slice_name(list(key)), "features": [list(f) for f in key],
@@ -130,6 +131,10 @@ def score_slice(key: SliceKey, arrays: dict[str, np.ndarray], task: str,
     for model in ("candidate", "baseline"):
         if f"{model}_pred" in arrays:
             result[model] = _score_model(arrays, model, task, classes, options)
+    if "trivial_pred" in arrays:  # the feature-blind predictor: metrics only, no intervals
+        plain = options.model_copy(update={"compute_confidence_intervals": False})
+        result["trivial_baseline"] = {"metrics": _score_model(arrays, "trivial", task, classes,
+                                                              plain)["metrics"]}
     return result
 
 

@@ -5,10 +5,13 @@ The rules, TFMA's plus one fix:
 * A value threshold bounds the candidate's metric (bounds inclusive).
 * A change threshold compares the candidate with the baseline (see
   :class:`~gristmill.components.evaluator.config.GenericChangeThreshold`). Without a baseline (the
-  first run) change thresholds are skipped and only value thresholds decide.
+  first run), or with a baseline that is not comparable (another label space, task or label:
+  :mod:`.baseline_compat`), change thresholds are skipped, the reason is said, and only value
+  thresholds decide.
 * A metric that could not be computed (NaN, e.g. AUC on a one-class slice) fails its threshold.
 * With no thresholds at all the model is blessed explicitly, with a warning saying so (TFX
-  silently produces no blessing, tensorflow/tfx#5148).
+  silently produces no blessing, tensorflow/tfx#5148) -- unless the trivial-baseline gate
+  refuses it (:mod:`.trivial_baseline`, applied by the executor after these rules).
 """
 
 from __future__ import annotations
@@ -94,8 +97,8 @@ def check_metric_names(config: EvalConfig, task: str) -> None:
                               fix=f"use one of {list(allowed)}")
 
 
-def validate(config: EvalConfig, slices: list[dict[str, Any]], has_baseline: bool
-             ) -> ValidationResult:
+def validate(config: EvalConfig, slices: list[dict[str, Any]], has_baseline: bool,
+             baseline_note: str | None = None) -> ValidationResult:
     """Apply every configured threshold to the evaluated slices.
 
     Args:
@@ -103,32 +106,39 @@ def validate(config: EvalConfig, slices: list[dict[str, Any]], has_baseline: boo
         slices: Evaluated slices, each ``{"slice": name, "features": [[k, v], ...],
             "candidate": {"metrics": {...}}, "baseline": {"metrics": {...}} | None}``.
         has_baseline: Whether a baseline model was evaluated.
+        baseline_note: Why change thresholds are skipped when a baseline model was given
+            but is not comparable (default: no baseline model, the first run).
 
     Returns:
         The :class:`ValidationResult`.
     """
+    warnings = [baseline_note] if baseline_note else []
     if not config.has_thresholds:
         warning = ("no thresholds configured in eval_config: the model is blessed explicitly "
                    "without any quality check; add MetricThreshold(...) to gate pushes")
-        return ValidationResult(True, [warning], warnings=[warning], has_baseline=has_baseline)
+        return ValidationResult(True, [warning], warnings=[*warnings, warning],
+                                has_baseline=has_baseline)
     checks: list[ThresholdCheck] = []
+    why = baseline_note or "no baseline"
     for metric in config.metric_configs:
         for piece in slices:
             features = [tuple(f) for f in piece["features"]]
             for threshold in _thresholds_for(metric, features):
-                checks.extend(_check(piece, metric.name, threshold, has_baseline))
+                checks.extend(_check(piece, metric.name, threshold, has_baseline, why))
     failed = [c for c in checks if c.passed is False]
     skipped = [c for c in checks if c.passed is None]
-    warnings = []
     if skipped:
-        warnings.append(f"{len(skipped)} change threshold(s) skipped: no baseline model (first "
-                        "run), so only value thresholds decided")
+        cause = (f"the baseline model is not comparable ({baseline_note})" if baseline_note
+                 else "no baseline model (first run)")
+        warnings.append(f"{len(skipped)} change threshold(s) skipped: {cause}, so only value "
+                        "thresholds decided")
     if failed:
         return ValidationResult(False, [c.message for c in failed], checks, warnings, has_baseline)
     passed = len(checks) - len(skipped)
     reason = f"all {passed} threshold check(s) passed"
     if skipped:
-        reason += f"; {len(skipped)} change check(s) skipped without a baseline"
+        reason += (f"; {len(skipped)} change check(s) skipped: "
+                   f"{'baseline not comparable' if baseline_note else 'no baseline'}")
     return ValidationResult(True, [reason], checks, warnings, has_baseline)
 
 
@@ -142,8 +152,8 @@ def _thresholds_for(metric, features):
             yield per_slice.threshold
 
 
-def _check(piece: dict[str, Any], metric: str, threshold, has_baseline: bool
-           ) -> list[ThresholdCheck]:
+def _check(piece: dict[str, Any], metric: str, threshold, has_baseline: bool,
+           why: str = "no baseline") -> list[ThresholdCheck]:
     value = _metric(piece.get("candidate"), metric)
     out = []
     if threshold.value_threshold is not None:
@@ -151,7 +161,7 @@ def _check(piece: dict[str, Any], metric: str, threshold, has_baseline: bool
     if threshold.change_threshold is not None:
         baseline = _metric(piece.get("baseline"), metric) if has_baseline else None
         out.append(_check_change(piece["slice"], metric, value, baseline,
-                                 threshold.change_threshold, has_baseline))
+                                 threshold.change_threshold, has_baseline, why))
     return out
 
 
@@ -177,11 +187,12 @@ def _check_value(slice_: str, metric: str, value: float | None,
 
 
 def _check_change(slice_: str, metric: str, value: float | None, baseline: float | None,
-                  bound: GenericChangeThreshold, has_baseline: bool) -> ThresholdCheck:
+                  bound: GenericChangeThreshold, has_baseline: bool,
+                  why: str = "no baseline") -> ThresholdCheck:
     spec = bound.model_dump(exclude_none=True, mode="json")
     if not has_baseline:
         return ThresholdCheck(slice_, metric, "change", None, value, None, spec,
-                              f"{metric} on slice {slice_}: change threshold skipped, no baseline")
+                              f"{metric} on slice {slice_}: change threshold skipped, {why}")
     if value is None or baseline is None:
         which = "candidate" if value is None else "baseline"
         return ThresholdCheck(slice_, metric, "change", False, value, baseline, spec,

@@ -37,11 +37,12 @@ from gristmill.metadata.standard_artifacts import Examples, InfraBlessing, Model
 log = logging.getLogger(__name__)
 
 
-def build_requests(examples: Examples, spec: RequestSpec, label_key: str) -> list[dict]:
+def build_requests(examples: Examples, spec: RequestSpec, label_key: str,
+                   required: list[str] | None = None) -> list[dict]:
     """The first ``num_examples`` records of the request split, label column dropped.
 
     Raises:
-        ConfigError: The split does not exist.
+        ConfigError: The split does not exist, or lacks a raw column of ``required``.
         DataError: The split holds no rows.
     """
     splits = examples.splits
@@ -56,6 +57,12 @@ def build_requests(examples: Examples, spec: RequestSpec, label_key: str) -> lis
     records: list[dict] = []
     for name in files:
         parquet = pq.ParquetFile(os.path.join(directory, name))
+        missing = [c for c in required or [] if c not in parquet.schema_arrow.names]
+        if missing:
+            raise ConfigError(f"InfraValidator: the request examples lack raw column(s) "
+                              f"{missing} that the model reads ({directory}/{name}).",
+                              fix="give InfraValidator raw examples (ExampleGen's, not "
+                                  "Transform's transformed_examples)")
         for batch in parquet.iter_batches(batch_size=spec.num_examples):
             if label_key in batch.schema.names:
                 batch = batch.drop_columns([label_key])
@@ -73,12 +80,13 @@ class InfraValidatorExecutor(BaseExecutor):
     """Starts, queries and stops the model server; writes the infra blessing."""
 
     def Do(self, input_dict, output_dict, exec_properties: InfraValidatorParameters) -> None:
-        from gristmill.engine.serving import read_config
+        from gristmill.engine.serving import read_config, required_columns
 
         model = input_dict["model"][0]
         config = read_config(model.uri)
         examples = (input_dict.get("examples") or [None])[0]
-        records = (build_requests(examples, exec_properties.request_spec, config["label_key"])
+        records = (build_requests(examples, exec_properties.request_spec, config["label_key"],
+                                  required_columns(model.uri))
                    if examples is not None else [])
         workdir = self.context.tmp_dir or output_dict["blessing"][0].uri
         attempts = []
@@ -104,6 +112,7 @@ class InfraValidatorExecutor(BaseExecutor):
             if records:
                 answer = server.invoke(records)
                 check_predictions(answer, len(records), config["task"], config["classes"])
+                outcome["warnings"] = answer.get("warnings") or []
             outcome["ok"] = True
             outcome["reason"] = (f"loaded in {outcome['load_seconds']:.2f}s and answered "
                                  f"{len(records)} request record(s) correctly" if records else

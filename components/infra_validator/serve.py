@@ -6,9 +6,16 @@ It loads the bundle first and only then binds ``127.0.0.1``, so "answers ``GET /
 
 * ``GET /ping`` -> 200 ``{"status": "ok", "load_seconds": ...}``
 * ``POST /invocations`` with ``{"dataframe_records": [{...}, ...]}`` (or a bare list of
-  records) -> ``{"predictions": [{"prediction": ..., "probabilities": [...]}, ...]}``
+  records), or ``{"dataframe_split": {"columns": [...], "data": [[...], ...]}}`` ->
+  ``{"predictions": [{"prediction": ..., "probabilities": [...]}, ...],
+  "warnings": [...], "unknown_keys": {key: records}}``
 
-A bad request gets 400 with ``{"error": ...}``; a failure inside the model 500.
+Requests follow :mod:`gristmill.engine.serving_input`: a ``dataframe_split`` is a batch, so a
+raw column the model reads must be among its columns; in records, a key left out is the key
+sent as null; a key the model does not read is ignored and reported in ``warnings`` and
+``unknown_keys`` (counted per request, and in total under ``GET /ping``'s
+``unknown_keys_total``); an empty list, an empty record or a value of the wrong type gets
+400 with ``{"error": ...}`` naming it. A failure inside the model gets 500.
 """
 
 from __future__ import annotations
@@ -18,6 +25,7 @@ import json
 import logging
 import os
 import sys
+import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -26,24 +34,93 @@ log = logging.getLogger("gristmill.infra_serve")
 MAX_BODY_BYTES = 64 * 1024 * 1024
 
 
-def parse_records(body: bytes) -> list[dict[str, Any]]:
-    """Records from an MLflow-style request body.
+def parse_request(body: bytes) -> tuple[str, Any]:
+    """``("records", [dict, ...])`` or ``("table", pa.Table)`` from an MLflow-style body.
+
+    ``dataframe_records`` (or a bare list) are records: a key left out is null.
+    ``dataframe_split`` (``{"columns": [...], "data": [[...], ...]}``) is a batch: a column
+    the model reads must be among ``columns``.
 
     Raises:
-        ValueError: The body is not JSON, or not a list of objects / ``dataframe_records``.
+        ValueError: The body is not JSON, or not one of those shapes.
     """
     payload = json.loads(body)
     if isinstance(payload, dict):
+        if "dataframe_split" in payload:
+            return "table", _split_table(payload["dataframe_split"])
         if "dataframe_records" not in payload:
-            raise ValueError(f"expected key 'dataframe_records', got keys {sorted(payload)}")
+            raise ValueError(f"expected key 'dataframe_records' or 'dataframe_split', got keys "
+                             f"{sorted(payload)}")
         payload = payload["dataframe_records"]
     if not isinstance(payload, list) or not all(isinstance(r, dict) for r in payload):
         raise ValueError("expected a list of records (JSON objects)")
-    return payload
+    return "records", payload
+
+
+def _split_table(split: Any):
+    import pyarrow as pa
+
+    if not isinstance(split, dict) or not isinstance(split.get("columns"), list) \
+            or not isinstance(split.get("data"), list):
+        raise ValueError("dataframe_split needs 'columns' (a list) and 'data' (a list of rows)")
+    columns, rows = split["columns"], split["data"]
+    if not rows:
+        raise ValueError("dataframe_split has no rows; send at least one")
+    if any(not isinstance(r, list) or len(r) != len(columns) for r in rows):
+        raise ValueError(f"every dataframe_split row must hold {len(columns)} values")
+    arrays = {}
+    for i, name in enumerate(columns):
+        try:
+            arrays[name] = pa.array([r[i] for r in rows])
+        except (pa.ArrowInvalid, pa.ArrowTypeError) as e:
+            raise ValueError(f"column {name!r} mixes JSON types: {e}") from e
+    return pa.table(arrays)
+
+
+class UnknownKeyCounter:
+    """Totals of unknown record keys over the server's life (thread-safe)."""
+
+    def __init__(self):
+        self._lock = threading.Lock()
+        self.totals: dict[str, int] = {}
+
+    def add(self, counts: dict[str, int]) -> None:
+        """Add one request's ``{key: records}``."""
+        with self._lock:
+            for key, n in counts.items():
+                self.totals[key] = self.totals.get(key, 0) + n
+
+    def snapshot(self) -> dict[str, int]:
+        """A copy of the totals."""
+        with self._lock:
+            return dict(self.totals)
+
+
+def answer(bundle: Any, kind: str, request: Any, counter: UnknownKeyCounter
+           ) -> tuple[int, dict[str, Any]]:
+    """``(HTTP status, body)`` for one parsed request (see :func:`parse_request`)."""
+    from gristmill.engine.errors import DataError
+
+    try:
+        if kind == "records":
+            predictions, report = bundle.predict_records_with_report(request)
+        else:
+            table, report = bundle.predict_with_report(request)
+            predictions = table.to_pylist()
+    except DataError as e:  # the request's fault: say what and how to fix it
+        return 400, {"error": f"bad request: {e}"}
+    except Exception as e:  # report the model's failure to the caller, keep serving
+        return 500, {"error": f"{type(e).__name__}: {e}"}
+    if report.unknown_keys:
+        counter.add(report.unknown_keys)
+        log.warning("unknown keys ignored: %s", report.unknown_keys)
+    return 200, {"predictions": predictions, "warnings": report.warnings(),
+                 "unknown_keys": report.unknown_keys}
 
 
 def make_handler(bundle: Any, load_seconds: float) -> type[BaseHTTPRequestHandler]:
     """An HTTP handler class answering for ``bundle``."""
+    counter = UnknownKeyCounter()
 
     class Handler(BaseHTTPRequestHandler):
         def _reply(self, status: int, payload: dict[str, Any]) -> None:
@@ -57,7 +134,8 @@ def make_handler(bundle: Any, load_seconds: float) -> type[BaseHTTPRequestHandle
         def do_GET(self) -> None:  # noqa: N802 (http.server's naming)
             if self.path in ("/ping", "/health"):
                 self._reply(200, {"status": "ok", "load_seconds": load_seconds,
-                                  "task": bundle.task})
+                                  "task": bundle.task,
+                                  "unknown_keys_total": counter.snapshot()})
             else:
                 self._reply(404, {"error": f"no route {self.path}; try /ping or /invocations"})
 
@@ -70,16 +148,11 @@ def make_handler(bundle: Any, load_seconds: float) -> type[BaseHTTPRequestHandle
                 self._reply(413, {"error": f"body of {length} bytes exceeds {MAX_BODY_BYTES}"})
                 return
             try:
-                records = parse_records(self.rfile.read(length))
+                kind, request = parse_request(self.rfile.read(length))
             except ValueError as e:
                 self._reply(400, {"error": f"bad request: {e}"})
                 return
-            try:
-                predictions = bundle.predict_records(records)
-            except Exception as e:  # report the model's failure to the caller, keep serving
-                self._reply(500, {"error": f"{type(e).__name__}: {e}"})
-                return
-            self._reply(200, {"predictions": predictions})
+            self._reply(*answer(bundle, kind, request, counter))
 
         def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
             log.info("%s - %s", self.address_string(), format % args)

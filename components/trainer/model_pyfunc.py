@@ -76,19 +76,25 @@ def input_example(files: list[str], raw_features: list[dict[str, str]],
 def save_pyfunc(bundle_dir: str, example: pa.Table, tmp_dir: str = "") -> str:
     """Write ``<bundle_dir>/mlflow_model`` and return its path.
 
-    The pyfunc takes raw records and returns the bundle's prediction columns. The input
-    signature lists every raw feature as optional (serving treats a missing value or column
-    as missing), numeric ones as ``double`` so that records with missing numbers pass
-    MLflow's type checks; the output signature comes from predicting ``example``.
+    The pyfunc takes raw records and returns the bundle's prediction columns (plus a
+    ``warnings`` column when the input had columns the model does not read). The signature
+    declares the outputs only: an input schema would let MLflow refuse safe widenings
+    (``Can not safely convert int64 to float64`` for a ``pd.read_csv`` integer column) and
+    drop unknown columns before the model could report them, so Gristmill checks the raw
+    inputs itself (:mod:`gristmill.engine.serving_input`) and records them in the MLmodel's
+    ``metadata.gristmill_raw_inputs`` for readers.
 
     Args:
         bundle_dir: A serving bundle directory.
         example: A few raw records (see :func:`input_example`).
         tmp_dir: Scratch space; the model is built there, then moved into the bundle.
     """
-    from gristmill.engine.serving import load_bundle
+    from gristmill.engine.serving import load_bundle, read_config
 
-    output = load_bundle(bundle_dir).predict(example)
+    # The Trainer wrote this bundle from the model it just trained (its class is already
+    # imported in this process), so the bundle's own class is trusted here.
+    own_class = read_config(bundle_dir)["model"]["class"]
+    output = load_bundle(bundle_dir, trusted_model_classes=[own_class]).predict(example)
     scratch = tempfile.mkdtemp(prefix="pyfunc-", dir=tmp_dir or None)
     staged = os.path.join(scratch, MLFLOW_DIR)
     os.makedirs(os.path.join(staged, "artifacts"))
@@ -97,7 +103,8 @@ def save_pyfunc(bundle_dir: str, example: pa.Table, tmp_dir: str = "") -> str:
     shutil.copy2(CODE_FILE, staged)
     _write_example(staged, example)
     _write_environment(staged)
-    _write_mlmodel(staged, bundle_dir, _signature(example.schema, output.schema))
+    _write_mlmodel(staged, bundle_dir, _signature(example.schema, output.schema),
+                   _raw_inputs(bundle_dir))
     target = os.path.join(bundle_dir, MLFLOW_DIR)
     shutil.move(staged, target)
     shutil.rmtree(scratch, ignore_errors=True)
@@ -111,17 +118,14 @@ def _arrow_type(name: str) -> pa.DataType:
         return pa.null()
 
 
-def _mlflow_type(arrow: pa.DataType, widen_numbers: bool) -> Any:
+def _mlflow_type(arrow: pa.DataType) -> Any:
     """MLflow's column type for an Arrow type; ``None`` when it has none."""
     if pa.types.is_dictionary(arrow):
-        return _mlflow_type(arrow.value_type, widen_numbers)
+        return _mlflow_type(arrow.value_type)
     if pa.types.is_list(arrow) or pa.types.is_large_list(arrow):
-        items = _mlflow_type(arrow.value_type, widen_numbers)
+        items = _mlflow_type(arrow.value_type)
         return {"type": "array", "items": items if isinstance(items, dict) else
                 {"type": items}} if items else None
-    if widen_numbers and (pa.types.is_integer(arrow) or pa.types.is_floating(arrow)
-                          or pa.types.is_decimal(arrow)):
-        return "double"
     for check, name in ((pa.types.is_boolean, "boolean"), (pa.types.is_int64, "long"),
                         (pa.types.is_uint64, "long"), (pa.types.is_integer, "integer"),
                         (pa.types.is_float64, "double"), (pa.types.is_floating, "float"),
@@ -133,28 +137,27 @@ def _mlflow_type(arrow: pa.DataType, widen_numbers: bool) -> Any:
     return None
 
 
-def _columns(schema: pa.Schema, inputs: bool) -> list[dict[str, Any]] | None:
+def _signature(inputs: pa.Schema, outputs: pa.Schema) -> dict[str, Any] | None:
+    """MLflow's ``signature`` block: outputs only (see :func:`save_pyfunc`); ``None`` when an
+    output type has no MLflow equivalent."""
+    del inputs  # raw inputs are checked by Gristmill, not by MLflow's schema enforcement
     columns = []
-    for field in schema:
-        kind = _mlflow_type(field.type, widen_numbers=inputs)
+    for field in outputs:
+        kind = _mlflow_type(field.type)
         if kind is None:
             return None
         spec = kind if isinstance(kind, dict) else {"type": kind}
-        columns.append({**spec, "name": field.name, "required": not inputs})
-    return columns
+        columns.append({**spec, "name": field.name, "required": True})
+    return {"inputs": None, "outputs": json.dumps(columns), "params": None}
 
 
-def _signature(inputs: pa.Schema, outputs: pa.Schema) -> dict[str, Any] | None:
-    """MLflow's ``signature`` block; ``None`` (no enforcement) for unmappable types.
+def _raw_inputs(bundle_dir: str) -> list[dict[str, str]]:
+    from gristmill.engine.serving import load_encoder, read_config
+    from gristmill.engine.serving_input import model_raw_inputs
 
-    A partial input signature would make MLflow drop the unlisted columns, so all or none.
-    """
-    cols_in, cols_out = _columns(inputs, True), _columns(outputs, False)
-    if cols_in is None:
-        return None
-    return {"inputs": json.dumps(cols_in),
-            "outputs": json.dumps(cols_out) if cols_out is not None else None,
-            "params": None}
+    config = read_config(bundle_dir)
+    return [{"name": i.name, "type": i.arrow_type, "kind": i.kind}
+            for i in model_raw_inputs(config, load_encoder(bundle_dir, config))]
 
 
 def _write_example(model_dir: str, example: pa.Table) -> None:
@@ -198,7 +201,8 @@ def _write_environment(model_dir: str) -> None:
             yaml.safe_dump(content, f, default_flow_style=False, sort_keys=False)
 
 
-def _write_mlmodel(model_dir: str, bundle_dir: str, signature: dict[str, Any] | None) -> None:
+def _write_mlmodel(model_dir: str, bundle_dir: str, signature: dict[str, Any] | None,
+                   raw_inputs: list[dict[str, str]]) -> None:
     size = sum(os.path.getsize(os.path.join(root, name))
                for root, _, names in os.walk(model_dir) for name in names)
     flavor = {
@@ -221,6 +225,7 @@ def _write_mlmodel(model_dir: str, bundle_dir: str, signature: dict[str, Any] | 
                                      "serving_input_path": "serving_input_example.json",
                                      "type": "dataframe"},
         "utc_time_created": str(datetime.datetime.now(datetime.UTC).replace(tzinfo=None)),
+        "metadata": {"gristmill_raw_inputs": raw_inputs},
     }
     if signature is not None:
         mlmodel |= {"signature": signature, "is_signature_from_type_hint": False,

@@ -171,3 +171,65 @@ def test_program_backend_is_refused_because_it_can_unpickle(classifier_bundle):
     assert os.path.exists(os.path.join(directory, "program.pt2"))  # still exported
     with pytest.raises(ConfigError, match="torch.export.load can unpickle"):
         load_bundle(directory, backend="program")
+
+
+def test_an_unlisted_model_class_is_refused_before_its_module_is_imported(tmp_path,
+                                                                          classifier_bundle,
+                                                                          monkeypatch):
+    import shutil
+    import sys
+
+    marker = tmp_path / "imported"
+    (tmp_path / "planted_model.py").write_text(
+        f"open({str(marker)!r}, 'w').close()\nclass Thing:\n    pass\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    tampered = tmp_path / "bundle"
+    shutil.copytree(classifier_bundle[0], tampered)
+    with open(tampered / "bundle.json") as f:
+        config = json.load(f)
+    config["model"]["class"] = "planted_model:Thing"
+    (tampered / "bundle.json").write_text(json.dumps(config))
+    with pytest.raises(ConfigError, match=r"names model class 'planted_model:Thing', which is "
+                                          r"not on the allow-list .*nothing was imported"):
+        load_bundle(str(tampered))
+    assert not marker.exists() and "planted_model" not in sys.modules
+    # ONNX serving imports no class at all.
+    assert load_bundle(str(tampered), backend="onnx").predict(
+        records(3).drop_columns(["label"])).num_rows == 3
+    # Trusted explicitly (argument or environment), the class is imported, then still
+    # refused because it is not a torch module.
+    monkeypatch.setenv("GRISTMILL_TRUSTED_MODEL_CLASSES", "other:X, planted_model:Thing")
+    with pytest.raises(ValueError, match="not a torch.nn.Module class"):
+        load_bundle(str(tampered))
+    assert marker.exists()
+    sys.modules.pop("planted_model", None)
+
+
+def test_the_allow_list_holds_every_builtin_model():
+    from gristmill.engine import models
+    from gristmill.engine.serving import BUILTIN_MODEL_CLASSES
+
+    assert sorted(BUILTIN_MODEL_CLASSES) == sorted(
+        f"{c.__module__}:{c.__qualname__}" for c in models.BUILTIN_MODELS.values())
+
+
+def test_a_transform_bundle_refuses_transformed_columns_and_names_the_raw_ones(tmp_path):
+    from gristmill.engine.errors import DataError
+    from gristmill.engine.transform_fn import FittedTransform
+
+    graph = _plan_dir(tmp_path)
+    table = records(200)
+    result = train_tabular(table, None, "label", transform=FittedTransform.load(graph),
+                           config=TrainConfig(epochs=1, batch_size=64))
+    bundle_dir = str(tmp_path / "bundle")
+    save_bundle(bundle_dir, result.model, result.prepared.encoder, result.prepared.label,
+                [{"name": "x1", "type": "double"}, {"name": "color", "type": "string"}],
+                transform_uri=graph, exports=())
+    bundle = load_bundle(bundle_dir)
+    assert bundle.required_columns == ["x1", "color"]
+    transformed = FittedTransform.load(graph).transform(table)  # x1_z, color_id, label
+    with pytest.raises(DataError, match=r"raw columns 'x1', 'color' are missing; the model "
+                                        r"reads \['x1', 'color'\]"):
+        bundle.predict(transformed)
+    with pytest.raises(DataError, match=r"raw column 'color' is missing"):
+        bundle.predict(table.drop_columns(["color"]))

@@ -101,6 +101,19 @@ def test_input_column_named_like_a_prediction_is_refused(world, tmp_path):
         _infer(tmp_path, "clash", world["model"], examples)
 
 
+def test_examples_without_a_raw_column_are_refused_before_inference(world, tmp_path):
+    table = world["table"].slice(0, 20)
+    second = table.drop_columns(["island"])  # one file of the split lacks a feature column
+    examples = write_examples(str(tmp_path / "ex"), {"x": pa.concat_tables([table, table])},
+                              files_per_split=2)
+    pq.write_table(second, os.path.join(examples.split_uri("x"), "part-00001.parquet"))
+    with pytest.raises(ConfigError, match=r"BulkInferrer: the examples lack raw column\(s\) "
+                                          r"\['island'\] that model 41 reads.*part-00001"
+                                          r".*Fix: give BulkInferrer raw examples"):
+        _infer(tmp_path, "missing", world["model"], examples)
+    assert not os.listdir(tmp_path / "missing" / "result" / "Split-x")  # nothing written
+
+
 def test_component_checks_channel_types():
     inferrer = BulkInferrer(examples=Channel(Examples), model=Channel(Model),
                             model_blessing=Channel(ModelBlessing))

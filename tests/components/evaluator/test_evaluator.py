@@ -92,7 +92,8 @@ def test_first_run_blesses_on_value_thresholds_and_slices_match_hand_counts(worl
     assert blessing.get_custom_property("blessed") == 1
     assert blessing.get_custom_property("current_model_id") == 11
     assert blessing.get_custom_property("baseline_model_id") is None
-    assert [c["passed"] for c in verdict["checks"]] == [True, None]
+    assert [(c["kind"], c["passed"]) for c in verdict["checks"]] == [
+        ("value", True), ("change", None), ("trivial_baseline", True)]
     # Hand computation from the bundle's own predictions.
     table = world["table"]
     predicted = np.array(load_bundle(world["good"].uri).predict(table)["prediction"].to_pylist())

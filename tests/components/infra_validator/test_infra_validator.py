@@ -119,3 +119,88 @@ def test_component_and_spec_validation():
         InfraValidator(model=Channel(ModelBlessing))
     with pytest.raises(pydantic.ValidationError, match="host must be loopback"):
         ServingSpec(host="0.0.0.0")
+
+
+@pytest.fixture()
+def server(world):
+    import threading
+    from http.server import ThreadingHTTPServer
+
+    from gristmill.components.infra_validator.serve import make_handler
+    from gristmill.engine.serving import load_bundle
+
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0),
+                                make_handler(load_bundle(world["model"].uri), 0.0))
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{httpd.server_address[1]}"
+    httpd.shutdown()
+    httpd.server_close()
+    thread.join()
+
+
+def _post(url, payload):
+    import urllib.error
+    import urllib.request
+
+    request = urllib.request.Request(f"{url}/invocations", data=json.dumps(payload).encode(),
+                                     headers={"Content-Type": "application/json"})
+    try:
+        with urllib.request.urlopen(request, timeout=30) as response:
+            return response.status, json.loads(response.read())
+    except urllib.error.HTTPError as e:
+        return e.code, json.loads(e.read())
+
+
+@pytest.mark.integration
+def test_server_scores_absent_keys_as_null_reports_unknown_keys_refuses_empty(server):
+    import urllib.request
+
+    full = {"bill_length_mm": 1, "flipper_length_mm": None, "island": "Dream"}
+    status, sent_null = _post(server, {"dataframe_records": [full, full]})
+    assert status == 200 and sent_null["warnings"] == [] and sent_null["unknown_keys"] == {}
+    status, left_out = _post(server, {"dataframe_records": [
+        {"bill_length_mm": 1, "island": "Dream", "flipper_lenght_mm": 3.0},
+        {"bill_length_mm": 1, "island": "Dream", "flipper_lenght_mm": 2.0}]})
+    assert status == 200
+    assert left_out["predictions"] == sent_null["predictions"]
+    assert left_out["unknown_keys"] == {"flipper_lenght_mm": 2}
+    assert left_out["warnings"] == ["unknown key 'flipper_lenght_mm' ignored in 2 record(s): "
+                                    "the model does not read it; did you mean "
+                                    "'flipper_length_mm'?"]
+    with urllib.request.urlopen(f"{server}/ping", timeout=30) as response:
+        assert json.loads(response.read())["unknown_keys_total"] == {"flipper_lenght_mm": 2}
+    status, answer = _post(server, {"dataframe_records": [full, {}]})
+    assert status == 400 and "record(s) [1] of 2 have no value" in answer["error"]
+    status, answer = _post(server, {"dataframe_records": []})
+    assert status == 400 and "no records to predict" in answer["error"]
+    status, answer = _post(server, [{"bill_length_mm": "long", "island": "Dream"}])
+    assert status == 400 and "raw column 'bill_length_mm'" in answer["error"]
+
+
+@pytest.mark.integration
+def test_request_examples_without_the_raw_columns_are_refused(world, tmp_path):
+    from gristmill.components.infra_validator.executor import build_requests
+    from gristmill.engine.serving import required_columns
+
+    table = penguin_like_table(10, seed=4).drop_columns(["island"])
+    examples = write_examples(str(tmp_path / "ex"), {"eval": table})
+    with pytest.raises(ConfigError, match=r"request examples lack raw column\(s\) \['island'\]"):
+        build_requests(examples, RequestSpec(num_examples=3), "species",
+                       required_columns(world["model"].uri))
+
+
+@pytest.mark.integration
+def test_server_batch_requests_need_every_raw_column(server):
+    columns = ["bill_length_mm", "flipper_length_mm", "island", "row_id"]
+    data = [[1, 2, "Dream", 7], [3, None, "Biscoe", 8]]
+    status, batch = _post(server, {"dataframe_split": {"columns": columns, "data": data}})
+    assert status == 200 and len(batch["predictions"]) == 2
+    assert batch["unknown_keys"] == {"row_id": 2}
+    as_records = [dict(zip(columns[:3], row[:3], strict=True)) for row in data]
+    status, records = _post(server, {"dataframe_records": as_records})
+    assert [p["prediction"] for p in records["predictions"]] == \
+        [p["prediction"] for p in batch["predictions"]]
+    status, answer = _post(server, {"dataframe_split": {
+        "columns": ["bill_length_mm", "flipper_length_mm"], "data": [[1, 2]]}})
+    assert status == 400 and "raw column 'island' is missing" in answer["error"]

@@ -51,17 +51,15 @@ def test_without_any_raw_source_one_typed_record_of_missing_values(tmp_path):
     assert [str(t) for t in example.schema.types] == ["string", "int64", "double"]
 
 
-def test_signature_inputs_are_optional_and_numbers_double_outputs_exact():
+def test_signature_declares_outputs_only_so_gristmill_checks_raw_inputs():
+    # An MLflow input schema refuses int64 for a "double" column (pd.read_csv of an integer
+    # column) and drops unknown columns before predict; the bundle checks inputs itself.
     inputs = pa.schema([("island", pa.string()), ("body_mass_g", pa.int64()),
                         ("flag", pa.bool_()), ("code", pa.dictionary(pa.int32(), pa.string()))])
     outputs = pa.schema([("prediction", pa.string()),
                          ("probabilities", pa.list_(pa.float32())), ("score", pa.int64())])
     signature = _signature(inputs, outputs)
-    assert json.loads(signature["inputs"]) == [
-        {"type": "string", "name": "island", "required": False},
-        {"type": "double", "name": "body_mass_g", "required": False},
-        {"type": "boolean", "name": "flag", "required": False},
-        {"type": "string", "name": "code", "required": False}]
+    assert signature["inputs"] is None
     assert json.loads(signature["outputs"]) == [
         {"type": "string", "name": "prediction", "required": True},
         {"type": "array", "items": {"type": "float"}, "name": "probabilities",
@@ -69,7 +67,80 @@ def test_signature_inputs_are_optional_and_numbers_double_outputs_exact():
         {"type": "long", "name": "score", "required": True}]
 
 
-def test_an_unmappable_input_type_drops_the_whole_signature():
-    # A partial signature would make MLflow drop the unlisted column before predict.
-    inputs = pa.schema([("x", pa.float64()), ("blob", pa.struct([("a", pa.int32())]))])
-    assert _signature(inputs, pa.schema([("prediction", pa.float64())])) is None
+def test_an_unmappable_output_type_drops_the_signature():
+    outputs = pa.schema([("prediction", pa.struct([("a", pa.int32())]))])
+    assert _signature(pa.schema([("x", pa.float64())]), outputs) is None
+
+
+@pytest.mark.integration
+def test_pyfunc_serves_pd_read_csv_and_refuses_a_missing_column(tmp_path):
+    """The documented recipe: pd.read_csv of the training CSV, label dropped, through MLflow."""
+    import mlflow.pyfunc
+    import numpy as np
+    import pandas as pd
+    import pyarrow.csv as pacsv
+    from bundles import penguin_like_table, train_bundle
+
+    from gristmill.components.trainer.model_pyfunc import save_pyfunc
+    from gristmill.engine.serving import load_bundle
+
+    train = penguin_like_table(200)
+    counts = np.arange(200) % 9
+    train = train.append_column("clutch", pa.array([None if c == 0 else int(c) for c in counts],
+                                                   pa.int64()))
+    train = train.append_column("band", pa.array(np.arange(200) % 5, pa.int64()))
+    model = train_bundle(str(tmp_path / "bundle"), train)
+    pq.write_table(train, tmp_path / "part-00000.parquet")
+    raw = [{"name": f.name, "type": str(f.type)} for f in train.schema if f.name != "species"]
+    save_pyfunc(model.uri, input_example([str(tmp_path / "part-00000.parquet")], raw),
+                str(tmp_path))
+    pacsv.write_csv(train, tmp_path / "train.csv")
+    frame = pd.read_csv(tmp_path / "train.csv").drop(columns=["species"])
+    assert str(frame["band"].dtype) == "int64" and str(frame["clutch"].dtype) == "float64"
+    pyfunc = mlflow.pyfunc.load_model(str(tmp_path / "bundle" / "mlflow_model"))
+    out = pyfunc.predict(frame)
+    expected = load_bundle(model.uri).predict(train.drop_columns(["species"]))
+    assert list(out["prediction"]) == expected["prediction"].to_pylist()
+    assert "warnings" not in out.columns
+    with pytest.raises(Exception, match=r"raw column 'band' is missing"):
+        pyfunc.predict(frame.drop(columns=["band"]))
+    # A column the model does not read is reported back, row by row.
+    flagged = pyfunc.predict(frame.head(2).assign(islnd=["Dream", None]))
+    assert list(flagged["warnings"]) == ["unknown field 'islnd' ignored (did you mean "
+                                         "'island'?)", ""]
+
+
+@pytest.mark.integration
+def test_a_run_fn_model_class_is_trusted_by_the_trainer_only(tmp_path, monkeypatch):
+    """The Trainer's pyfunc takes the class it just trained; other loaders need it listed."""
+    from bundles import penguin_like_table
+
+    from gristmill.components.trainer.model_pyfunc import save_pyfunc
+    from gristmill.engine.errors import ConfigError
+    from gristmill.engine.features import RawFeatureEncoder
+    from gristmill.engine.labels import LabelSpec
+    from gristmill.engine.serving import load_bundle, save_bundle
+
+    (tmp_path / "user_models.py").write_text(
+        "import torch\n"
+        "class Linear(torch.nn.Module):\n"
+        "    def __init__(self, width=2, classes=3):\n"
+        "        super().__init__()\n"
+        "        self.kwargs = {'width': width, 'classes': classes}\n"
+        "        self.layer = torch.nn.Linear(width, classes)\n"
+        "    def forward(self, numeric, categorical):\n"
+        "        return self.layer(torch.nan_to_num(numeric))\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    import user_models
+
+    table = penguin_like_table(50).drop_columns(["island"])
+    encoder = RawFeatureEncoder.fit([table], exclude=["species"])
+    label = LabelSpec.fit(table["species"], "species")
+    directory = str(tmp_path / "bundle")
+    raw = [{"name": f.name, "type": str(f.type)} for f in table.schema if f.name != "species"]
+    save_bundle(directory, user_models.Linear(), encoder, label, raw, exports=())
+    save_pyfunc(directory, table.drop_columns(["species"]).slice(0, 3), str(tmp_path))
+    with pytest.raises(ConfigError, match="'user_models:Linear', which is not on the allow-list"):
+        load_bundle(directory)
+    monkeypatch.setenv("GRISTMILL_TRUSTED_MODEL_CLASSES", "user_models:Linear")
+    assert load_bundle(directory).predict(table).num_rows == 50
