@@ -150,8 +150,10 @@ def hostile_artifact_cases(tmp: Path) -> list[tuple[str, Callable[[Path, Path], 
         from gristmill.engine.serving import WEIGHTS_FILE, load_model
 
         (uri / WEIGHTS_FILE).write_bytes(pickle.dumps(_Payload(str(marker))))
-        load_model(str(uri), {"model": {"class": "torch.nn:Linear",
-                                        "kwargs": {"in_features": 2, "out_features": 1}}})
+        # an allowed class, so the loader really reaches the weights file
+        load_model(str(uri), {"model": {"class": "gristmill.engine.models:TabularMLP",
+                                        "kwargs": {"num_numeric": 2, "cardinalities": [],
+                                                   "num_outputs": 1}}})
 
     def bundle_class(uri: Path, marker: Path) -> None:
         from gristmill.engine.serving import load_model
