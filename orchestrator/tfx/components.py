@@ -142,7 +142,7 @@ def __getattr__(name: str) -> Any:
 
         module, attr = lazy_names[name]
         return getattr(importlib.import_module(module), attr)
-    raise refusal("tfx.components", name, _REFUSED, [*__all__])
+    raise refusal("tfx.components", name, _REFUSED, NAMES)
 
 
 _REFUSED = {
@@ -155,5 +155,5 @@ _REFUSED = {
     "Pusher_Vertex": "use Pusher(registered_model_name=...) (MLflow registry)",
 }
 
-__all__ = [*_SAME, "Trainer", "ExampleDiff", "Tuner", "BulkInferrer", "ImportExampleGen",
+NAMES = [*_SAME, "Trainer", "ExampleDiff", "Tuner", "BulkInferrer", "ImportExampleGen",
            "ParquetExampleGen", "FnArgs", "TunerFnResult"]

@@ -96,4 +96,4 @@ def __getattr__(name: str) -> Any:
         [*_NAMES, "Pipeline", "Channel", "experimental", "components"])
 
 
-__all__ = ["Pipeline", "Channel", "Cond", "Resolver", "Importer", "experimental", "components"]
+NAMES = ["Pipeline", "Channel", "Cond", "Resolver", "Importer", "experimental", "components"]
