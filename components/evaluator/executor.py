@@ -57,6 +57,7 @@ class EvaluatorExecutor(BaseExecutor):
 
     def Do(self, input_dict, output_dict, exec_properties: EvaluatorParameters) -> None:
         from gristmill.components.evaluator.beam_pipeline import run_evaluation
+        from gristmill.components.evaluator.label_transform import label_from_transform
         from gristmill.engine.serving import read_config
 
         config = exec_properties.eval_config
@@ -75,7 +76,8 @@ class EvaluatorExecutor(BaseExecutor):
                        label_key=label_key, task=task, classes=classes,
                        specs=config.slicing_specs, options=config.options,
                        slices_path=slices_path, skipped_path=skipped_path,
-                       beam_pipeline_args=self.context.beam_pipeline_args)
+                       beam_pipeline_args=self.context.beam_pipeline_args,
+                       label_from_transform=label_from_transform(config))
         slices, skipped = _read_json(slices_path), _read_json(skipped_path)
         shutil.rmtree(tmp, ignore_errors=True)
         scored = sorted((s for s in slices if not s.get("omitted")),
