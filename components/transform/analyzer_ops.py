@@ -70,6 +70,24 @@ def count(x: Column) -> Deferred:
     return _moment(x, "count", "n")
 
 
+def size(x: Column) -> Deferred:
+    """``tft.size``: number of present values of ``x`` (the same as :func:`count`)."""
+    return count(x)
+
+
+def count_per_key(key: Column) -> Deferred:
+    """``tft.count_per_key``: ``(keys, counts)`` of a string/int column, most frequent first
+    (ties: ascending key); missing keys are not counted."""
+    an = _analyzer("counts", key, "count_per_key", ("string", "int"))
+    fp = an.fingerprint
+
+    def keys_and_counts(accs: dict[str, Any]) -> tuple[list[str], list[int]]:
+        keys = accs[fp].top()
+        return keys, [int(accs[fp].counts[k]) for k in keys]
+
+    return Deferred(keys_and_counts, [an], f"count_per_key({key.name})")
+
+
 def sum(x: Column) -> Deferred:  # noqa: A001 - tf.Transform's name
     """Sum of the present values of ``x``."""
     return _moment(x, "sum", "sum")

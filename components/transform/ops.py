@@ -223,9 +223,15 @@ class SizeOf:
 
 # ----------------------------------------------------------------------------- elementwise
 
-def fill_missing(x: Column, value: Any) -> Column:
-    """Replace missing values (null, and NaN for floats) by ``value``."""
+def fill_missing(x: Column, value: Any = None) -> Column:
+    """Replace missing values (null, and NaN for floats) by ``value``.
+
+    ``value`` defaults to TFX's ``_fill_in_missing`` defaults: ``''`` for strings, ``0``
+    for numbers.
+    """
     an.check_column(x, "fill_missing")
+    if value is None:
+        value = "" if x.dtype == "string" else 0.0
     if x.dtype == "string":
         return _mapper("fill_missing", x, {"value": str(value)}, "string",
                        f"fill_missing({x.name})", ("string",))
