@@ -16,8 +16,8 @@ from gristmill.orchestrator.tfx.namespace import TfxNameError
 pytestmark = pytest.mark.unit
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "tfx_migration.md"
-ROW = re.compile(r"^\| `?([^|`]+?)`?(?: \((?:[^|]|\\\|)*\))? \| `(gristmill\.[\w.]+)` \| ([^|]+) \|$",
-                 re.MULTILINE)
+ROW = re.compile(r"^\| `?([^|`]+?)`?(?: \((?:[^|]|\\\|)*\))? "  # TFX name (an operator)
+                 r"\| `(gristmill\.[\w.]+)` \| ([^|]+) \|$", re.MULTILINE)
 
 
 def doc_rows() -> list[tuple[str, str, str]]:
