@@ -156,8 +156,11 @@ def _output_entry(name: str, node: Node, ref: str, steps: dict[str, dict], trace
                   arrow_types: dict[str, str]) -> dict[str, Any]:
     if node.op == "input":
         raw = node.params["name"]
+        # A numeric raw column under a new name (TFX's ``x_xf = inputs['x']``) is a model
+        # input, as in TFX; under its own name it is a passthrough (a label, an id).
+        kind = "numeric" if name != raw and node.dtype in ("float", "int") else "passthrough"
         return {"name": name, "ref": ref, "dtype": arrow_types.get(raw, raw_type_name(node)),
-                "kind": "passthrough", "vocab_size": None, "shape": []}
+                "kind": kind, "vocab_size": None, "shape": []}
     step = steps[ref]
     kind = {"float": "numeric", "onehot": "numeric", "int": "categorical",
             "integer": "numeric"}.get(node.dtype, "string")

@@ -59,6 +59,8 @@ def _build(name: str, kwargs: dict[str, Any]) -> Any:
 
     translated: dict[str, Any] = {}
     for key, value in kwargs.items():
+        if value is None:
+            continue  # TFX's None means "not given": the Gristmill default applies
         if (name, key) in _REFUSED_KEYWORDS:
             if name == "Transform" and key == "force_tf_compat_v1" and not value:
                 continue  # the TFX default, which means nothing here either way

@@ -187,3 +187,12 @@ def test_accumulators_round_trip_through_json():
     c.add([pa.array(["a", "b", "a", None])])
     back = accumulator_from_json("counts", {}, c.to_json())
     assert back.top() == ["a", "b"] and back.missing == 1
+
+
+def test_a_renamed_numeric_input_is_a_model_input_and_a_same_name_one_a_passthrough():
+    # TFX's penguin preprocessing_fn: outputs["x_xf"] = inputs["x"] feeds the model.
+    traced, ft, data = fit(lambda inputs: {"x_xf": inputs["x"], "i": inputs["i"],
+                                           "s_xf": inputs["s"]})
+    kinds = {f.name: f.kind for f in ft.output_features}
+    assert kinds == {"x_xf": "numeric", "i": "passthrough", "s_xf": "passthrough"}
+    assert ft.transform(data).column("x_xf").equals(data.column("x"))
