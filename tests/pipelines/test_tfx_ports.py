@@ -144,3 +144,55 @@ def test_without_preprocessing_function_names_the_label_is_refused_by_name(taxi_
         Evaluator.EXECUTOR(ExecutionContext(component_id="Evaluator", tmp_dir=str(tmp))).Do(
             {"examples": [examples], "model": [Model(_uri(result, "Trainer", "model"))]},
             outputs, Evaluator.PARAMETERS(eval_config=config))
+
+
+PENGUIN = REPO / "pipelines" / "tfx_penguin"
+
+
+def _penguin_pipeline(tmp, **overrides):
+    sys.path.insert(0, str(PENGUIN))
+    import penguin_data
+
+    penguin_data.write_data(tmp / "data")
+    spec = importlib.util.spec_from_file_location("tfx_port_penguin",
+                                                  PENGUIN / "penguin_pipeline_local.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    args = dict(pipeline_name="penguin_port", pipeline_root=str(tmp / "root"),
+                data_root=str(tmp / "data"), module_file=str(PENGUIN / "penguin_utils.py"),
+                accuracy_threshold=0.6, serving_model_dir=str(tmp / "serving"),
+                metadata_path=str(tmp / "metadata" / "metadata.db"),
+                user_provided_schema_path=None, enable_tuning=False,
+                enable_bulk_inferrer=True, examplegen_input_config=None,
+                examplegen_range_config_date=None, resolver_range_config=None,
+                beam_pipeline_args=[], enable_transform_input_cache=True)
+    return module, module.create_pipeline(**{**args, **overrides})
+
+
+@pytest.mark.unit
+def test_penguin_tuning_is_refused_naming_the_built_in_tuner(tmp_path):
+    from gristmill.metadata.errors import ConfigError
+
+    with pytest.raises(ConfigError, match=r"Tuner\(module_file=...\).*Fix: tuner_fn/KerasTuner "
+                                          r"has no PyTorch meaning; use Gristmill's built-in "
+                                          r"Tuner: Tuner\(.*search_space="):
+        _penguin_pipeline(tmp_path, enable_tuning=True)
+
+
+@pytest.mark.e2e
+@pytest.mark.slow
+def test_penguin_port_runs_blesses_pushes_and_infers(tmp_path, monkeypatch):
+    monkeypatch.setenv("GRISTMILL_HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("GRISTMILL_MLFLOW_MIRROR", "off")
+    module, pipeline = _penguin_pipeline(tmp_path)
+    result = module.tfx.orchestration.LocalDagRunner().run(pipeline).to_dict()
+    assert result["status"] == "COMPLETE", result
+    states = {c["name"]: c["state"] for c in result["components"]}
+    assert all(s.endswith("COMPLETE") for s in states.values()), states  # Pusher ran: blessed
+    with open(os.path.join(_uri(result, "Evaluator", "evaluation"), "metrics.json")) as f:
+        metrics = json.load(f)
+    assert metrics["label_key"] == "species_xf" and metrics["classes"] == ["0", "1", "2"]
+    assert metrics["slices"][0]["candidate"]["metrics"]["accuracy"] >= 0.6
+    inferred = next(c for c in result["components"] if c["name"] == "BulkInferrer")
+    assert inferred["metrics"]["inferred_rows"] == 18  # every unlabelled row
+    assert os.listdir(tmp_path / "serving")
