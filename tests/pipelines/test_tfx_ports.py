@@ -196,3 +196,45 @@ def test_penguin_port_runs_blesses_pushes_and_infers(tmp_path, monkeypatch):
     inferred = next(c for c in result["components"] if c["name"] == "BulkInferrer")
     assert inferred["metrics"]["inferred_rows"] == 18  # every unlabelled row
     assert os.listdir(tmp_path / "serving")
+
+
+def _doc_run_fn(tmp):
+    """The custom PyTorch ``run_fn`` of docs/tfx_migration.md, as a module file."""
+    doc = (REPO / "docs" / "tfx_migration.md").read_text("utf-8")
+    blocks = re.findall(r"```python\n(.*?)```", doc, re.DOTALL)
+    code = next(b for b in blocks if "fn_args.prepare(" in b)
+    path = tmp / "doc_run_fn.py"
+    path.write_text("from gristmill.components import FnArgs\n\n" + code)
+    return path
+
+
+@pytest.mark.e2e
+@pytest.mark.slow
+def test_the_guides_pytorch_run_fn_trains_a_servable_model(taxi_run):
+    from gristmill.components import Trainer
+    from gristmill.components.framework.executor import ExecutionContext
+    from gristmill.engine.data import read_table
+    from gristmill.engine.serving import load_bundle
+    from gristmill.metadata.standard_artifacts import Examples, Model, ModelRun, TransformGraph
+
+    tmp, result = taxi_run
+    examples = Examples(_uri(result, "Transform", "transformed_examples"))
+    examples.splits = ["train", "eval"]
+    examples.set_custom_property("transformed", True)
+    outputs = {"model": [Model(str(tmp / "doc_model"))],
+               "model_run": [ModelRun(str(tmp / "doc_run"))]}
+    for arts in outputs.values():
+        os.makedirs(arts[0].uri)
+    Trainer.EXECUTOR(ExecutionContext(component_id="Trainer", tmp_dir=str(tmp))).Do(
+        {"examples": [examples],
+         "transform_graph": [TransformGraph(_uri(result, "Transform", "transform_graph"))]},
+        outputs, Trainer.PARAMETERS(module_file=str(_doc_run_fn(tmp))))
+    bundle = load_bundle(outputs["model"][0].uri)
+    raw = read_table(sorted(str(p) for p in (
+        __import__("pathlib").Path(_uri(result, "CsvExampleGen", "examples")) / "Split-eval"
+    ).glob("*.parquet")))
+    fare = np.nan_to_num(pc.cast(raw.column("fare"), "float64").to_numpy(
+        zero_copy_only=False), nan=0.0)
+    label = (raw.column("tips").to_numpy(zero_copy_only=False) > 0.2 * fare).astype(np.int64)
+    predicted = np.asarray(bundle.predict(raw.drop(["tips"])).column("prediction").to_pylist())
+    assert bundle.label_key == "tips_xf" and np.mean(predicted == label) >= 0.6
