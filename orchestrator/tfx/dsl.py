@@ -50,11 +50,52 @@ def Channel(type: Any, producer_component_id: str | None = None,  # noqa: A002,N
     from gristmill.components.framework.base import Channel as GristmillChannel
 
     if producer_component_id or output_key or others:
-        raise ConfigError("tfx.dsl.Channel(producer_component_id=...): a free-standing channel "
-                          "reads every artifact of its type in the pipeline.",
-                          fix="pass the producer's channel instead, e.g. tfx.dsl.Resolver(..., "
-                              "examples=example_gen.outputs['examples'])")
+        raise ConfigError("tfx.dsl.Channel(producer_component_id=...): a Gristmill channel "
+                          "cannot select one producer's history; a free-standing channel reads "
+                          "every artifact of its type in the pipeline.",
+                          fix="use tfx.dsl.Channel(type=...) alone when one component produces "
+                              "that type, or pass example_gen.outputs['examples'] for this "
+                              "run's artifact only")
     return GristmillChannel(type)
+
+
+def Resolver(strategy_class: Any = None, config: dict[str, Any] | None = None,  # noqa: N802
+             **channels: Any) -> Any:
+    """TFX's ``tfx.dsl.Resolver``; a ``SpanRangeStrategy`` takes TFX's
+    ``config={'range_config': tfx.proto.RangeConfig(...)}``.
+
+    Raises:
+        ConfigError: A config key the strategy does not take.
+    """
+    import inspect
+
+    from gristmill.orchestrator import resolver
+
+    strategy = strategy_class or resolver.LatestArtifactStrategy
+    config = dict(config or {})
+    if strategy is resolver.SpanRangeStrategy and "range_config" in config:
+        config.update(_span_window(config.pop("range_config")))
+    if isinstance(strategy, type):
+        params = inspect.signature(strategy.__init__).parameters.values()
+        known = [p.name for p in params if p.name != "self" and p.kind in (
+            p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)]
+        unknown = sorted(set(config) - set(known))
+        if unknown:
+            raise ConfigError(f"tfx.dsl.Resolver(config=...): {strategy.__name__} does not take "
+                              f"{unknown}.", fix=f"use {known or 'no config'}")
+    return resolver.Resolver(strategy_class=strategy, config=config, **channels)
+
+
+def _span_window(range_config: Any) -> dict[str, Any]:
+    """``RangeConfig`` -> SpanRangeStrategy keywords."""
+    if range_config.static_range is not None:
+        return {"start_span": range_config.static_range.start_span_number,
+                "end_span": range_config.static_range.end_span_number}
+    if range_config.rolling_range is not None:
+        rolling = range_config.rolling_range
+        return {"start_span": rolling.start_span_number or None,
+                "num_spans": rolling.num_spans}
+    return {}
 
 
 experimental = Namespace("tfx.dsl.experimental", {
@@ -78,7 +119,6 @@ components = Namespace("tfx.dsl.components", {
 
 _NAMES = {
     "Cond": lazy("gristmill.orchestrator.dsl", "Cond"),
-    "Resolver": lazy("gristmill.orchestrator.resolver", "Resolver"),
     "Importer": lazy("gristmill.orchestrator.importer", "Importer"),
 }
 

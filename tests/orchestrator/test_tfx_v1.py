@@ -207,3 +207,25 @@ def test_value_artifacts_store_their_value(tmp_path):
         sa.Integer(str(tmp_path / "i")).value = "3"
     with pytest.raises(DataError, match="no value was written"):
         sa.Integer(str(tmp_path / "empty")).value  # noqa: B018
+
+
+def test_resolver_takes_tfx_range_config_for_span_windows(tmp_path):
+    from gristmill.orchestrator.resolver import Resolver
+
+    sa = tfx.types.standard_artifacts
+    static = tfx.dsl.Resolver(
+        strategy_class=tfx.dsl.experimental.SpanRangeStrategy,
+        config={"range_config": tfx.proto.RangeConfig(static_range=tfx.proto.StaticRange(
+            start_span_number=2, end_span_number=4))},
+        examples=tfx.dsl.Channel(type=sa.Examples)).with_id("span_resolver")
+    assert isinstance(static, Resolver) and static.id == "span_resolver"
+    assert (static.strategy.start_span, static.strategy.end_span) == (2, 4)
+    rolling = tfx.dsl.Resolver(
+        strategy_class=tfx.dsl.experimental.SpanRangeStrategy,
+        config={"range_config": tfx.proto.RangeConfig(rolling_range=tfx.proto.RollingRange(
+            num_spans=2))}, examples=tfx.dsl.Channel(type=sa.Examples))
+    assert (rolling.strategy.num_spans, rolling.strategy.start_span) == (2, None)
+    with pytest.raises(ConfigError, match=r"LatestArtifactStrategy does not take "
+                                         r"\['window'\].*Fix: use no config"):
+        tfx.dsl.Resolver(strategy_class=tfx.dsl.experimental.LatestArtifactStrategy,
+                         config={"window": 3}, model=tfx.dsl.Channel(type=sa.Model))
