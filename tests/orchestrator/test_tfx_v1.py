@@ -229,3 +229,39 @@ def test_resolver_takes_tfx_range_config_for_span_windows(tmp_path):
                                          r"\['window'\].*Fix: use no config"):
         tfx.dsl.Resolver(strategy_class=tfx.dsl.experimental.LatestArtifactStrategy,
                          config={"window": 3}, model=tfx.dsl.Channel(type=sa.Model))
+
+
+@tfx.dsl.components.component
+def MakeRange(input_date: tfx.dsl.components.Parameter[str],  # noqa: N802 - TFX style
+              range_config: tfx.dsl.components.OutputArtifact[
+                  tfx.types.standard_artifacts.String]):
+    from gristmill.orchestrator.tfx import proto_utils
+
+    span = int(input_date[-2:])
+    range_config.value = proto_utils.proto_to_json(tfx.proto.RangeConfig(
+        static_range=tfx.proto.StaticRange(start_span_number=span, end_span_number=span)))
+
+
+@tfx.dsl.components.component
+def ReadRange(range_config: tfx.dsl.components.InputArtifact[  # noqa: N802 - TFX style
+        tfx.types.standard_artifacts.String]) -> dict:
+    from gristmill.orchestrator.tfx import proto_utils
+
+    parsed = proto_utils.json_to_proto(range_config.value, tfx.proto.RangeConfig)
+    return {"start_span": float(parsed.static_range.start_span_number)}
+
+
+@pytest.mark.integration
+def test_a_string_value_artifact_flows_between_components(tmp_path, monkeypatch):
+    monkeypatch.setenv("GRISTMILL_HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("GRISTMILL_MLFLOW_MIRROR", "off")
+    make = MakeRange(input_date="20220107")
+    read = ReadRange(range_config=make.outputs["range_config"])
+    result = tfx.orchestration.LocalDagRunner().run(tfx.dsl.Pipeline(
+        pipeline_name="values", pipeline_root=str(tmp_path / "root"), components=[make, read]))
+    assert result.status == "COMPLETE"
+    assert result.node("ReadRange").metrics == {"start_span": 7.0}
+    stored_artifact = result.node("MakeRange").outputs["range_config"][0]
+    assert isinstance(stored_artifact, tfx.types.standard_artifacts.String)
+    stored = stored_artifact.value
+    assert '"start_span_number":7' in stored
