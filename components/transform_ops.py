@@ -88,6 +88,7 @@ from gristmill.components.transform.ops import (
     exp,
     feature_cross,
     fill_missing,
+    get_num_buckets_for_transformed_feature,
     hash_strings,
     log,
     log1p,
@@ -121,13 +122,13 @@ __all__ = [
     "bucket_boundaries", "bucketize", "cast", "ceil", "clip", "clip_by_value", "compare",
     "compute_and_apply_vocabulary", "constant_like", "count", "count_per_key", "cross",
     "date_part", "divide", "equal", "exp", "feature_cross", "fill_missing", "floor",
-    "greater", "greater_equal", "hash_strings", "histogram", "is_missing", "is_nan",
-    "length", "less", "less_equal", "log", "log1p", "logical_and", "logical_not",
-    "logical_or", "lower", "max", "mean", "min", "multiply", "not_equal", "one_hot",
-    "ones_like", "pow", "quantiles", "regex_replace", "round", "scale_by_min_max",
-    "scale_by_min_max_per_key", "scale_to_0_1", "scale_to_0_1_per_key", "scale_to_z_score",
-    "scale_to_z_score_per_key", "size", "sqrt", "std", "strip", "substr", "subtract", "sum",
-    "upper", "var", "vocabulary", "where", "zeros_like",
+    "get_num_buckets_for_transformed_feature", "greater", "greater_equal", "hash_strings",
+    "histogram", "is_missing", "is_nan", "length", "less", "less_equal", "log", "log1p",
+    "logical_and", "logical_not", "logical_or", "lower", "max", "mean", "min", "multiply",
+    "not_equal", "one_hot", "ones_like", "pow", "quantiles", "regex_replace", "round",
+    "scale_by_min_max", "scale_by_min_max_per_key", "scale_to_0_1", "scale_to_0_1_per_key",
+    "scale_to_z_score", "scale_to_z_score_per_key", "size", "sqrt", "std", "strip", "substr",
+    "subtract", "sum", "upper", "var", "vocabulary", "where", "zeros_like",
 ]
 
 

@@ -281,3 +281,26 @@ def _buckets(value: Any, op: str) -> None:
     if not isinstance(value, int) or isinstance(value, bool) or value < 1:
         raise ConfigError(f"{op}: expected a positive integer bucket count, got {value!r}.",
                           fix="pass e.g. hash_buckets=100")
+
+
+def get_num_buckets_for_transformed_feature(x: Column) -> Deferred:
+    """Number of ids a vocabulary, bucket or hash column can take (OOV and missing ids
+    included), known after analysis: the ``vocab_size`` of its output feature."""
+    an.check_column(x, "get_num_buckets_for_transformed_feature")
+    node, p = x.node, x.node.params
+    if node.op == "vocabulary":
+        vocab, oov = p["vocabulary"], int(p["num_oov_buckets"])
+        return Deferred(lambda accs: len(vocab.resolve(accs)) + oov, vocab.analyzers,
+                        f"num_buckets({x.name})")
+    if node.op == "bucketize":
+        bounds = p["boundaries"]
+        if isinstance(bounds, Deferred):
+            return Deferred(lambda accs: len(bounds.resolve(accs)) + 2, bounds.analyzers,
+                            f"num_buckets({x.name})")
+        return Deferred(lambda accs: len(bounds) + 2, [], f"num_buckets({x.name})")
+    if node.op in ("hash_strings", "cross"):
+        return Deferred(lambda accs: int(p["hash_buckets"]), [], f"num_buckets({x.name})")
+    raise ConfigError(f"get_num_buckets_for_transformed_feature({x.name}): expected a "
+                      "vocabulary, bucketize or hash column.",
+                      fix="pass the output of compute_and_apply_vocabulary, bucketize or "
+                          "hash_strings")

@@ -18,9 +18,6 @@ REFUSED = {
     "tfidf": "token lists are not supported yet; use compute_and_apply_vocabulary on whole "
              "strings",
     "word_count": "token lists are not supported yet; length(x) counts characters",
-    "get_num_buckets_for_transformed_feature":
-        "read the size after fitting: FittedTransform.output_features[i].vocab_size "
-        "(fn_args.load_transform() in run_fn)",
     "TFTransformOutput": "in run_fn use fn_args.load_transform() (a FittedTransform)",
     "apply_buckets_with_interpolation": "not yet supported; use scale_by_min_max or "
                                         "bucketize",

@@ -196,3 +196,24 @@ def test_a_renamed_numeric_input_is_a_model_input_and_a_same_name_one_a_passthro
     kinds = {f.name: f.kind for f in ft.output_features}
     assert kinds == {"x_xf": "numeric", "i": "passthrough", "s_xf": "passthrough"}
     assert ft.transform(data).column("x_xf").equals(data.column("x"))
+
+
+def test_num_buckets_of_transformed_features_equal_their_vocab_size():
+    def fn(inputs):
+        ids = gt.compute_and_apply_vocabulary(inputs["s"], num_oov_buckets=2)
+        buckets = gt.bucketize(inputs["x"], 4)
+        hashed = gt.hash_strings(inputs["k"], 7)
+        return {"ids": ids, "buckets": buckets, "hashed": hashed,
+                "ids_n": inputs["x"] * 0 + gt.get_num_buckets_for_transformed_feature(ids),
+                "b_n": inputs["x"] * 0 + gt.get_num_buckets_for_transformed_feature(buckets),
+                "h_n": inputs["x"] * 0 + gt.get_num_buckets_for_transformed_feature(hashed)}
+
+    _, ft, data = fit(fn)
+    sizes = {f.name: f.vocab_size for f in ft.output_features}
+    out = ft.transform(data)
+    for name, size_of in (("ids_n", "ids"), ("b_n", "buckets"), ("h_n", "hashed")):
+        present = out.column(name).drop_null().to_pylist()
+        assert set(present) == {sizes[size_of]}, name
+    with pytest.raises(ConfigError, match="expected a vocabulary, bucketize or hash column"):
+        fit(lambda inputs: {"n": inputs["x"] * gt.get_num_buckets_for_transformed_feature(
+            inputs["x"])})
