@@ -14,7 +14,7 @@ from __future__ import annotations
 from typing import Any
 
 from gristmill.components.transform import analyzer_ops as an
-from gristmill.components.transform.tracing import NUMERIC, Column, Node, _expect
+from gristmill.components.transform.tracing import NUMERIC, Column, Deferred, Node, _expect
 from gristmill.metadata.errors import ConfigError
 
 COMPARISONS = {"lt": "<", "le": "<=", "gt": ">", "ge": ">=", "eq": "==", "ne": "!="}
@@ -23,17 +23,22 @@ _FLOAT_TYPES = ("float", "float16", "float32", "float64", "double")
 DATE_PARTS = ("year", "month", "day", "hour", "minute", "second", "day_of_week", "day_of_year")
 
 
-def _operand(value: Any, op: str) -> Node | float:
+def _operand(value: Any, op: str) -> Node | Deferred | float:
     if isinstance(value, Column):
         return value.node
+    if isinstance(value, Deferred):  # an analyzer result: a constant after analysis
+        return value
     if isinstance(value, (int, float)):  # bool included: True -> 1.0
         return float(value)
-    raise ConfigError(f"{op}: expected a column or a number, got {type(value).__name__} "
-                      f"{value!r}.", fix=f"pass a column or a number to {op}")
+    raise ConfigError(f"{op}: expected a column, a number or an analyzer result, got "
+                      f"{type(value).__name__} {value!r}.",
+                      fix=f"pass a column or a number to {op}")
 
 
 def _label(value: Any) -> str:
-    return value.name if isinstance(value, Column) else repr(value)
+    if isinstance(value, Column):
+        return value.name
+    return value.label if isinstance(value, Deferred) else repr(value)
 
 
 def _graph(*values: Any) -> Any:

@@ -32,6 +32,7 @@ def preprocessing_fn(inputs):
         "eq": inputs["hour"] == 3, "ne": inputs["hour"] != 3,
         "and": (fare > 9) & (tips > 1), "or": (fare > 12) | (tips < 0.5), "not": ~(fare > 9),
         "where": tft.where(fare > 10, fare, -1.0),
+        "above_mean": tft.where(fare > tft.mean(fare), 1.0, tft.mean(fare) - fare),
         "label": tft.where(tft.is_nan(filled_fare), tft.cast(tft.zeros_like(filled_fare),
                            "int64"), tft.cast(tft.greater(filled_tips,
                            tft.multiply(filled_fare, 0.2)), "int64")),

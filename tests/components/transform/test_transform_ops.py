@@ -217,3 +217,20 @@ def test_num_buckets_of_transformed_features_equal_their_vocab_size():
     with pytest.raises(ConfigError, match="expected a vocabulary, bucketize or hash column"):
         fit(lambda inputs: {"n": inputs["x"] * gt.get_num_buckets_for_transformed_feature(
             inputs["x"])})
+
+
+def test_comparisons_and_where_take_analyzer_results():
+    def fn(inputs):
+        x = inputs["x"]
+        return {"above": x > gt.mean(x), "capped": gt.where(x > gt.quantiles(x, 4)[2],
+                                                            gt.quantiles(x, 4)[2], x)}
+
+    _, ft, data = fit(fn)
+    out = ft.transform(data)
+    x = data.column("x").to_numpy(zero_copy_only=False)
+    mean = np.nanmean(x)
+    above = out.column("above").to_numpy(zero_copy_only=False)
+    np.testing.assert_array_equal(above[~np.isnan(x)], (x[~np.isnan(x)] > mean).astype(float))
+    assert np.isnan(above[np.isnan(x)]).all()
+    capped = out.column("capped").to_numpy(zero_copy_only=False)
+    assert np.nanmax(capped) < np.nanmax(x)
