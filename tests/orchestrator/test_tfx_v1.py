@@ -265,3 +265,18 @@ def test_a_string_value_artifact_flows_between_components(tmp_path, monkeypatch)
     assert isinstance(stored_artifact, tfx.types.standard_artifacts.String)
     stored = stored_artifact.value
     assert '"start_span_number":7' in stored
+
+
+def test_a_facade_component_has_the_native_cache_key():
+    import gristmill.components as gc
+    from gristmill.orchestrator.cache import cache_ingredients
+
+    facade = tfx.components.CsvExampleGen(input_base="/data", output_config=tfx.proto.Output(
+        split_config=tfx.proto.SplitConfig(splits=[
+            tfx.proto.SplitConfig.Split(name="train", hash_buckets=3)])))
+    native = gc.CsvExampleGen(input_base="/data", output_config=gc.Output(
+        split_config=gc.SplitConfig(splits=[gc.SplitSpec(name="train", hash_buckets=3)])))
+    assert cache_ingredients(facade, {}, "p") == cache_ingredients(native, {}, "p")
+    other = gc.CsvExampleGen(input_base="/data", output_config=gc.Output(
+        split_config=gc.SplitConfig(splits=[gc.SplitSpec(name="train", hash_buckets=4)])))
+    assert cache_ingredients(facade, {}, "p") != cache_ingredients(other, {}, "p")
