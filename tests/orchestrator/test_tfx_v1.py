@@ -267,16 +267,18 @@ def test_a_string_value_artifact_flows_between_components(tmp_path, monkeypatch)
     assert '"start_span_number":7' in stored
 
 
-def test_a_facade_component_has_the_native_cache_key():
+def test_a_facade_component_has_the_native_cache_key(tmp_path):
     import gristmill.components as gc
     from gristmill.orchestrator.cache import cache_ingredients
 
-    facade = tfx.components.CsvExampleGen(input_base="/data", output_config=tfx.proto.Output(
+    (tmp_path / "data.csv").write_text("a,b\n1,2\n")
+
+    facade = tfx.components.CsvExampleGen(input_base=str(tmp_path), output_config=tfx.proto.Output(
         split_config=tfx.proto.SplitConfig(splits=[
             tfx.proto.SplitConfig.Split(name="train", hash_buckets=3)])))
-    native = gc.CsvExampleGen(input_base="/data", output_config=gc.Output(
+    native = gc.CsvExampleGen(input_base=str(tmp_path), output_config=gc.Output(
         split_config=gc.SplitConfig(splits=[gc.SplitSpec(name="train", hash_buckets=3)])))
     assert cache_ingredients(facade, {}, "p") == cache_ingredients(native, {}, "p")
-    other = gc.CsvExampleGen(input_base="/data", output_config=gc.Output(
+    other = gc.CsvExampleGen(input_base=str(tmp_path), output_config=gc.Output(
         split_config=gc.SplitConfig(splits=[gc.SplitSpec(name="train", hash_buckets=4)])))
     assert cache_ingredients(facade, {}, "p") != cache_ingredients(other, {}, "p")
