@@ -82,8 +82,12 @@ def cast(args: list[Value], p: dict) -> np.ndarray:
 def as_string(args: list[Value], p: dict) -> pa.Array:
     """Integers (or strings) as strings; missing stays null."""
     value = args[0]
-    if isinstance(value, np.ndarray):
+    if isinstance(value, np.ndarray) and value.dtype == np.int64:  # ids
         return pa.array(value, pa.int64()).cast(pa.string())
+    if isinstance(value, np.ndarray):  # a nullable cast to int64: NaN marks missing
+        missing = np.isnan(value)
+        ints = np.nan_to_num(value, nan=0.0).astype(np.int64)
+        return pa.array(ints, pa.int64(), mask=missing).cast(pa.string())
     return k.as_string(value)
 
 

@@ -40,7 +40,7 @@ def _analyzer(kind: str, x: Column, op: str, allowed: tuple[str, ...],
     label = f"{kind}({', '.join(c.name for c in cols)})"
     an = x.node.graph.analyzer(kind, cols, params or {}, label)
     if x.dtype not in allowed and an.error is None:
-        want = " or ".join(dict.fromkeys(TYPE_NAMES[t] for t in allowed))
+        want = " or ".join(TYPE_NAMES[t] for t in allowed if t != "integer")
         an.error = f"{op} expected a {want} input, got {TYPE_NAMES[x.dtype]} ({x.name})"
     return an
 

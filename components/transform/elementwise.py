@@ -138,7 +138,7 @@ def cast(x: Column, dtype: Any) -> Column:
                              "integer")
     if name in ("string", "str"):
         node = x.node.graph.add("as_string", [x.node], {}, "string", f"as_string({x.name})")
-        _expect(node, x, ("int", "string"), "cast to string")
+        _expect(node, x, ("int", "integer", "string"), "cast to string")
         return Column(node)
     raise ConfigError(f"cast({x.name}, {dtype!r}): unknown type.",
                       fix="cast to 'float32', 'int64' or 'string'")

@@ -20,7 +20,7 @@ from gristmill.metadata.errors import ConfigError, did_you_mean
 
 NUMERIC = ("float", "int", "integer")
 TYPE_NAMES = {"float": "float", "int": "int", "string": "string", "other": "other",
-              "onehot": "one-hot vector", "integer": "int"}
+              "onehot": "one-hot vector", "integer": "nullable int64"}
 
 
 def _digest(payload: Any) -> str:
@@ -267,7 +267,7 @@ def _label(x: Any) -> str:
 
 def _expect(node: Node, col: Column, allowed: tuple[str, ...], op: str) -> None:
     if col.dtype not in allowed and node.error is None:
-        want = " or ".join(dict.fromkeys(TYPE_NAMES[t] for t in allowed))
+        want = " or ".join(TYPE_NAMES[t] for t in allowed if t != "integer")
         node.error = f"{op} expected a {want} input, got {TYPE_NAMES[col.dtype]} ({col.name})"
 
 

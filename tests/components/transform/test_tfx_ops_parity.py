@@ -38,6 +38,8 @@ def preprocessing_fn(inputs):
                            tft.multiply(filled_fare, 0.2)), "int64")),
         "as_int": tft.cast(fare, "int64"), "as_float": tft.cast(inputs["hour"], "float32"),
         "hour_str": tft.cast(inputs["hour"], "string"),
+        "fare_int_id": tft.compute_and_apply_vocabulary(tft.cast(tft.cast(fare, "int64"),
+                                                                 "string")),
         "fare_missing": tft.is_missing(fare), "pay_missing": tft.is_missing(pay),
         "ones": tft.ones_like(fare), "pow": tft.pow(fare, 2), "sq": fare ** 0.5,
         "round": tft.round(fare), "floor": tft.floor(fare), "ceil": tft.ceil(fare),
@@ -136,6 +138,8 @@ def test_values_match_python(fitted):
         assert row["gt"] == (None if f is None else float(t > 0.2 * f))
         assert row["label"] == (int(t > 0.2 * f) if f is not None else int(t > 0))
         assert row["as_int"] == (None if f is None else int(f))
+        assert row["hour_str"] == (None if table.column("hour")[i].as_py() is None
+                                   else str(table.column("hour")[i].as_py()))
         assert row["where"] == (None if f is None else pytest.approx(f if f > 10 else -1.0))
         assert row["fare_missing"] == float(f is None) and row["ones"] == 1.0
         assert row["pay_missing"] == float(p is None)
