@@ -87,8 +87,10 @@ def _operand(value: Value) -> np.ndarray | float:
     return float(value) if isinstance(value, (int, float)) else as_float(value)
 
 
-_ARITH = {"add": np.add, "sub": np.subtract, "mul": np.multiply, "div": np.divide}
-_UNARY = {"log1p": np.log1p, "log": np.log, "exp": np.exp, "sqrt": np.sqrt, "abs": np.abs}
+_ARITH = {"add": np.add, "sub": np.subtract, "mul": np.multiply, "div": np.divide,
+          "pow": np.power}
+_UNARY = {"log1p": np.log1p, "log": np.log, "exp": np.exp, "sqrt": np.sqrt, "abs": np.abs,
+          "round": np.round, "floor": np.floor, "ceil": np.ceil}
 
 
 def arith(args: list[Value], p: dict) -> np.ndarray:
@@ -230,8 +232,19 @@ NUMERIC_KERNELS: dict[str, Callable[[list[Value], dict], Value]] = {
 STRING_KERNELS: dict[str, Callable[[list[Value], dict], Value]] = {
     "hash_strings": hash_strings, "cross": cross,
 }
-#: Ops that run in Arrow even on the serving path (string lookups); the rest have torch twins.
-ARROW_ONLY_OPS = frozenset({"vocabulary", "hash_strings", "cross"})
+
+def _register_elementwise() -> frozenset[str]:
+    # The element-wise ops live in their own module, which uses the helpers above.
+    from gristmill.engine import transform_elementwise as ew
+
+    NUMERIC_KERNELS.update(ew.NUMERIC_KERNELS)
+    STRING_KERNELS.update(ew.STRING_KERNELS)
+    return ew.ARROW_ONLY_OPS
+
+
+#: Ops that run in Arrow even on the serving path (string lookups, string and date ops); the
+#: rest have torch twins.
+ARROW_ONLY_OPS = frozenset({"vocabulary", "hash_strings", "cross"}) | _register_elementwise()
 
 
 def to_arrow(value: Value, dtype: str) -> pa.Array:
@@ -241,6 +254,9 @@ def to_arrow(value: Value, dtype: str) -> pa.Array:
         return pa.array(x.astype(np.float32), mask=np.isnan(x))
     if dtype == "int":
         return pa.array(as_ids(value), pa.int64())
+    if dtype == "integer":  # nullable integers (cast to int64): NaN marks missing
+        x = as_float(value)
+        return pa.array(np.nan_to_num(x, nan=0.0).astype(np.int64), pa.int64(), mask=np.isnan(x))
     if dtype == "onehot":
         mat = np.ascontiguousarray(value, np.float32)
         return pa.FixedSizeListArray.from_arrays(pa.array(mat.reshape(-1)), mat.shape[1])

@@ -22,15 +22,18 @@ from gristmill.engine import transform_kernels as k
 from gristmill.engine.errors import ConfigError
 from gristmill.engine.transform_fn import INPUT_PREFIX, FittedTransform, to_table
 
-_ARITH = {"add": torch.add, "sub": torch.sub, "mul": torch.mul, "div": torch.div}
+_ARITH = {"add": torch.add, "sub": torch.sub, "mul": torch.mul, "div": torch.div,
+          "pow": torch.pow}
 _UNARY = {"log1p": torch.log1p, "log": torch.log, "exp": torch.exp, "sqrt": torch.sqrt,
-          "abs": torch.abs}
+          "abs": torch.abs, "round": torch.round, "floor": torch.floor, "ceil": torch.ceil}
+_COMPARE = {"lt": torch.lt, "le": torch.le, "gt": torch.gt, "ge": torch.ge, "eq": torch.eq,
+            "ne": torch.ne}
 _LIST_PARAMS = ("boundaries", "means", "stds", "mins", "maxs")
 
 
 def is_torch_step(step: dict[str, Any]) -> bool:
     """Whether a plan step runs in the torch module (numeric ops; not string ops)."""
-    if step["op"] in k.ARROW_ONLY_OPS:
+    if step["op"] in k.ARROW_ONLY_OPS or step["params"].get("strings"):
         return False
     return not (step["op"] == "fill_missing" and step["dtype"] == "string")
 
@@ -71,7 +74,9 @@ class TransformModule(nn.Module):
         out: dict[str, Tensor] = {}
         for name, ref, dtype in self.output_specs:
             v = values[ref]
-            out[name] = v.to(torch.int64) if dtype == "int" else v.to(torch.float32)
+            # "integer" (a cast to int64) stays float64 here so NaN can mark missing.
+            out[name] = v.to(torch.int64) if dtype == "int" else \
+                v.to(torch.float64) if dtype == "integer" else v.to(torch.float32)
         return out
 
     def _arg(self, ref: str, features: dict[str, Tensor], values: dict[str, Tensor]) -> Tensor:
@@ -89,6 +94,8 @@ class TransformModule(nn.Module):
             if not isinstance(a, Tensor):
                 a = torch.full_like(b, float(a))
             return _ARITH[p["fn"]](a.to(torch.float64), b)
+        if op in _ELEMENTWISE:
+            return _ELEMENTWISE[op](p, [_float(a) for a in args])
         if op == "unary":
             return _UNARY[p["fn"]](x)
         if op == "clip":
@@ -116,6 +123,53 @@ class TransformModule(nn.Module):
         lo = getattr(self, _buffer(step, "mins"))[keys]
         hi = getattr(self, _buffer(step, "maxs"))[keys]
         return _min_max(x, lo, hi, p["output_min"], p["output_max"])
+
+
+def _float(a: Any) -> Any:
+    return a.to(torch.float64) if isinstance(a, Tensor) else float(a)
+
+
+def _nan_where(out: Tensor, *values: Any) -> Tensor:
+    """``out`` as float64 with NaN wherever one of the tensor ``values`` is NaN."""
+    out = out.to(torch.float64)
+    for v in values:
+        if isinstance(v, Tensor):
+            out = torch.where(torch.isnan(v), torch.full_like(out, float("nan")), out)
+    return out
+
+
+def _like(args: list[Any]) -> Tensor:
+    return next(a for a in args if isinstance(a, Tensor))
+
+
+def _compare(p: dict, args: list[Any]) -> Tensor:
+    a, b = args
+    ref = _like(args)
+    a = a if isinstance(a, Tensor) else torch.full_like(ref, a)
+    b = b if isinstance(b, Tensor) else torch.full_like(ref, b)
+    return _nan_where(_COMPARE[p["fn"]](a, b), a, b)
+
+
+def _logical(p: dict, args: list[Any]) -> Tensor:
+    truth = [a != 0 for a in args]
+    out = ~truth[0] if p["fn"] == "not" else \
+        truth[0] & truth[1] if p["fn"] == "and" else truth[0] | truth[1]
+    return _nan_where(out, *args)
+
+
+def _where(p: dict, args: list[Any]) -> Tensor:
+    cond, x, y = args
+    x = x if isinstance(x, Tensor) else torch.full_like(cond, x)
+    y = y if isinstance(y, Tensor) else torch.full_like(cond, y)
+    return _nan_where(torch.where(cond != 0, x, y), cond)
+
+
+_ELEMENTWISE = {
+    "compare": _compare, "logical": _logical, "where": _where,
+    "cast": lambda p, a: torch.trunc(a[0]) if p["to"] == "integer" else a[0],
+    "is_missing": lambda p, a: torch.isnan(a[0]).to(torch.float64),
+    "constant": lambda p, a: torch.full_like(a[0], float(p["value"])),
+}
 
 
 def _min_max(x: Tensor, lo: Any, hi: Any, out_lo: float, out_hi: float) -> Tensor:
@@ -207,6 +261,9 @@ def _tensor_to_arrow(t: Tensor, dtype: str) -> pa.Array:
     x = t.numpy()
     if x.ndim == 2:
         return pa.FixedSizeListArray.from_arrays(pa.array(x.reshape(-1)), x.shape[1])
+    if dtype == "int64" and x.dtype.kind == "f":  # a nullable cast to int64
+        return pa.array(np.nan_to_num(x, nan=0.0).astype(np.int64), pa.int64(),
+                        mask=np.isnan(x))
     if dtype == "int64":
         return pa.array(x, pa.int64())
     return pa.array(x, pa.float32(), mask=np.isnan(x))

@@ -199,16 +199,24 @@ def run_evaluation(files: Sequence[str], *, candidate_uri: str, baseline_uri: st
                    label_key: str, task: str, classes: Sequence[Any],
                    specs: Sequence[SlicingSpec], options: Options, slices_path: str,
                    skipped_path: str, beam_pipeline_args: Sequence[str] = (),
-                   trivial: TrivialPredictor | None = None) -> None:
+                   trivial: TrivialPredictor | None = None,
+                   label_from_transform: bool = False) -> None:
     """Run the evaluation pipeline; results land in ``slices_path`` and ``skipped_path``.
 
     ``slices_path`` receives a JSON list of :func:`score_slice` results; ``skipped_path`` a
-    JSON object of rows left out and why.
+    JSON object of rows left out and why. ``label_from_transform``: the label is computed by
+    the candidate's fitted transform (:mod:`.label_transform`).
     """
+    from gristmill.components.evaluator.label_transform import AddTransformedLabel
+
     with make_beam_pipeline(beam_pipeline_args) as p:
-        outputs = (p | "Files" >> beam.Create(list(files))
+        batches = (p | "Files" >> beam.Create(list(files))
                    | "Read" >> beam.FlatMap(read_record_batches).with_output_types(
-                       pa.RecordBatch)
+                       pa.RecordBatch))
+        if label_from_transform:
+            batches = batches | "TransformLabel" >> beam.ParDo(AddTransformedLabel(
+                candidate_uri, label_key))
+        outputs = (batches
                    | "PredictAndSlice" >> beam.ParDo(PredictAndSlice(
                        candidate_uri, baseline_uri, label_key, task, classes, specs, trivial))
                    .with_outputs(SKIPPED_TAG, main="slices"))

@@ -137,10 +137,15 @@ class MetricsSpec(_Frozen):
 
 
 class ModelSpec(_Frozen):
-    """Which column holds the label. ``None`` takes the label key from the serving bundle."""
+    """Which column holds the label. ``None`` takes the label key from the serving bundle.
+
+    ``preprocessing_function_names=["transform_features"]`` (TFMA's name): the label is an
+    output of the model's fitted transform, computed from the raw eval examples.
+    """
 
     name: str = ""
     label_key: str | None = None
+    preprocessing_function_names: list[str] = []
 
 
 class Options(_Frozen):

@@ -108,6 +108,7 @@ class EvaluatorExecutor(BaseExecutor):
     def _score(self, files, model, baseline, label_key, task, classes, config,
                trivial) -> tuple[list[dict[str, Any]], dict[str, int]]:
         from gristmill.components.evaluator.beam_pipeline import run_evaluation
+        from gristmill.components.evaluator.label_transform import label_from_transform
 
         tmp = tempfile.mkdtemp(prefix="evaluator-", dir=self.context.tmp_dir or None)
         slices_path, skipped_path = (os.path.join(tmp, "slices.json"),
@@ -117,7 +118,8 @@ class EvaluatorExecutor(BaseExecutor):
                        label_key=label_key, task=task, classes=classes,
                        specs=config.slicing_specs, options=config.options,
                        slices_path=slices_path, skipped_path=skipped_path,
-                       beam_pipeline_args=self.context.beam_pipeline_args, trivial=trivial)
+                       beam_pipeline_args=self.context.beam_pipeline_args, trivial=trivial,
+                       label_from_transform=label_from_transform(config))
         slices, skipped = _read_json(slices_path), _read_json(skipped_path)
         shutil.rmtree(tmp, ignore_errors=True)
         return slices, skipped

@@ -40,7 +40,7 @@ def _analyzer(kind: str, x: Column, op: str, allowed: tuple[str, ...],
     label = f"{kind}({', '.join(c.name for c in cols)})"
     an = x.node.graph.analyzer(kind, cols, params or {}, label)
     if x.dtype not in allowed and an.error is None:
-        want = " or ".join(TYPE_NAMES[t] for t in allowed)
+        want = " or ".join(TYPE_NAMES[t] for t in allowed if t != "integer")
         an.error = f"{op} expected a {want} input, got {TYPE_NAMES[x.dtype]} ({x.name})"
     return an
 
@@ -68,6 +68,24 @@ def count(x: Column) -> Deferred:
         return Deferred(lambda accs: builtins.sum(accs[fp].counts.values()), [an],
                         f"count({x.name})")
     return _moment(x, "count", "n")
+
+
+def size(x: Column) -> Deferred:
+    """``tft.size``: number of present values of ``x`` (the same as :func:`count`)."""
+    return count(x)
+
+
+def count_per_key(key: Column) -> Deferred:
+    """``tft.count_per_key``: ``(keys, counts)`` of a string/int column, most frequent first
+    (ties: ascending key); missing keys are not counted."""
+    an = _analyzer("counts", key, "count_per_key", ("string", "int"))
+    fp = an.fingerprint
+
+    def keys_and_counts(accs: dict[str, Any]) -> tuple[list[str], list[int]]:
+        keys = accs[fp].top()
+        return keys, [int(accs[fp].counts[k]) for k in keys]
+
+    return Deferred(keys_and_counts, [an], f"count_per_key({key.name})")
 
 
 def sum(x: Column) -> Deferred:  # noqa: A001 - tf.Transform's name

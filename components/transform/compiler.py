@@ -21,7 +21,8 @@ from gristmill.components.transform.tracing import Analyzer, Deferred, Node, Tra
 from gristmill.engine.transform_fn import INPUT_PREFIX, PLAN_FORMAT, VOCAB_DIR
 from gristmill.metadata.errors import DataError
 
-_OUTPUT_DTYPES = {"float": "float32", "int": "int64", "onehot": "float32", "string": "string"}
+_OUTPUT_DTYPES = {"float": "float32", "int": "int64", "onehot": "float32", "string": "string",
+                  "integer": "int64"}
 
 
 def raw_type(t: pa.DataType) -> str:
@@ -155,11 +156,14 @@ def _output_entry(name: str, node: Node, ref: str, steps: dict[str, dict], trace
                   arrow_types: dict[str, str]) -> dict[str, Any]:
     if node.op == "input":
         raw = node.params["name"]
+        # A numeric raw column under a new name (TFX's ``x_xf = inputs['x']``) is a model
+        # input, as in TFX; under its own name it is a passthrough (a label, an id).
+        kind = "numeric" if name != raw and node.dtype in ("float", "int") else "passthrough"
         return {"name": name, "ref": ref, "dtype": arrow_types.get(raw, raw_type_name(node)),
-                "kind": "passthrough", "vocab_size": None, "shape": []}
+                "kind": kind, "vocab_size": None, "shape": []}
     step = steps[ref]
-    kind = {"float": "numeric", "onehot": "numeric", "int": "categorical"}.get(node.dtype,
-                                                                              "string")
+    kind = {"float": "numeric", "onehot": "numeric", "int": "categorical",
+            "integer": "numeric"}.get(node.dtype, "string")
     shape = [int(step["params"]["depth"])] if node.dtype == "onehot" else []
     return {"name": name, "ref": ref, "dtype": _OUTPUT_DTYPES[node.dtype], "kind": kind,
             "vocab_size": step.get("vocab_size"), "shape": shape}

@@ -223,9 +223,15 @@ class SizeOf:
 
 # ----------------------------------------------------------------------------- elementwise
 
-def fill_missing(x: Column, value: Any) -> Column:
-    """Replace missing values (null, and NaN for floats) by ``value``."""
+def fill_missing(x: Column, value: Any = None) -> Column:
+    """Replace missing values (null, and NaN for floats) by ``value``.
+
+    ``value`` defaults to TFX's ``_fill_in_missing`` defaults: ``''`` for strings, ``0``
+    for numbers.
+    """
     an.check_column(x, "fill_missing")
+    if value is None:
+        value = "" if x.dtype == "string" else 0.0
     if x.dtype == "string":
         return _mapper("fill_missing", x, {"value": str(value)}, "string",
                        f"fill_missing({x.name})", ("string",))
@@ -275,3 +281,26 @@ def _buckets(value: Any, op: str) -> None:
     if not isinstance(value, int) or isinstance(value, bool) or value < 1:
         raise ConfigError(f"{op}: expected a positive integer bucket count, got {value!r}.",
                           fix="pass e.g. hash_buckets=100")
+
+
+def get_num_buckets_for_transformed_feature(x: Column) -> Deferred:
+    """Number of ids a vocabulary, bucket or hash column can take (OOV and missing ids
+    included), known after analysis: the ``vocab_size`` of its output feature."""
+    an.check_column(x, "get_num_buckets_for_transformed_feature")
+    node, p = x.node, x.node.params
+    if node.op == "vocabulary":
+        vocab, oov = p["vocabulary"], int(p["num_oov_buckets"])
+        return Deferred(lambda accs: len(vocab.resolve(accs)) + oov, vocab.analyzers,
+                        f"num_buckets({x.name})")
+    if node.op == "bucketize":
+        bounds = p["boundaries"]
+        if isinstance(bounds, Deferred):
+            return Deferred(lambda accs: len(bounds.resolve(accs)) + 2, bounds.analyzers,
+                            f"num_buckets({x.name})")
+        return Deferred(lambda accs: len(bounds) + 2, [], f"num_buckets({x.name})")
+    if node.op in ("hash_strings", "cross"):
+        return Deferred(lambda accs: int(p["hash_buckets"]), [], f"num_buckets({x.name})")
+    raise ConfigError(f"get_num_buckets_for_transformed_feature({x.name}): expected a "
+                      "vocabulary, bucketize or hash column.",
+                      fix="pass the output of compute_and_apply_vocabulary, bucketize or "
+                          "hash_strings")

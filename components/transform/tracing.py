@@ -18,9 +18,9 @@ from typing import Any
 
 from gristmill.metadata.errors import ConfigError, did_you_mean
 
-NUMERIC = ("float", "int")
+NUMERIC = ("float", "int", "integer")
 TYPE_NAMES = {"float": "float", "int": "int", "string": "string", "other": "other",
-              "onehot": "one-hot vector"}
+              "onehot": "one-hot vector", "integer": "nullable int64"}
 
 
 def _digest(payload: Any) -> str:
@@ -221,6 +221,22 @@ class Column:
     def __truediv__(self, o): return self._arith(o, "div")
     def __rtruediv__(self, o): return self._arith(o, "div", swap=True)
     def __neg__(self): return self._arith(-1.0, "mul")
+    def __pow__(self, o): return _ew().pow(self, o)
+    def __rpow__(self, o): return _ew().pow(o, self)
+
+    # Comparisons and logic build columns of 1.0 / 0.0 (TF's tf.greater, tf.logical_and ...).
+    def __lt__(self, o): return _ew().compare(self, o, "lt")
+    def __le__(self, o): return _ew().compare(self, o, "le")
+    def __gt__(self, o): return _ew().compare(self, o, "gt")
+    def __ge__(self, o): return _ew().compare(self, o, "ge")
+    def __eq__(self, o): return _ew().compare(self, o, "eq")  # type: ignore[override]
+    def __ne__(self, o): return _ew().compare(self, o, "ne")  # type: ignore[override]
+    def __and__(self, o): return _ew().logical_and(self, o)
+    def __rand__(self, o): return _ew().logical_and(o, self)
+    def __or__(self, o): return _ew().logical_or(self, o)
+    def __ror__(self, o): return _ew().logical_or(o, self)
+    def __invert__(self): return _ew().logical_not(self)
+    __hash__ = object.__hash__
 
     def __bool__(self) -> bool:
         raise ConfigError(f"preprocessing_fn: the column {self.name!r} has no truth value while "
@@ -229,6 +245,12 @@ class Column:
 
     def __repr__(self) -> str:
         return f"Column({self.name}: {self.dtype})"
+
+
+def _ew():
+    from gristmill.components.transform import elementwise
+
+    return elementwise
 
 
 def _sig(v: Any) -> Any:
@@ -245,7 +267,7 @@ def _label(x: Any) -> str:
 
 def _expect(node: Node, col: Column, allowed: tuple[str, ...], op: str) -> None:
     if col.dtype not in allowed and node.error is None:
-        want = " or ".join(TYPE_NAMES[t] for t in allowed)
+        want = " or ".join(TYPE_NAMES[t] for t in allowed if t != "integer")
         node.error = f"{op} expected a {want} input, got {TYPE_NAMES[col.dtype]} ({col.name})"
 
 

@@ -18,7 +18,7 @@ REPO = Path(__file__).resolve().parents[2]
 COMPONENTS = REPO / "components"
 SHARED = {"framework", "beam"}
 #: public modules allowed at the top of components/ besides __init__.py (at most two)
-TOP_LEVEL_MODULES = {"__init__.py", "transform_ops.py"}
+TOP_LEVEL_MODULES = {"__init__.py", "transform_ops.py", "tfma.py"}
 
 
 def _packages() -> list[Path]:

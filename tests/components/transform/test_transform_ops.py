@@ -187,3 +187,50 @@ def test_accumulators_round_trip_through_json():
     c.add([pa.array(["a", "b", "a", None])])
     back = accumulator_from_json("counts", {}, c.to_json())
     assert back.top() == ["a", "b"] and back.missing == 1
+
+
+def test_a_renamed_numeric_input_is_a_model_input_and_a_same_name_one_a_passthrough():
+    # TFX's penguin preprocessing_fn: outputs["x_xf"] = inputs["x"] feeds the model.
+    traced, ft, data = fit(lambda inputs: {"x_xf": inputs["x"], "i": inputs["i"],
+                                           "s_xf": inputs["s"]})
+    kinds = {f.name: f.kind for f in ft.output_features}
+    assert kinds == {"x_xf": "numeric", "i": "passthrough", "s_xf": "passthrough"}
+    assert ft.transform(data).column("x_xf").equals(data.column("x"))
+
+
+def test_num_buckets_of_transformed_features_equal_their_vocab_size():
+    def fn(inputs):
+        ids = gt.compute_and_apply_vocabulary(inputs["s"], num_oov_buckets=2)
+        buckets = gt.bucketize(inputs["x"], 4)
+        hashed = gt.hash_strings(inputs["k"], 7)
+        return {"ids": ids, "buckets": buckets, "hashed": hashed,
+                "ids_n": inputs["x"] * 0 + gt.get_num_buckets_for_transformed_feature(ids),
+                "b_n": inputs["x"] * 0 + gt.get_num_buckets_for_transformed_feature(buckets),
+                "h_n": inputs["x"] * 0 + gt.get_num_buckets_for_transformed_feature(hashed)}
+
+    _, ft, data = fit(fn)
+    sizes = {f.name: f.vocab_size for f in ft.output_features}
+    out = ft.transform(data)
+    for name, size_of in (("ids_n", "ids"), ("b_n", "buckets"), ("h_n", "hashed")):
+        present = out.column(name).drop_null().to_pylist()
+        assert set(present) == {sizes[size_of]}, name
+    with pytest.raises(ConfigError, match="expected a vocabulary, bucketize or hash column"):
+        fit(lambda inputs: {"n": inputs["x"] * gt.get_num_buckets_for_transformed_feature(
+            inputs["x"])})
+
+
+def test_comparisons_and_where_take_analyzer_results():
+    def fn(inputs):
+        x = inputs["x"]
+        return {"above": x > gt.mean(x), "capped": gt.where(x > gt.quantiles(x, 4)[2],
+                                                            gt.quantiles(x, 4)[2], x)}
+
+    _, ft, data = fit(fn)
+    out = ft.transform(data)
+    x = data.column("x").to_numpy(zero_copy_only=False)
+    mean = np.nanmean(x)
+    above = out.column("above").to_numpy(zero_copy_only=False)
+    np.testing.assert_array_equal(above[~np.isnan(x)], (x[~np.isnan(x)] > mean).astype(float))
+    assert np.isnan(above[np.isnan(x)]).all()
+    capped = out.column("capped").to_numpy(zero_copy_only=False)
+    assert np.nanmax(capped) < np.nanmax(x)
