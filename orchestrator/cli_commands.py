@@ -155,7 +155,16 @@ def cmd_run(args) -> int:
     _print_summary(result, pipeline)
     if args.json:
         print(json.dumps(result.to_dict()))
-    return 0 if result.status == "COMPLETE" else 1
+    return run_exit_code(result)
+
+
+#: ``gristmill run`` exit status per run status (docs/troubleshooting.md, "Exit codes").
+EXIT_COMPLETE, EXIT_FAILED, EXIT_HALTED = 0, 1, 4
+
+
+def run_exit_code(result) -> int:
+    """0 COMPLETE, 1 FAILED, 4 HALTED (validation stopped the run: not a success)."""
+    return {"COMPLETE": EXIT_COMPLETE, "HALTED": EXIT_HALTED}.get(result.status, EXIT_FAILED)
 
 
 def _resume_command(args) -> str:
@@ -169,9 +178,14 @@ def _print_summary(result, pipeline: Pipeline) -> None:
     for node in result.components:
         counts[node.display_state] = counts.get(node.display_state, 0) + 1
     summary = ", ".join(f"{n} {s.lower()}" for s, n in sorted(counts.items()))
-    style = {"COMPLETE": "green", "HALTED": "yellow"}.get(result.status, "bold red")
-    err.print(f"[{style}]{result.status}[/] in {result.seconds:.2f}s ({summary})")
+    style = {"COMPLETE": "green", "HALTED": "bold yellow"}.get(result.status, "bold red")
+    headline = {"HALTED": "HALTED: a validation check stopped the run (see 'halted by' "
+                          "below); this is not a success"}.get(result.status, result.status)
+    err.print(f"[{style}]{headline}[/] in {result.seconds:.2f}s ({summary})")
     for node in result.components:
+        if node.state.value == "FAILED":
+            err.print(f"  [red]failed:[/]    {escape(node.node_id)}: "
+                      f"{escape(redact_text(node.error or 'failed (no message)'))}")
         if node.halt_reason:
             err.print(f"  halted by: {escape(node.node_id)}: {escape(node.halt_reason)}\n"
                       "             fix the data (or relax the check), then run again")

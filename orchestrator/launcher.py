@@ -61,9 +61,34 @@ def launch(component: BaseComponent, run: RunState, node_context_id: int) -> Nod
             "please report it.")
         if not isinstance(e, GristmillError):
             log.exception("%s: internal error", component.id)
-        _fail_if_unfinished(run, result)
+        result.seconds = time.time() - started
+        if result.execution_id is None:
+            _record_failure_before_start(component, run, node_context_id, result)
+        else:
+            _fail_if_unfinished(run, result)
     result.seconds = time.time() - started
     return result
+
+
+def _record_failure_before_start(component: BaseComponent, run: RunState,
+                                 node_context_id: int, result: NodeResult) -> None:
+    """A node failed before its execution was registered (its input data path is wrong, an
+    input was modified): record a FAILED execution anyway and tell the hooks, so that
+    ``runs show``, the progress lines and MLflow all show the node and its error."""
+    try:
+        execution = publisher.register_execution(
+            run.store, component_id=component.id, component_type=component.type_name,
+            parameters=result.parameters, cache_key=None, ingredients={},
+            context_ids=[*run.context_ids, node_context_id], inputs=result.inputs,
+            outputs={}, pipeline_name=run.info.pipeline_name, run_id=run.info.run_id,
+            state=ExecutionState.NEW)
+        publisher.publish_failed(run.store, execution, result.error or "failed")
+        result.execution_id = execution.id
+    except GristmillError as e:  # the store itself is failing: the error still prints
+        log.warning("could not record the failure of %s: %s", component.id, e)
+    context = ExecutionContext(component_id=component.id, pipeline_name=run.info.pipeline_name,
+                               run_id=run.info.run_id, execution_id=result.execution_id)
+    run.hooks.after_node(run.info, result, context)
 
 
 def _fail_if_unfinished(run: RunState, result: NodeResult) -> None:
@@ -237,12 +262,26 @@ def _run_executor(component: BaseComponent, run: RunState, execution: ExecutionR
     staged = {k: [(_finalise(a), s) for a, s in v] for k, v in planned.items()}
     props: dict[str, Any] = {"metrics": context.metrics}
     if context.halt_reason:
+        context.halt_reason = _published_paths(context.halt_reason, staged)
         props["halt_reason"] = context.halt_reason
     publisher.publish_succeeded(run.store, execution, staged, props)
     result.state, result.metrics = ExecutionState.COMPLETE, dict(context.metrics)
     result.halt_reason = context.halt_reason
     result.outputs = {k: [a for a, _ in v] for k, v in staged.items()}
     run.produced_here.update(a.id for v in result.outputs.values() for a in v)
+
+
+def _published_paths(text: str, staged: dict[str, list[tuple[Artifact, str]]]) -> str:
+    """``text`` with staging paths replaced by where the outputs live after publishing.
+
+    Executors write into staging and name report files there (a halt reason points at the
+    validator's report); staging is gone once the outputs are promoted.
+    """
+    moves = sorted(((s, a.uri) for pairs in staged.values() for a, s in pairs),
+                   key=lambda move: -len(move[0]))  # ".../key2" before its prefix ".../key"
+    for staging, final in moves:
+        text = text.replace(staging, final)
+    return text
 
 
 def _finalise(artifact: Artifact) -> Artifact:

@@ -53,14 +53,16 @@ def default_tracking_uri() -> str:
 
 
 def run_status(results: list[NodeResult]) -> str:
-    """COMPLETE; HALTED when a node asked to stop its descendants (e.g. ERROR anomalies) and
-    nothing failed, so re-running the same data would not help; otherwise FAILED."""
-    if all(r.state.succeeded or r.skipped for r in results):
-        return "COMPLETE"
+    """FAILED when a node failed; HALTED when a node asked to stop its descendants (e.g.
+    ERROR anomalies), even a node with no descendants in this run: the data did not pass,
+    so the run is not a success, and re-running the same data would not help; COMPLETE
+    when every node succeeded (or was skipped by a ``Cond``); otherwise FAILED."""
     if any(r.state is ExecutionState.FAILED for r in results):
         return "FAILED"
     if any(r.halt_reason for r in results):
         return "HALTED"
+    if all(r.state.succeeded or r.skipped for r in results):
+        return "COMPLETE"
     return "FAILED"
 
 
