@@ -135,6 +135,8 @@ class Progress(PipelineHooks):
                   f"{result.seconds:7.2f}s")
         if result.error:
             err.print(f"    [red]{escape(redact_text(result.error))}[/]")
+        for warning in result.warnings:
+            err.print(f"    [yellow]{escape(redact_text(warning))}[/]")
 
 
 def cmd_run(args) -> int:

@@ -46,6 +46,8 @@ class NodeResult:
     #: Not run because a ``Cond`` predicate was false (or an upstream node was skipped);
     #: recorded as a CANCELED execution, shown as SKIPPED, and not a failure.
     skipped: bool = False
+    #: What the user should know although the node succeeded (a damaged artifact retired).
+    warnings: list[str] = field(default_factory=list)
 
     @property
     def display_state(self) -> str:
@@ -58,7 +60,8 @@ class NodeResult:
                 "seconds": round(self.seconds, 3), "execution_id": self.execution_id,
                 "outputs": {k: [{"id": a.id, "uri": a.uri} for a in v]
                             for k, v in self.outputs.items()},
-                "error": self.error, "metrics": self.metrics, "attempts": self.attempts}
+                "error": self.error, "metrics": self.metrics, "attempts": self.attempts,
+                "warnings": self.warnings}
 
 
 class PipelineHooks:

@@ -308,8 +308,15 @@ def _describe_failure(component: BaseComponent, error: BaseException) -> str:
 
 def _resolve_node(component: Any, run: RunState, node_context_id: int,
                   result: NodeResult) -> None:
+    from gristmill.orchestrator.resolver import resolve_intact
+
     started = time.time()
-    outputs = component.resolve_from_store(run.store, run.info.pipeline_name, result.inputs)
+    resolution = resolve_intact(component, run.store, run.info.pipeline_name, result.inputs,
+                                retire=True)
+    outputs = resolution.outputs
+    for note in resolution.retired:
+        log.warning("%s", note)
+    result.warnings += resolution.retired
     execution = publisher.register_execution(
         run.store, component_id=component.id, component_type=component.type_name,
         parameters=component.describe_parameters(), cache_key=None, ingredients={},
@@ -322,8 +329,8 @@ def _resolve_node(component: Any, run: RunState, node_context_id: int,
     run.hooks.before_node(run.info, result, context)
     resolved = {k: [a.id for a in v] for k, v in outputs.items()}
     context.log_metrics({f"resolved_{k}": float(len(v)) for k, v in outputs.items()})
-    run.store.publish_execution(execution.id, state=ExecutionState.COMPLETE,
-                                custom_properties={"resolved": resolved})
+    run.store.publish_execution(execution.id, state=ExecutionState.COMPLETE, custom_properties={
+        "resolved": resolved, **({"retired": resolution.retired} if resolution.retired else {})})
     result.state, result.outputs = ExecutionState.COMPLETE, outputs
     result.seconds = time.time() - started
     run.hooks.after_node(run.info, result, context)
