@@ -130,7 +130,7 @@ class Progress(PipelineHooks):
         err.print(f"[bold]{escape(run.pipeline_name)}[/] run [bold]{escape(run.run_id)}[/]")
 
     def after_node(self, run: RunInfo, result: NodeResult, context) -> None:
-        style = _STATE_STYLE.get(result.state.value, "")
+        style = _STATE_STYLE.get(result.state.value, "default")
         err.print(f"  [{style}]{result.state.value:<9}[/] {escape(f'{result.node_id:<28}')} "
                   f"{result.seconds:7.2f}s")
         if result.error:
@@ -161,11 +161,14 @@ def cmd_run(args) -> int:
 
 
 #: ``gristmill run`` exit status per run status (docs/troubleshooting.md, "Exit codes").
-EXIT_COMPLETE, EXIT_FAILED, EXIT_HALTED = 0, 1, 4
+EXIT_COMPLETE, EXIT_FAILED, EXIT_GRISTMILL_BUG, EXIT_HALTED = 0, 1, 3, 4
 
 
 def run_exit_code(result) -> int:
-    """0 COMPLETE, 1 FAILED, 4 HALTED (validation stopped the run: not a success)."""
+    """0 COMPLETE, 1 FAILED, 3 a node failed on a Gristmill bug (its traceback logged),
+    4 HALTED (validation stopped the run: not a success)."""
+    if any(node.internal_error for node in result.components):
+        return EXIT_GRISTMILL_BUG
     return {"COMPLETE": EXIT_COMPLETE, "HALTED": EXIT_HALTED}.get(result.status, EXIT_FAILED)
 
 

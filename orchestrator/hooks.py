@@ -48,6 +48,9 @@ class NodeResult:
     skipped: bool = False
     #: What the user should know although the node succeeded (a damaged artifact retired).
     warnings: list[str] = field(default_factory=list)
+    #: The node failed on a Gristmill bug (not the user's code); its traceback is in bug_log.
+    internal_error: bool = False
+    bug_log: str | None = None
 
     @property
     def display_state(self) -> str:
@@ -61,7 +64,8 @@ class NodeResult:
                 "outputs": {k: [{"id": a.id, "uri": a.uri} for a in v]
                             for k, v in self.outputs.items()},
                 "error": self.error, "metrics": self.metrics, "attempts": self.attempts,
-                "warnings": self.warnings}
+                "warnings": self.warnings, "internal_error": self.internal_error,
+                "bug_log": self.bug_log}
 
 
 class PipelineHooks:

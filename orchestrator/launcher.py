@@ -9,19 +9,19 @@ import logging
 import os
 import shutil
 import time
-import traceback
 import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
 from gristmill.components.framework.base import BaseComponent
 from gristmill.components.framework.executor import ExecutionContext
-from gristmill.metadata.errors import ExecutorError, GristmillError, IntegrityError
+from gristmill.metadata.errors import GristmillError, IntegrityError
 from gristmill.metadata.fingerprint import fingerprint_path
 from gristmill.metadata.store import MetadataStore
 from gristmill.metadata.types import Artifact, ArtifactState, ExecutionRecord, ExecutionState
 from gristmill.orchestrator import publisher
 from gristmill.orchestrator.cache import cache_ingredients, cache_key
+from gristmill.orchestrator.failures import Failure, describe_failure
 from gristmill.orchestrator.hooks import NodeResult, PipelineHooks, RunInfo
 
 log = logging.getLogger(__name__)
@@ -56,11 +56,8 @@ def launch(component: BaseComponent, run: RunState, node_context_id: int) -> Nod
             _execute_with_retries(component, run, node_context_id, result)
     except Exception as e:  # fail this node, never the scheduling loop of the whole run
         result.state = ExecutionState.FAILED
-        result.error = str(e) if isinstance(e, GristmillError) else (
-            f"{component.id}: internal error {type(e).__name__}: {e}. This is a Gristmill bug; "
-            "please report it.")
-        if not isinstance(e, GristmillError):
-            log.exception("%s: internal error", component.id)
+        _set_failure(result, describe_failure(component.id, component.type_name, e,
+                                              run.info.run_id))
         result.seconds = time.time() - started
         if result.execution_id is None:
             _record_failure_before_start(component, run, node_context_id, result)
@@ -252,10 +249,15 @@ def _run_executor(component: BaseComponent, run: RunState, execution: ExecutionR
     try:
         component.EXECUTOR(context).Do(result.inputs, staging_views, component.parameters)
     except BaseException as e:
-        error = _describe_failure(component, e)
-        publisher.publish_failed(run.store, execution, error, [s for v in planned.values()
-                                                                for _, s in v])
-        result.state, result.error = ExecutionState.FAILED, error
+        result.state = ExecutionState.FAILED
+        _set_failure(result, describe_failure(component.id, component.type_name, e,
+                                              run.info.run_id))
+        try:
+            publisher.publish_failed(run.store, execution, result.error, [
+                s for v in planned.values() for _, s in v])
+        except Exception as store_error:  # a full disk must not lose the node's own error
+            result.error += (f"\n(the failure could not be recorded in the metadata store: "
+                             f"{type(store_error).__name__}: {store_error})")
         if not isinstance(e, Exception):
             raise  # KeyboardInterrupt / SystemExit still stop the run
         return
@@ -289,21 +291,11 @@ def _finalise(artifact: Artifact) -> Artifact:
     return artifact
 
 
-def _describe_failure(component: BaseComponent, error: BaseException) -> str:
-    if isinstance(error, GristmillError):
-        return str(error)
-    if type(error).__module__ == "gristmill.engine.errors":  # ours, from the engine layer
-        return f"{component.id} ({component.type_name}): {error}"
-    # The user's frames only (the first is the launcher's call into Do), and no header:
-    # the CLI never shows a raw traceback.
-    frames = traceback.extract_tb(error.__traceback__)[1:]
-    tail = "".join([*traceback.format_list(frames[-2:]),
-                    *traceback.format_exception_only(type(error), error)]).rstrip()
-    wrapped = ExecutorError(f"{component.id} ({component.type_name}) raised "
-                            f"{type(error).__name__}: {error}", component_id=component.id,
-                            fix="see the traceback tail below; if it points at your module "
-                                "file, fix it there")
-    return f"{wrapped}\n{tail}"
+def _set_failure(result: NodeResult, failure: Failure) -> None:
+    result.error, result.internal_error, result.bug_log = (
+        failure.message, failure.internal, failure.bug_log)
+    if failure.internal:
+        log.error("%s", failure.message)
 
 
 def _resolve_node(component: Any, run: RunState, node_context_id: int,

@@ -10,6 +10,7 @@ import json
 import os
 import re
 import textwrap
+from pathlib import Path
 
 import pytest
 
@@ -138,3 +139,73 @@ def test_a_validation_halt_is_halted_exit_4_and_names_the_published_report(run_f
     # Cached the second time: still HALTED, still the published path.
     code, _, err = run_file(HALTING_LEAF, "run")
     assert code == 4 and os.path.isfile(re.search(r"See (\S+report\.html)\.", err).group(1))
+
+
+USER_BUG_IN_PYARROW = '''
+import pyarrow as pa
+from gristmill.components import OutputArtifact, component
+from gristmill.metadata.standard_artifacts import Examples
+from gristmill.orchestrator import Pipeline
+
+
+def load_prices(table):
+    return table.column("price")  # the user's bug: there is no such column
+
+
+@component
+def Prices(out: OutputArtifact[Examples]) -> None:
+    """Reads a column that does not exist (pyarrow raises deep inside its own code)."""
+    load_prices(pa.table({"cost": [1, 2]}))
+
+
+def create_pipeline(root: str = "", metadata_url: str = ""):
+    return Pipeline("userbug", [Prices()], root=root, metadata_url=metadata_url,
+                    tracking_uri="")
+'''
+
+GRISTMILL_BUG = '''
+import os
+from gristmill.components import OutputArtifact, component
+from gristmill.metadata.standard_artifacts import Examples
+from gristmill.orchestrator import Pipeline
+
+
+@component
+def DanglingLink(out: OutputArtifact[Examples]) -> None:
+    """A legal output (a dangling symlink) that Gristmill's fingerprinting trips over."""
+    os.symlink("/no/such/target", os.path.join(out.uri, "link"))
+
+
+def create_pipeline(root: str = "", metadata_url: str = ""):
+    return Pipeline("ourbug", [DanglingLink()], root=root, metadata_url=metadata_url,
+                    tracking_uri="")
+'''
+
+
+def test_a_user_code_error_shows_the_users_frames_before_library_frames(run_file):
+    code, out, err = run_file(USER_BUG_IN_PYARROW, "run", "--json")
+    assert code == 1, err
+    (node,) = json.loads(out.strip().splitlines()[-1])["components"]
+    error = node["error"]
+    assert error.startswith("Prices (Prices) raised KeyError")
+    assert not node["internal_error"]
+    mine = error.index("Your code (most recent call last):")
+    user_line = error.index('return table.column("price")')
+    library = error.index("then inside libraries")
+    assert mine < user_line < library  # the user's module line first, pyarrow below it
+    assert "pipeline.py" in error[mine:library] and "pyarrow" not in error[mine:library]
+    assert "Traceback (most recent call last)" not in err
+
+
+def test_an_internal_exception_takes_the_gristmill_bug_path(run_file, home):
+    code, out, err = run_file(GRISTMILL_BUG, "run", "--json")
+    assert code == 3, err
+    (node,) = json.loads(out.strip().splitlines()[-1])["components"]
+    assert node["internal_error"] and node["state"] == "FAILED"
+    assert "internal error FileNotFoundError" in node["error"]
+    assert "This is a Gristmill bug, not an error in your code" in node["error"]
+    log = node["bug_log"]
+    assert log.startswith(str(home / "logs")) and log in err
+    text = Path(log).read_text()
+    assert "Traceback (most recent call last)" in text and "fingerprint" in text
+    assert "Traceback (most recent call last)" not in err
