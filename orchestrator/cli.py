@@ -117,6 +117,7 @@ def main(argv: list[str] | None = None) -> int:
 
     handler = getattr(cli_commands, f"cmd_{args.command}")
     try:
+        check_home(writable=args.command == "run")
         return handler(args)
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
@@ -125,20 +126,47 @@ def main(argv: list[str] | None = None) -> int:
         return _report_error(e)
 
 
-def _report_error(error: Exception) -> int:
-    from gristmill.metadata.errors import GristmillError
-    from gristmill.metadata.settings import gristmill_home
+def check_home(writable: bool) -> None:
+    """Refuse a ``GRISTMILL_HOME`` that is not a usable directory, with the fix.
 
-    if isinstance(error, GristmillError):
-        print(f"error: {redact_text(str(error))}", file=sys.stderr)
-        return 2
-    log_dir = gristmill_home() / "logs"
-    log_dir.mkdir(parents=True, exist_ok=True)
-    log_file = log_dir / f"cli-{os.getpid()}.log"
-    log_file.write_text(redact_text("".join(traceback.format_exception(error))))
-    print(f"error: unexpected {type(error).__name__}: {redact_text(str(error))}\n"
-          f"The full traceback is in {log_file}; please include it in a bug report.",
-          file=sys.stderr)
+    Args:
+        writable: The command writes there (runs, logs, the MLflow journal).
+    """
+    from gristmill.metadata.errors import ConfigError
+    from gristmill.metadata.settings import HOME_ENV, gristmill_home
+
+    home = gristmill_home()
+    fix = f"set {HOME_ENV} to a writable directory (it is created if missing), or unset it"
+    if home.exists() and not home.is_dir():
+        raise ConfigError(f"{HOME_ENV}={home} is a file, not a directory: Gristmill keeps its "
+                          "metadata, logs and MLflow journals in that directory.", fix=fix)
+    if writable and home.is_dir() and not os.access(home, os.W_OK | os.X_OK):
+        raise ConfigError(f"{HOME_ENV}={home} is not writable by this user: a run records "
+                          "its metadata, logs and MLflow journal there.", fix=fix)
+
+
+def _report_error(error: Exception) -> int:
+    """Print one error line (2: a Gristmill error; 3: a bug, its traceback logged).
+
+    This is the last error boundary, so it must not fail itself: a home that is a file,
+    read-only or on a full disk sends the log to the temp directory, or nowhere.
+    """
+    try:
+        from gristmill.metadata.errors import GristmillError
+
+        if isinstance(error, GristmillError):
+            print(f"error: {redact_text(str(error))}", file=sys.stderr)
+            return 2
+        from gristmill.orchestrator.failures import write_bug_log
+
+        log_file = write_bug_log("".join(traceback.format_exception(error)), "cli")
+        where = (f"The full traceback is in {log_file}" if log_file else
+                 "The traceback could not be saved (no writable log directory)")
+        print(f"error: unexpected {type(error).__name__}: {redact_text(str(error))}\n"
+              f"{where}; please include it in a bug report.", file=sys.stderr)
+    except Exception:  # noqa: BLE001 - the last resort: one line, whatever happened
+        print(f"error: unexpected {type(error).__name__} (and reporting it failed)",
+              file=sys.stderr)
     return 3
 
 

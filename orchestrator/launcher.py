@@ -15,7 +15,7 @@ from typing import Any
 
 from gristmill.components.framework.base import BaseComponent
 from gristmill.components.framework.executor import ExecutionContext
-from gristmill.metadata.errors import GristmillError, IntegrityError
+from gristmill.metadata.errors import IntegrityError
 from gristmill.metadata.fingerprint import fingerprint_path
 from gristmill.metadata.store import MetadataStore
 from gristmill.metadata.types import Artifact, ArtifactState, ExecutionRecord, ExecutionState
@@ -81,7 +81,7 @@ def _record_failure_before_start(component: BaseComponent, run: RunState,
             state=ExecutionState.NEW)
         publisher.publish_failed(run.store, execution, result.error or "failed")
         result.execution_id = execution.id
-    except GristmillError as e:  # the store itself is failing: the error still prints
+    except Exception as e:  # the store itself is failing (full disk): the error still prints
         log.warning("could not record the failure of %s: %s", component.id, e)
     context = ExecutionContext(component_id=component.id, pipeline_name=run.info.pipeline_name,
                                run_id=run.info.run_id, execution_id=result.execution_id)
@@ -96,7 +96,8 @@ def _fail_if_unfinished(run: RunState, result: NodeResult) -> None:
         execution = run.store.get_execution(result.execution_id)
         if execution.state in (ExecutionState.NEW, ExecutionState.RUNNING):
             publisher.publish_failed(run.store, execution, result.error or "failed")
-    except GristmillError as e:  # the store itself is failing; stale recovery will catch it
+    except Exception as e:  # the store itself is failing (full disk); stale recovery will
+        # catch the execution later, and the node's own error is kept and printed
         log.warning("could not mark execution %s FAILED: %s", result.execution_id, e)
 
 
