@@ -153,7 +153,8 @@ def cmd_run(args) -> int:
     resume = _resume_command(args)
     result = runner_cls(hooks=[Progress()]).run(
         pipeline, from_nodes=args.from_nodes, to_nodes=args.to_nodes,
-        enable_cache=False if args.no_cache else None, params=params, resume_command=resume)
+        enable_cache=False if args.no_cache else None, params=params, resume_command=resume,
+        allow_shared_name=args.allow_shared_name)
     _print_summary(result, pipeline)
     if args.json:
         print(json.dumps(result.to_dict()))
@@ -174,7 +175,8 @@ def run_exit_code(result) -> int:
 
 def _resume_command(args) -> str:
     parts = ["gristmill", "run", args.file, *[f"--param={p}" for p in args.param],
-             *[f"--beam-arg={b}" for b in args.beam_args]]
+             *[f"--beam-arg={b}" for b in args.beam_args],
+             *(["--allow-shared-name"] if args.allow_shared_name else [])]
     return redact_text(shlex.join(parts))
 
 

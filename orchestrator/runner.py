@@ -99,8 +99,8 @@ class BaseRunner:
 
     def run(self, pipeline: Pipeline, *, from_nodes: Iterable[str] = (),
             to_nodes: Iterable[str] = (), enable_cache: bool | None = None,
-            params: dict[str, Any] | None = None, resume_command: str | None = None
-            ) -> RunResult:
+            params: dict[str, Any] | None = None, resume_command: str | None = None,
+            allow_shared_name: bool = False) -> RunResult:
         """Run ``pipeline`` and return what happened to every selected node.
 
         Args:
@@ -109,12 +109,15 @@ class BaseRunner:
             enable_cache: Override the pipeline's ``enable_cache``.
             params: Parameters the pipeline was built with (recorded on the run).
             resume_command: The command to print if the run fails.
+            allow_shared_name: Run although another pipeline (another file or
+                ``pipeline_id``) has used this name in the store: the two share history.
         """
         compiled = compile_pipeline(pipeline)
         selected = select_nodes(compiled, list(from_nodes), list(to_nodes))
         with open_store(pipeline.metadata_url) as store:
             publisher.recover_stale(store)
-            state = self._start_run(pipeline, store, params or {}, enable_cache)
+            state = self._start_run(pipeline, store, params or {}, enable_cache,
+                                    allow_shared_name)
             _load_skipped_outputs(compiled, selected, state)
             state.hooks.before_pipeline_run(state.info)
             results = self._schedule(compiled, selected, state)
@@ -127,14 +130,14 @@ class BaseRunner:
                          resume_command if status == "FAILED" else None)
 
     def _start_run(self, pipeline: Pipeline, store: MetadataStore, params: dict[str, Any],
-                   enable_cache: bool | None) -> RunState:
+                   enable_cache: bool | None, allow_shared_name: bool = False) -> RunState:
         root = artifact_root(pipeline)
         tracking = (default_tracking_uri() if pipeline.tracking_uri is None
                     else pipeline.tracking_uri)
         run_id = dt.datetime.now().strftime("%Y%m%d-%H%M%S-") + uuid.uuid4().hex[:6]
         info = RunInfo(pipeline.name, run_id, root, pipeline.metadata_url, tracking,
                        {k: redact_text(str(v)) for k, v in params.items()}, time.time())
-        pipeline_ctx = store.put_context(PIPELINE, pipeline.name, {"root": root})
+        pipeline_ctx = claim_pipeline_name(store, pipeline, root, allow_shared_name)
         run_ctx = store.put_context(PIPELINE_RUN, run_id, {
             "pipeline": pipeline.name, "status": "RUNNING", "start_time": info.started,
             "params": info.params, "pid": os.getpid(), "host": socket.gethostname()})
@@ -218,6 +221,42 @@ class SequentialRunner(BaseRunner):
         future: cf.Future = cf.Future()
         future.set_result(fn())
         return future
+
+
+def claim_pipeline_name(store: MetadataStore, pipeline: Pipeline, root: str,
+                        allow_shared_name: bool = False):
+    """The pipeline's context, after checking that the name is this pipeline's.
+
+    Runs of one name share history: the cache, Resolver baselines, the registered
+    ``<name>@champion`` model. The context records the identities (source file or declared
+    ``pipeline_id``) that ran under the name; a new identity is refused unless sharing is
+    meant, and then it is recorded too. Stores from before identities were recorded adopt
+    the first identity that runs.
+    """
+    existing = store.get_context(PIPELINE, pipeline.name)
+    known = list((existing.properties.get("identities") if existing else None) or [])
+    properties: dict[str, Any] = {"root": root}
+    identity = pipeline.identity
+    if identity and identity not in known:
+        if known and not allow_shared_name:
+            raise ConfigError(
+                f"Pipeline {pipeline.name!r} from {_describe_identity(identity)}: this "
+                f"metadata store already holds the history of a different pipeline named "
+                f"{pipeline.name!r}, from {_describe_identity(known[0])}. Runs of one name "
+                "share the cache, Resolver baselines and the registered "
+                f"'{pipeline.name}@champion' model, so this run would compare against and "
+                "replace the other pipeline's models.",
+                fix="rename this pipeline (Pipeline('another_name', ...)); or, if both are "
+                    "meant to share one history (the file was moved), run with "
+                    "--allow-shared-name (Python: runner.run(..., allow_shared_name=True)) "
+                    "or declare the same Pipeline(pipeline_id=...) in both")
+        properties["identities"] = [*known, identity]
+    return store.put_context(PIPELINE, pipeline.name, properties)
+
+
+def _describe_identity(identity: str) -> str:
+    kind, _, value = identity.partition(":")
+    return f"pipeline_id {value!r}" if kind == "id" else value
 
 
 def select_nodes(compiled: CompiledPipeline, from_nodes: list[str], to_nodes: list[str]
