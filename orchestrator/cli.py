@@ -6,6 +6,7 @@ import argparse
 import logging
 import os
 import sys
+import threading
 import traceback
 
 from gristmill.metadata.settings import redact_text
@@ -122,11 +123,37 @@ def main(argv: list[str] | None = None) -> int:
     try:
         check_home(writable=args.command == "run")
         return handler(args)
-    except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
-        return 130
+    except KeyboardInterrupt as interrupt:
+        return _report_interrupt(interrupt)
     except Exception as e:  # the error boundary: never a raw traceback
         return _report_error(e)
+
+
+def _report_interrupt(interrupt: KeyboardInterrupt) -> int:
+    """Say what Ctrl-C stopped and how to resume; then end the process at once.
+
+    Executors run on worker threads that cannot be stopped from outside; their executions
+    are already recorded CANCELED, so the process exits without waiting for them (the
+    interpreter would otherwise join those threads at exit).
+    """
+    try:
+        canceled = getattr(interrupt, "canceled", None)
+        lines = ["interrupted"]
+        if getattr(interrupt, "run_id", None):
+            stopped = f"; stopped and recorded CANCELED: {', '.join(canceled)}" if canceled \
+                else ""
+            lines = [f"interrupted: run {interrupt.run_id} is CANCELED{stopped}"]
+        if getattr(interrupt, "resume_command", None):
+            lines.append(f"  resume:    {interrupt.resume_command}   (completed components "
+                         "come from cache)")
+        print("\n".join(lines), file=sys.stderr)
+    except Exception:  # noqa: BLE001 - the last error boundary must not fail
+        print("interrupted", file=sys.stderr)
+    if threading.active_count() > 1:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(130)
+    return 130
 
 
 def check_home(writable: bool) -> None:

@@ -5,9 +5,11 @@ The launcher only sequences; every store write is a named function in :mod:`publ
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import shutil
+import threading
 import time
 import uuid
 from dataclasses import dataclass, field
@@ -23,6 +25,7 @@ from gristmill.orchestrator import publisher
 from gristmill.orchestrator.cache import cache_ingredients, cache_key
 from gristmill.orchestrator.failures import Failure, describe_failure
 from gristmill.orchestrator.hooks import NodeResult, PipelineHooks, RunInfo
+from gristmill.orchestrator.store_nodes import import_node, resolve_node
 
 log = logging.getLogger(__name__)
 
@@ -40,6 +43,37 @@ class RunState:
     outputs: dict[str, dict[str, list[Artifact]]] = field(default_factory=dict)
     #: Artifact ids written or fingerprint-checked in this run (inputs not to re-hash).
     produced_here: set[int] = field(default_factory=set)
+    #: Executions whose executor is running now: execution id -> (node id, staging dirs).
+    executing: dict[int, tuple[str, list[str]]] = field(default_factory=dict)
+    #: Set when the run is interrupted (Ctrl-C): executors still finishing publish nothing.
+    interrupted: threading.Event = field(default_factory=threading.Event)
+    #: The nodes whose executions were canceled by the interrupt.
+    canceled: list[str] = field(default_factory=list)
+
+
+INTERRUPTED = "interrupted (Ctrl-C) while running; its partial outputs were discarded"
+
+
+def cancel_executing(run: RunState) -> list[str]:
+    """Record every execution still running as CANCELED and delete its staging and scratch
+    files; return the canceled node ids. Called when the run is interrupted."""
+    run.interrupted.set()
+    for execution_id, (node_id, scratch) in list(run.executing.items()):
+        _cancel_interrupted(run, execution_id, node_id, scratch)
+    return list(run.canceled)
+
+
+def _cancel_interrupted(run: RunState, execution_id: int, node_id: str,
+                        scratch: list[str]) -> None:
+    run.executing.pop(execution_id, None)
+    for path in scratch:
+        shutil.rmtree(path, ignore_errors=True)
+        with contextlib.suppress(OSError):
+            os.rmdir(os.path.dirname(path))  # ".staging/<token>" once its outputs are gone
+    execution = run.store.get_execution(execution_id)
+    if execution.state in (ExecutionState.NEW, ExecutionState.RUNNING):
+        publisher.publish_canceled(run.store, execution, INTERRUPTED)
+        run.canceled.append(node_id)
 
 
 def launch(component: BaseComponent, run: RunState, node_context_id: int) -> NodeResult:
@@ -49,9 +83,9 @@ def launch(component: BaseComponent, run: RunState, node_context_id: int) -> Nod
     try:
         result.inputs = resolve_inputs(component, run)
         if hasattr(component, "make_artifact"):  # an Importer node
-            _import_node(component, run, node_context_id, result)
+            import_node(component, run, node_context_id, result)
         elif hasattr(component, "resolve_from_store"):  # a Resolver node
-            _resolve_node(component, run, node_context_id, result)
+            resolve_node(component, run, node_context_id, result)
         else:
             _execute_with_retries(component, run, node_context_id, result)
     except Exception as e:  # fail this node, never the scheduling loop of the whole run
@@ -247,9 +281,16 @@ def _run_executor(component: BaseComponent, run: RunState, execution: ExecutionR
             artifact.uri, final = staging, artifact.uri
             staging_views[key].append(artifact)
             artifact._final_uri = final  # type: ignore[attr-defined]
+    staging_dirs = [s for v in planned.values() for _, s in v]
+    run.executing[execution.id] = (component.id, [*staging_dirs, context.tmp_dir])
     try:
         component.EXECUTOR(context).Do(result.inputs, staging_views, component.parameters)
+    except KeyboardInterrupt:
+        _cancel_interrupted(run, execution.id, component.id, [*staging_dirs, context.tmp_dir])
+        result.state, result.error = ExecutionState.CANCELED, INTERRUPTED
+        raise
     except BaseException as e:
+        run.executing.pop(execution.id, None)
         result.state = ExecutionState.FAILED
         _set_failure(result, describe_failure(component.id, component.type_name, e,
                                               run.info.run_id))
@@ -260,7 +301,12 @@ def _run_executor(component: BaseComponent, run: RunState, execution: ExecutionR
             result.error += (f"\n(the failure could not be recorded in the metadata store: "
                              f"{type(store_error).__name__}: {store_error})")
         if not isinstance(e, Exception):
-            raise  # KeyboardInterrupt / SystemExit still stop the run
+            raise  # SystemExit still stops the run
+        return
+    run.executing.pop(execution.id, None)
+    if run.interrupted.is_set():  # finished after Ctrl-C: the execution is CANCELED already
+        _cancel_interrupted(run, execution.id, component.id, staging_dirs)
+        result.state, result.error = ExecutionState.CANCELED, INTERRUPTED
         return
     staged = {k: [(_finalise(a), s) for a, s in v] for k, v in planned.items()}
     props: dict[str, Any] = {"metrics": context.metrics}
@@ -297,62 +343,3 @@ def _set_failure(result: NodeResult, failure: Failure) -> None:
         failure.message, failure.internal, failure.bug_log)
     if failure.internal:
         log.error("%s", failure.message)
-
-
-def _resolve_node(component: Any, run: RunState, node_context_id: int,
-                  result: NodeResult) -> None:
-    from gristmill.orchestrator.resolver import resolve_intact
-
-    started = time.time()
-    resolution = resolve_intact(component, run.store, run.info.pipeline_name, result.inputs,
-                                retire=True)
-    outputs = resolution.outputs
-    for note in resolution.retired:
-        log.warning("%s", note)
-    result.warnings += resolution.retired
-    execution = publisher.register_execution(
-        run.store, component_id=component.id, component_type=component.type_name,
-        parameters=component.describe_parameters(), cache_key=None, ingredients={},
-        context_ids=[*run.context_ids, node_context_id], inputs=result.inputs, outputs={},
-        pipeline_name=run.info.pipeline_name, run_id=run.info.run_id)
-    result.execution_id = execution.id
-    result.parameters = component.describe_parameters()
-    context = ExecutionContext(component_id=component.id, pipeline_name=run.info.pipeline_name,
-                               run_id=run.info.run_id, execution_id=execution.id)
-    run.hooks.before_node(run.info, result, context)
-    resolved = {k: [a.id for a in v] for k, v in outputs.items()}
-    context.log_metrics({f"resolved_{k}": float(len(v)) for k, v in outputs.items()})
-    run.store.publish_execution(execution.id, state=ExecutionState.COMPLETE, custom_properties={
-        "resolved": resolved, **({"retired": resolution.retired} if resolution.retired else {})})
-    result.state, result.outputs = ExecutionState.COMPLETE, outputs
-    result.seconds = time.time() - started
-    run.hooks.after_node(run.info, result, context)
-
-
-def _import_node(component: Any, run: RunState, node_context_id: int,
-                 result: NodeResult) -> None:
-    started = time.time()
-    if not os.path.exists(component.source_uri):
-        component.make_artifact("")  # raises the ConfigError naming the path
-    fingerprint = fingerprint_path(component.source_uri)
-    reused = None if component.reimport else next(
-        (a for a in run.store.list_artifacts(type_name=component.artifact_type.TYPE_NAME,
-                                             states=[ArtifactState.LIVE])
-         if a.uri == component.source_uri and a.fingerprint == fingerprint), None)
-    artifact = reused or component.make_artifact(fingerprint)
-    execution = publisher.register_execution(
-        run.store, component_id=component.id, component_type=component.type_name,
-        parameters=component.describe_parameters(), cache_key=None, ingredients={},
-        context_ids=[*run.context_ids, node_context_id], inputs={},
-        outputs={} if reused else {"result": [artifact]},
-        pipeline_name=run.info.pipeline_name, run_id=run.info.run_id)
-    if reused:
-        publisher.publish_cached(run.store, execution, {"result": [reused]}, {"reused": True})
-        result.state = ExecutionState.CACHED
-    else:
-        run.store.publish_execution(execution.id, state=ExecutionState.COMPLETE,
-                                    outputs={"result": [artifact]})
-        result.state = ExecutionState.COMPLETE
-    result.execution_id, result.outputs = execution.id, {"result": [artifact]}
-    result.parameters = component.describe_parameters()
-    result.seconds = time.time() - started

@@ -20,7 +20,8 @@ from gristmill.orchestrator import publisher
 from gristmill.orchestrator.compiler import CompiledPipeline, compile_pipeline
 from gristmill.orchestrator.dsl import Pipeline
 from gristmill.orchestrator.hooks import HookList, NodeResult, PipelineHooks, RunInfo
-from gristmill.orchestrator.launcher import RunState, launch
+from gristmill.orchestrator.launcher import RunState, cancel_executing, launch
+from gristmill.orchestrator.store_lock import wait_for_write_lock
 
 
 @dataclass
@@ -45,6 +46,29 @@ class RunResult:
                 "seconds": round(self.seconds, 3), "root": self.root,
                 "components": [r.to_dict() for r in self.components],
                 "resume_command": self.resume_command}
+
+
+class RunInterrupted(KeyboardInterrupt):
+    """Ctrl-C stopped a run: the running executions are CANCELED, the run too.
+
+    Attributes:
+        run_id: The interrupted run.
+        canceled: The nodes that were running and were canceled.
+        resume_command: The command that resumes (completed components come from cache).
+    """
+
+    def __init__(self, run_id: str, canceled: list[str], resume_command: str | None):
+        self.run_id, self.canceled, self.resume_command = run_id, canceled, resume_command
+        super().__init__(f"run {run_id} interrupted")
+
+
+def _interrupted(state: RunState, resume_command: str | None) -> RunInterrupted:
+    """Record the interrupted run (running executions CANCELED, run CANCELED) at once."""
+    canceled = cancel_executing(state)
+    state.store.put_context(PIPELINE_RUN, state.info.run_id,
+                            {"status": "CANCELED", "end_time": time.time()})
+    state.hooks.after_pipeline_run(state.info, "CANCELED", [])
+    return RunInterrupted(state.info.run_id, canceled, resume_command)
 
 
 def default_tracking_uri() -> str:
@@ -114,13 +138,17 @@ class BaseRunner:
         """
         compiled = compile_pipeline(pipeline)
         selected = select_nodes(compiled, list(from_nodes), list(to_nodes))
+        wait_for_write_lock(pipeline.metadata_url)
         with open_store(pipeline.metadata_url) as store:
             publisher.recover_stale(store)
             state = self._start_run(pipeline, store, params or {}, enable_cache,
                                     allow_shared_name)
             _load_skipped_outputs(compiled, selected, state)
             state.hooks.before_pipeline_run(state.info)
-            results = self._schedule(compiled, selected, state)
+            try:
+                results = self._schedule(compiled, selected, state)
+            except KeyboardInterrupt:
+                raise _interrupted(state, resume_command) from None
             status = run_status(results)
             store.put_context(PIPELINE_RUN, state.info.run_id,
                               {"status": status, "end_time": time.time()})
@@ -202,12 +230,17 @@ class LocalDagRunner(BaseRunner):
         self._pool: cf.ThreadPoolExecutor | None = None
 
     def run(self, pipeline: Pipeline, **kwargs: Any) -> RunResult:
-        with cf.ThreadPoolExecutor(self.max_workers, thread_name_prefix="gristmill") as pool:
-            self._pool = pool
-            try:
-                return super().run(pipeline, **kwargs)
-            finally:
-                self._pool = None
+        pool = cf.ThreadPoolExecutor(self.max_workers, thread_name_prefix="gristmill")
+        self._pool = pool
+        interrupted = False
+        try:
+            return super().run(pipeline, **kwargs)
+        except KeyboardInterrupt:
+            interrupted = True  # do not wait for running executors: they are CANCELED
+            raise
+        finally:
+            self._pool = None
+            pool.shutdown(wait=not interrupted, cancel_futures=True)
 
     def _submit(self, fn: Callable[[], NodeResult]) -> Any:
         assert self._pool is not None
