@@ -15,7 +15,7 @@ import sys
 import time
 from typing import Any
 
-from . import bad_input, concurrency, crash, integrity, security
+from . import bad_input, concurrency, crash, integrity, same_name, security
 
 FULL = {
     "security": lambda: security.run(),
@@ -23,6 +23,7 @@ FULL = {
     "concurrency": lambda: concurrency.run(sizes=(4, 8), repeats=2),
     "bad_input": lambda: bad_input.run(),
     "crash": lambda: crash.run(trials=100),
+    "same_name": lambda: same_name.run(trials=40),
 }
 QUICK = {
     "security": lambda: security.run(),
@@ -31,6 +32,7 @@ QUICK = {
     "bad_input": lambda: bad_input.run({k: max(1, n // 10)
                                         for k, n in bad_input.DEFAULT_COUNTS.items()}),
     "crash": lambda: crash.run(trials=10),
+    "same_name": lambda: same_name.run(trials=12),
 }
 
 
