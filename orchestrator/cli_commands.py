@@ -190,9 +190,10 @@ def _print_summary(result, pipeline: Pipeline) -> None:
                           "below); this is not a success"}.get(result.status, result.status)
     err.print(f"[{style}]{headline}[/] in {result.seconds:.2f}s ({summary})")
     for node in result.components:
-        if node.state.value == "FAILED":
+        if node.state.value == "FAILED":  # its first line; the whole error is printed above
+            first_line = (node.error or "failed (no message)").splitlines()[0]
             err.print(f"  [red]failed:[/]    {escape(node.node_id)}: "
-                      f"{escape(redact_text(node.error or 'failed (no message)'))}")
+                      f"{escape(redact_text(first_line))}")
         if node.halt_reason:
             err.print(f"  halted by: {escape(node.node_id)}: {escape(node.halt_reason)}\n"
                       "             fix the data (or relax the check), then run again")

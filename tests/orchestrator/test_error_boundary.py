@@ -64,3 +64,46 @@ def test_a_read_only_home_is_refused_by_run(tmp_path, monkeypatch, capsys):
     monkeypatch.setenv("GRISTMILL_HOME", str(home))
     assert main(["run", str(FAKE_PIPELINE)]) == 2
     assert "is not writable by this user" in capsys.readouterr().err
+
+
+DISK_FILLS_UP = '''
+import os
+import resource
+import signal
+
+from gristmill.components import OutputArtifact, component
+from gristmill.metadata.standard_artifacts import Examples
+from gristmill.orchestrator import Pipeline
+
+
+@component
+def Fill(out: OutputArtifact[Examples]) -> None:
+    """The disk "fills up" while this component writes: from now on no file of this
+    process may grow (RLIMIT_FSIZE 0), the metadata store's included."""
+    signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+    resource.setrlimit(resource.RLIMIT_FSIZE, (0, resource.RLIM_INFINITY))
+    with open(os.path.join(out.uri, "big.bin"), "wb") as f:
+        f.write(b"x" * 1_000_000)
+
+
+def create_pipeline(root: str = "", metadata_url: str = ""):
+    return Pipeline("diskfull", [Fill()], root=root, metadata_url=metadata_url,
+                    tracking_uri="")
+'''
+
+
+def test_a_full_disk_keeps_the_failing_components_line(tmp_path):
+    path = tmp_path / "pipeline.py"
+    path.write_text(DISK_FILLS_UP)
+    env = {**os.environ, "GRISTMILL_HOME": str(tmp_path / "home"),
+           "GRISTMILL_MLFLOW_MIRROR": "off"}
+    done = subprocess.run(
+        gristmill_command("run", str(path), "--sequential", f"--param=root={tmp_path / 'r'}",
+                          f"--param=metadata_url=sqlite:///{tmp_path / 'metadata.db'}"),
+        env=env, capture_output=True, text=True, timeout=120)
+    err = done.stderr
+    assert done.returncode in (1, 2), err
+    assert "Fill (Fill) raised OSError: [Errno 27] File too large" in err
+    assert 'f.write(b"x" * 1_000_000)' in err  # the component's own line
+    assert "(the failure could not be recorded in the metadata store:" in err
+    assert "Traceback" not in err
