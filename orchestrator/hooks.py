@@ -51,6 +51,8 @@ class NodeResult:
     #: The node failed on a Gristmill bug (not the user's code); its traceback is in bug_log.
     internal_error: bool = False
     bug_log: str | None = None
+    #: Set once the hooks have been told the node finished (``after_node``).
+    reported: bool = field(default=False, repr=False, compare=False)
 
     @property
     def display_state(self) -> str:
@@ -107,4 +109,5 @@ class HookList(PipelineHooks):
         self._call("before_node", run, result, context)
 
     def after_node(self, run, result, context):
+        result.reported = True
         self._call("after_node", run, result, context)

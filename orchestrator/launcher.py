@@ -98,6 +98,10 @@ def launch(component: BaseComponent, run: RunState, node_context_id: int) -> Nod
         else:
             _fail_if_unfinished(run, result)
     result.seconds = time.time() - started
+    if not result.reported:  # an Importer, or a failure between registration and execution
+        run.hooks.after_node(run.info, result, ExecutionContext(
+            component_id=component.id, pipeline_name=run.info.pipeline_name,
+            run_id=run.info.run_id, execution_id=result.execution_id))
     return result
 
 
@@ -117,9 +121,6 @@ def _record_failure_before_start(component: BaseComponent, run: RunState,
         result.execution_id = execution.id
     except Exception as e:  # the store itself is failing (full disk): the error still prints
         log.warning("could not record the failure of %s: %s", component.id, e)
-    context = ExecutionContext(component_id=component.id, pipeline_name=run.info.pipeline_name,
-                               run_id=run.info.run_id, execution_id=result.execution_id)
-    run.hooks.after_node(run.info, result, context)
 
 
 def _fail_if_unfinished(run: RunState, result: NodeResult) -> None:
