@@ -146,7 +146,8 @@ def cmd_run(args) -> int:
             beam_pipeline_args=(*pipeline.beam_pipeline_args, *args.beam_args))
     if args.dry_run:
         return _print_explain(pipeline, args.json, enable_cache=not args.no_cache,
-                              from_nodes=args.from_nodes, to_nodes=args.to_nodes)
+                              from_nodes=args.from_nodes, to_nodes=args.to_nodes,
+                              allow_shared_name=args.allow_shared_name)
     from gristmill.orchestrator.runner import LocalDagRunner, SequentialRunner
 
     runner_cls = SequentialRunner if args.sequential else LocalDagRunner
@@ -215,16 +216,21 @@ def cmd_explain(args) -> int:
 
 
 def _print_explain(pipeline: Pipeline, as_json: bool, enable_cache: bool,
-                   from_nodes: list[str] = (), to_nodes: list[str] = ()) -> int:
+                   from_nodes: list[str] = (), to_nodes: list[str] = (),
+                   allow_shared_name: bool = False) -> int:
     from gristmill.metadata.store import open_store
     from gristmill.orchestrator.compiler import compile_pipeline
     from gristmill.orchestrator.explain import explain
-    from gristmill.orchestrator.runner import select_nodes
+    from gristmill.orchestrator.runner import known_identities, select_nodes, shared_name_error
 
     compiled = compile_pipeline(pipeline)
     selected = select_nodes(compiled, list(from_nodes), list(to_nodes)) \
         if from_nodes or to_nodes else None
     with open_store(pipeline.metadata_url) as store:
+        known = known_identities(store, pipeline.name)
+        if known and pipeline.identity and pipeline.identity not in known and \
+                not allow_shared_name:
+            raise shared_name_error(pipeline, known)  # what the run would say
         verdicts = explain(compiled, store, enable_cache, selected)
     if as_json:
         print(json.dumps({"pipeline": pipeline.name,

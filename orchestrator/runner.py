@@ -266,25 +266,35 @@ def claim_pipeline_name(store: MetadataStore, pipeline: Pipeline, root: str,
     meant, and then it is recorded too. Stores from before identities were recorded adopt
     the first identity that runs.
     """
-    existing = store.get_context(PIPELINE, pipeline.name)
-    known = list((existing.properties.get("identities") if existing else None) or [])
+    known = known_identities(store, pipeline.name)
     properties: dict[str, Any] = {"root": root}
     identity = pipeline.identity
     if identity and identity not in known:
         if known and not allow_shared_name:
-            raise ConfigError(
-                f"Pipeline {pipeline.name!r} from {_describe_identity(identity)}: this "
-                f"metadata store already holds the history of a different pipeline named "
-                f"{pipeline.name!r}, from {_describe_identity(known[0])}. Runs of one name "
-                "share the cache, Resolver baselines and the registered "
-                f"'{pipeline.name}@champion' model, so this run would compare against and "
-                "replace the other pipeline's models.",
-                fix="rename this pipeline (Pipeline('another_name', ...)); or, if both are "
-                    "meant to share one history (the file was moved), run with "
-                    "--allow-shared-name (Python: runner.run(..., allow_shared_name=True)) "
-                    "or declare the same Pipeline(pipeline_id=...) in both")
+            raise shared_name_error(pipeline, known)
         properties["identities"] = [*known, identity]
     return store.put_context(PIPELINE, pipeline.name, properties)
+
+
+def known_identities(store: MetadataStore, name: str) -> list[str]:
+    """The identities that have run under pipeline name ``name`` in this store."""
+    existing = store.get_context(PIPELINE, name)
+    return list((existing.properties.get("identities") if existing else None) or [])
+
+
+def shared_name_error(pipeline: Pipeline, known: list[str]) -> ConfigError:
+    """The refusal of a pipeline whose name another pipeline (``known[0]``) has used."""
+    identity = pipeline.identity or ""
+    return ConfigError(
+        f"Pipeline {pipeline.name!r} from {_describe_identity(identity)}: this metadata store "
+        f"already holds the history of a different pipeline named {pipeline.name!r}, from "
+        f"{_describe_identity(known[0])}. Runs of one name share the cache, Resolver "
+        f"baselines and the registered '{pipeline.name}@champion' model, so this run would "
+        "compare against and replace the other pipeline's models.",
+        fix="rename this pipeline (Pipeline('another_name', ...)); or, if both are meant to "
+            "share one history (the file was moved), run with --allow-shared-name (Python: "
+            "runner.run(..., allow_shared_name=True)) or declare the same "
+            "Pipeline(pipeline_id=...) in both")
 
 
 def _describe_identity(identity: str) -> str:

@@ -31,6 +31,11 @@ def test_a_second_pipeline_file_under_a_used_name_is_refused(tmp_path, capsys):
     assert (f"error: Pipeline 'fake' from {copy}: this metadata store already holds the "
             f"history of a different pipeline named 'fake', from {FAKE_PIPELINE}.") in err
     assert "Fix: rename this pipeline" in err and "--allow-shared-name" in err
+    # explain (and --dry-run) say what the run would: the same refusal, no preview
+    for command in (["explain"], ["run", "--dry-run"]):
+        code = main([*command, str(copy), f"--param=root={tmp_path / 'root'}",
+                     f"--param=metadata_url=sqlite:///{tmp_path / 'metadata.db'}"])
+        assert code == 2 and "already holds the history" in capsys.readouterr().err
     with open_store(f"sqlite:///{tmp_path / 'metadata.db'}") as store:
         runs = store.list_executions(pipeline_name="fake")
         assert {e.run_id for e in runs} and len({e.run_id for e in runs}) == 1
