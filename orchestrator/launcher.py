@@ -92,7 +92,6 @@ def launch(component: BaseComponent, run: RunState, node_context_id: int) -> Nod
         result.state = ExecutionState.FAILED
         _set_failure(result, describe_failure(component.id, component.type_name, e,
                                               run.info.run_id))
-        result.seconds = time.time() - started
         if result.execution_id is None:
             _record_failure_before_start(component, run, node_context_id, result)
         else:
@@ -108,8 +107,8 @@ def launch(component: BaseComponent, run: RunState, node_context_id: int) -> Nod
 def _record_failure_before_start(component: BaseComponent, run: RunState,
                                  node_context_id: int, result: NodeResult) -> None:
     """A node failed before its execution was registered (its input data path is wrong, an
-    input was modified): record a FAILED execution anyway and tell the hooks, so that
-    ``runs show``, the progress lines and MLflow all show the node and its error."""
+    input was modified): record a FAILED execution anyway (:func:`launch` then tells the
+    hooks), so that ``runs show``, the progress lines and MLflow all show its error."""
     try:
         execution = publisher.register_execution(
             run.store, component_id=component.id, component_type=component.type_name,
@@ -340,7 +339,6 @@ def _finalise(artifact: Artifact) -> Artifact:
 
 
 def _set_failure(result: NodeResult, failure: Failure) -> None:
+    """The node's error (printed under its progress line and in the summary)."""
     result.error, result.internal_error, result.bug_log = (
         failure.message, failure.internal, failure.bug_log)
-    if failure.internal:
-        log.error("%s", failure.message)
