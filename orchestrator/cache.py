@@ -112,21 +112,41 @@ def describe_changes(old: Mapping[str, Any], new: Mapping[str, Any]) -> list[str
     return changes
 
 
-def _dict_changes(kind: str, old: Mapping[str, Any], new: Mapping[str, Any]) -> list[str]:
+def _dict_changes(kind: str, old: Mapping[str, Any], new: Mapping[str, Any],
+                  prefix: str = "") -> list[str]:
+    """One line per changed leaf: nested dicts (a ``config`` model) are compared key by key,
+    so the line names the path (``'config.learning_rate'``) and shows both values."""
     out = []
     for name in sorted(set(old) | set(new)):
+        path = f"{prefix}{name}"
         if name not in old:
-            out.append(f"{kind} {name!r} added: {_short(new[name])}")
+            out.append(f"{kind} {path!r} added: {_short(new[name])}")
         elif name not in new:
-            out.append(f"{kind} {name!r} removed (was {_short(old[name])})")
+            out.append(f"{kind} {path!r} removed (was {_short(old[name])})")
+        elif isinstance(old[name], Mapping) and isinstance(new[name], Mapping) and \
+                old[name] != new[name]:
+            out += _dict_changes(kind, old[name], new[name], f"{path}.")
         elif old[name] != new[name]:
-            out.append(f"{kind} {name!r} changed: {_short(old[name])} -> {_short(new[name])}")
+            before, after = _short_pair(old[name], new[name])
+            out.append(f"{kind} {path!r} changed: {before} -> {after}")
     return out
 
 
 def _short(value: Any) -> str:
     text = json.dumps(value, sort_keys=True, default=str)
     return text if len(text) <= 80 else text[:77] + "..."
+
+
+def _short_pair(old: Any, new: Any) -> tuple[str, str]:
+    """Both values, shortened around their first difference (a common prefix would hide it)."""
+    texts = [json.dumps(v, sort_keys=True, default=str) for v in (old, new)]
+    if max(len(t) for t in texts) <= 80:
+        return texts[0], texts[1]
+    first = next((i for i, (a, b) in enumerate(zip(*texts, strict=False)) if a != b),
+                 min(map(len, texts)))
+    start = max(0, first - 20)
+    return tuple(("..." if start else "") + t[start:start + 60] + ("..." if len(t) > start + 60
+                                                                   else "") for t in texts)
 
 
 def _canonical_parameters(component: BaseComponent) -> tuple[dict[str, Any], dict[str, str]]:

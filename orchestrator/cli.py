@@ -6,6 +6,7 @@ import argparse
 import logging
 import os
 import sys
+import threading
 import traceback
 
 from gristmill.metadata.settings import redact_text
@@ -28,6 +29,9 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--beam-arg", dest="beam_args", action="append", default=[],
                      metavar="ARG", help="extra Beam pipeline arg, e.g. --beam-arg=--runner=...")
     run.add_argument("--sequential", action="store_true", help="one component at a time")
+    run.add_argument("--allow-shared-name", action="store_true",
+                     help="run although another pipeline file used this pipeline name in the "
+                          "store (they then share history)")
 
     explain = sub.add_parser("explain", help="say per component: cache hit or miss, and why")
     _pipeline_args(explain)
@@ -117,28 +121,82 @@ def main(argv: list[str] | None = None) -> int:
 
     handler = getattr(cli_commands, f"cmd_{args.command}")
     try:
+        check_home(writable=args.command == "run")
         return handler(args)
-    except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
-        return 130
+    except KeyboardInterrupt as interrupt:
+        return _report_interrupt(interrupt)
     except Exception as e:  # the error boundary: never a raw traceback
         return _report_error(e)
 
 
-def _report_error(error: Exception) -> int:
-    from gristmill.metadata.errors import GristmillError
-    from gristmill.metadata.settings import gristmill_home
+def _report_interrupt(interrupt: KeyboardInterrupt) -> int:
+    """Say what Ctrl-C stopped and how to resume; then end the process at once.
 
-    if isinstance(error, GristmillError):
-        print(f"error: {redact_text(str(error))}", file=sys.stderr)
-        return 2
-    log_dir = gristmill_home() / "logs"
-    log_dir.mkdir(parents=True, exist_ok=True)
-    log_file = log_dir / f"cli-{os.getpid()}.log"
-    log_file.write_text(redact_text("".join(traceback.format_exception(error))))
-    print(f"error: unexpected {type(error).__name__}: {redact_text(str(error))}\n"
-          f"The full traceback is in {log_file}; please include it in a bug report.",
-          file=sys.stderr)
+    Executors run on worker threads that cannot be stopped from outside; their executions
+    are already recorded CANCELED, so the process exits without waiting for them (the
+    interpreter would otherwise join those threads at exit).
+    """
+    try:
+        canceled = getattr(interrupt, "canceled", None)
+        lines = ["interrupted"]
+        if getattr(interrupt, "run_id", None):
+            stopped = f"; stopped and recorded CANCELED: {', '.join(canceled)}" if canceled \
+                else ""
+            lines = [f"interrupted: run {interrupt.run_id} is CANCELED{stopped}"]
+        if getattr(interrupt, "resume_command", None):
+            lines.append(f"  resume:    {interrupt.resume_command}   (completed components "
+                         "come from cache)")
+        print("\n".join(lines), file=sys.stderr)
+    except Exception:  # noqa: BLE001 - the last error boundary must not fail
+        print("interrupted", file=sys.stderr)
+    if threading.active_count() > 1:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(130)
+    return 130
+
+
+def check_home(writable: bool) -> None:
+    """Refuse a ``GRISTMILL_HOME`` that is not a usable directory, with the fix.
+
+    Args:
+        writable: The command writes there (runs, logs, the MLflow journal).
+    """
+    from gristmill.metadata.errors import ConfigError
+    from gristmill.metadata.settings import HOME_ENV, gristmill_home
+
+    home = gristmill_home()
+    fix = f"set {HOME_ENV} to a writable directory (it is created if missing), or unset it"
+    if home.exists() and not home.is_dir():
+        raise ConfigError(f"{HOME_ENV}={home} is a file, not a directory: Gristmill keeps its "
+                          "metadata, logs and MLflow journals in that directory.", fix=fix)
+    if writable and home.is_dir() and not os.access(home, os.W_OK | os.X_OK):
+        raise ConfigError(f"{HOME_ENV}={home} is not writable by this user: a run records "
+                          "its metadata, logs and MLflow journal there.", fix=fix)
+
+
+def _report_error(error: Exception) -> int:
+    """Print one error line (2: a Gristmill error; 3: a bug, its traceback logged).
+
+    This is the last error boundary, so it must not fail itself: a home that is a file,
+    read-only or on a full disk sends the log to the temp directory, or nowhere.
+    """
+    try:
+        from gristmill.metadata.errors import GristmillError
+
+        if isinstance(error, GristmillError):
+            print(f"error: {redact_text(str(error))}", file=sys.stderr)
+            return 2
+        from gristmill.orchestrator.failures import write_bug_log
+
+        log_file = write_bug_log("".join(traceback.format_exception(error)), "cli")
+        where = (f"The full traceback is in {log_file}" if log_file else
+                 "The traceback could not be saved (no writable log directory)")
+        print(f"error: unexpected {type(error).__name__}: {redact_text(str(error))}\n"
+              f"{where}; please include it in a bug report.", file=sys.stderr)
+    except Exception:  # noqa: BLE001 - the last resort: one line, whatever happened
+        print(f"error: unexpected {type(error).__name__} (and reporting it failed)",
+              file=sys.stderr)
     return 3
 
 

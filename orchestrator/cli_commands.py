@@ -131,11 +131,13 @@ class Progress(PipelineHooks):
         err.print(f"[bold]{escape(run.pipeline_name)}[/] run [bold]{escape(run.run_id)}[/]")
 
     def after_node(self, run: RunInfo, result: NodeResult, context) -> None:
-        style = _STATE_STYLE.get(result.state.value, "")
+        style = _STATE_STYLE.get(result.state.value, "default")
         err.print(f"  [{style}]{result.state.value:<9}[/] {escape(f'{result.node_id:<28}')} "
                   f"{result.seconds:7.2f}s")
         if result.error:
             err.print(f"    [red]{escape(redact_text(result.error))}[/]")
+        for warning in result.warnings:
+            err.print(f"    [yellow]{escape(redact_text(warning))}[/]")
 
 
 def cmd_run(args) -> int:
@@ -145,23 +147,38 @@ def cmd_run(args) -> int:
             beam_pipeline_args=(*pipeline.beam_pipeline_args, *args.beam_args))
     if args.dry_run:
         return _print_explain(pipeline, args.json, enable_cache=not args.no_cache,
-                              from_nodes=args.from_nodes, to_nodes=args.to_nodes)
+                              from_nodes=args.from_nodes, to_nodes=args.to_nodes,
+                              allow_shared_name=args.allow_shared_name)
     from gristmill.orchestrator.runner import LocalDagRunner, SequentialRunner
 
     runner_cls = SequentialRunner if args.sequential else LocalDagRunner
     resume = _resume_command(args)
     result = runner_cls(hooks=[Progress()]).run(
         pipeline, from_nodes=args.from_nodes, to_nodes=args.to_nodes,
-        enable_cache=False if args.no_cache else None, params=params, resume_command=resume)
+        enable_cache=False if args.no_cache else None, params=params, resume_command=resume,
+        allow_shared_name=args.allow_shared_name)
     _print_summary(result, pipeline)
     if args.json:
         print(json.dumps(redact_values(result.to_dict())))
-    return 0 if result.status == "COMPLETE" else 1
+    return run_exit_code(result)
+
+
+#: ``gristmill run`` exit status per run status (docs/troubleshooting.md, "Exit codes").
+EXIT_COMPLETE, EXIT_FAILED, EXIT_GRISTMILL_BUG, EXIT_HALTED = 0, 1, 3, 4
+
+
+def run_exit_code(result) -> int:
+    """0 COMPLETE, 1 FAILED, 3 a node failed on a Gristmill bug (its traceback logged),
+    4 HALTED (validation stopped the run: not a success)."""
+    if any(node.internal_error for node in result.components):
+        return EXIT_GRISTMILL_BUG
+    return {"COMPLETE": EXIT_COMPLETE, "HALTED": EXIT_HALTED}.get(result.status, EXIT_FAILED)
 
 
 def _resume_command(args) -> str:
     parts = ["gristmill", "run", args.file, *[f"--param={p}" for p in args.param],
-             *[f"--beam-arg={b}" for b in args.beam_args]]
+             *[f"--beam-arg={b}" for b in args.beam_args],
+             *(["--allow-shared-name"] if args.allow_shared_name else [])]
     return redact_text(shlex.join(parts))
 
 
@@ -170,9 +187,15 @@ def _print_summary(result, pipeline: Pipeline) -> None:
     for node in result.components:
         counts[node.display_state] = counts.get(node.display_state, 0) + 1
     summary = ", ".join(f"{n} {s.lower()}" for s, n in sorted(counts.items()))
-    style = {"COMPLETE": "green", "HALTED": "yellow"}.get(result.status, "bold red")
-    err.print(f"[{style}]{result.status}[/] in {result.seconds:.2f}s ({summary})")
+    style = {"COMPLETE": "green", "HALTED": "bold yellow"}.get(result.status, "bold red")
+    headline = {"HALTED": "HALTED: a validation check stopped the run (see 'halted by' "
+                          "below); this is not a success"}.get(result.status, result.status)
+    err.print(f"[{style}]{headline}[/] in {result.seconds:.2f}s ({summary})")
     for node in result.components:
+        if node.state.value == "FAILED":  # its first line; the whole error is printed above
+            first_line = (node.error or "failed (no message)").splitlines()[0]
+            err.print(f"  [red]failed:[/]    {escape(node.node_id)}: "
+                      f"{escape(redact_text(first_line))}")
         if node.halt_reason:
             err.print(f"  halted by: {escape(node.node_id)}: {escape(node.halt_reason)}\n"
                       "             fix the data (or relax the check), then run again")
@@ -194,16 +217,21 @@ def cmd_explain(args) -> int:
 
 
 def _print_explain(pipeline: Pipeline, as_json: bool, enable_cache: bool,
-                   from_nodes: list[str] = (), to_nodes: list[str] = ()) -> int:
+                   from_nodes: list[str] = (), to_nodes: list[str] = (),
+                   allow_shared_name: bool = False) -> int:
     from gristmill.metadata.store import open_store
     from gristmill.orchestrator.compiler import compile_pipeline
     from gristmill.orchestrator.explain import explain
-    from gristmill.orchestrator.runner import select_nodes
+    from gristmill.orchestrator.runner import known_identities, select_nodes, shared_name_error
 
     compiled = compile_pipeline(pipeline)
     selected = select_nodes(compiled, list(from_nodes), list(to_nodes)) \
         if from_nodes or to_nodes else None
     with open_store(pipeline.metadata_url) as store:
+        known = known_identities(store, pipeline.name)
+        if known and pipeline.identity and pipeline.identity not in known and \
+                not allow_shared_name:
+            raise shared_name_error(pipeline, known)  # what the run would say
         verdicts = explain(compiled, store, enable_cache, selected)
     if as_json:
         print(json.dumps({"pipeline": pipeline.name,

@@ -14,6 +14,7 @@ from gristmill.metadata.types import Artifact, ExecutionState
 from gristmill.orchestrator.cache import cache_ingredients, cache_key, describe_changes
 from gristmill.orchestrator.compiler import CompiledPipeline
 from gristmill.orchestrator.launcher import verify_intact
+from gristmill.orchestrator.resolver import resolve_intact
 
 
 @dataclass
@@ -85,11 +86,12 @@ def _explain_skipped(compiled, store, node_id: str, outputs) -> Explanation:
 
 def _explain_resolver(compiled, store, component, inputs, outputs) -> Explanation:
     """Resolve now (reads only), so nodes downstream are judged on what it would pick."""
-    resolved = component.resolve_from_store(store, compiled.pipeline.name, inputs)
-    outputs[component.id] = resolved
-    picked = ", ".join(f"{k}: {[a.id for a in v]}" for k, v in resolved.items())
-    return Explanation(component.id, "resolve", [f"resolves from the store at run time; now "
-                                                 f"it would pick artifacts {picked}"])
+    resolution = resolve_intact(component, store, compiled.pipeline.name, inputs,
+                                retire=False)
+    outputs[component.id] = resolution.outputs
+    picked = ", ".join(f"{k}: {[a.id for a in v]}" for k, v in resolution.outputs.items())
+    return Explanation(component.id, "resolve", [*resolution.retired, (
+        f"resolves from the store at run time; now it would pick artifacts {picked}")])
 
 
 def _explain_import(component, store, outputs) -> Explanation:

@@ -46,6 +46,13 @@ class NodeResult:
     #: Not run because a ``Cond`` predicate was false (or an upstream node was skipped);
     #: recorded as a CANCELED execution, shown as SKIPPED, and not a failure.
     skipped: bool = False
+    #: What the user should know although the node succeeded (a damaged artifact retired).
+    warnings: list[str] = field(default_factory=list)
+    #: The node failed on a Gristmill bug (not the user's code); its traceback is in bug_log.
+    internal_error: bool = False
+    bug_log: str | None = None
+    #: Set once the hooks have been told the node finished (``after_node``).
+    reported: bool = field(default=False, repr=False, compare=False)
 
     @property
     def display_state(self) -> str:
@@ -58,7 +65,9 @@ class NodeResult:
                 "seconds": round(self.seconds, 3), "execution_id": self.execution_id,
                 "outputs": {k: [{"id": a.id, "uri": a.uri} for a in v]
                             for k, v in self.outputs.items()},
-                "error": self.error, "metrics": self.metrics, "attempts": self.attempts}
+                "error": self.error, "metrics": self.metrics, "attempts": self.attempts,
+                "warnings": self.warnings, "internal_error": self.internal_error,
+                "bug_log": self.bug_log}
 
 
 class PipelineHooks:
@@ -100,4 +109,5 @@ class HookList(PipelineHooks):
         self._call("before_node", run, result, context)
 
     def after_node(self, run, result, context):
+        result.reported = True
         self._call("after_node", run, result, context)

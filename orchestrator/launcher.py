@@ -5,11 +5,12 @@ The launcher only sequences; every store write is a named function in :mod:`publ
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import shutil
+import threading
 import time
-import traceback
 import uuid
 from dataclasses import dataclass, field
 from typing import Any
@@ -17,13 +18,15 @@ from typing import Any
 from gristmill.components.framework.base import BaseComponent
 from gristmill.components.framework.executor import ExecutionContext
 from gristmill.metadata.confinement import ConfinementError, confine
-from gristmill.metadata.errors import ExecutorError, GristmillError, IntegrityError
+from gristmill.metadata.errors import IntegrityError
 from gristmill.metadata.fingerprint import fingerprint_path
 from gristmill.metadata.store import MetadataStore
 from gristmill.metadata.types import Artifact, ArtifactState, ExecutionRecord, ExecutionState
 from gristmill.orchestrator import publisher
 from gristmill.orchestrator.cache import cache_ingredients, cache_key
+from gristmill.orchestrator.failures import Failure, describe_failure
 from gristmill.orchestrator.hooks import NodeResult, PipelineHooks, RunInfo
+from gristmill.orchestrator.store_nodes import import_node, resolve_node
 
 log = logging.getLogger(__name__)
 
@@ -43,6 +46,37 @@ class RunState:
     produced_here: set[int] = field(default_factory=set)
     #: Paths artifacts from the store may lie under: the root, Importer sources.
     read_roots: tuple[str, ...] = ()
+    #: Executions whose executor is running now: execution id -> (node id, staging dirs).
+    executing: dict[int, tuple[str, list[str]]] = field(default_factory=dict)
+    #: Set when the run is interrupted (Ctrl-C): executors still finishing publish nothing.
+    interrupted: threading.Event = field(default_factory=threading.Event)
+    #: The nodes whose executions were canceled by the interrupt.
+    canceled: list[str] = field(default_factory=list)
+
+
+INTERRUPTED = "interrupted (Ctrl-C) while running; its partial outputs were discarded"
+
+
+def cancel_executing(run: RunState) -> list[str]:
+    """Record every execution still running as CANCELED and delete its staging and scratch
+    files; return the canceled node ids. Called when the run is interrupted."""
+    run.interrupted.set()
+    for execution_id, (node_id, scratch) in list(run.executing.items()):
+        _cancel_interrupted(run, execution_id, node_id, scratch)
+    return list(run.canceled)
+
+
+def _cancel_interrupted(run: RunState, execution_id: int, node_id: str,
+                        scratch: list[str]) -> None:
+    run.executing.pop(execution_id, None)
+    for path in scratch:
+        shutil.rmtree(path, ignore_errors=True)
+        with contextlib.suppress(OSError):
+            os.rmdir(os.path.dirname(path))  # ".staging/<token>" once its outputs are gone
+    execution = run.store.get_execution(execution_id)
+    if execution.state in (ExecutionState.NEW, ExecutionState.RUNNING):
+        publisher.publish_canceled(run.store, execution, INTERRUPTED)
+        run.canceled.append(node_id)
 
 
 def launch(component: BaseComponent, run: RunState, node_context_id: int) -> NodeResult:
@@ -52,21 +86,43 @@ def launch(component: BaseComponent, run: RunState, node_context_id: int) -> Nod
     try:
         result.inputs = resolve_inputs(component, run)
         if hasattr(component, "make_artifact"):  # an Importer node
-            _import_node(component, run, node_context_id, result)
+            import_node(component, run, node_context_id, result)
         elif hasattr(component, "resolve_from_store"):  # a Resolver node
-            _resolve_node(component, run, node_context_id, result)
+            resolve_node(component, run, node_context_id, result)
         else:
             _execute_with_retries(component, run, node_context_id, result)
     except Exception as e:  # fail this node, never the scheduling loop of the whole run
         result.state = ExecutionState.FAILED
-        result.error = str(e) if isinstance(e, GristmillError) else (
-            f"{component.id}: internal error {type(e).__name__}: {e}. This is a Gristmill bug; "
-            "please report it.")
-        if not isinstance(e, GristmillError):
-            log.exception("%s: internal error", component.id)
-        _fail_if_unfinished(run, result)
+        _set_failure(result, describe_failure(component.id, component.type_name, e,
+                                              run.info.run_id))
+        if result.execution_id is None:
+            _record_failure_before_start(component, run, node_context_id, result)
+        else:
+            _fail_if_unfinished(run, result)
     result.seconds = time.time() - started
+    if not result.reported:  # an Importer, or a failure between registration and execution
+        run.hooks.after_node(run.info, result, ExecutionContext(
+            component_id=component.id, pipeline_name=run.info.pipeline_name,
+            run_id=run.info.run_id, execution_id=result.execution_id))
     return result
+
+
+def _record_failure_before_start(component: BaseComponent, run: RunState,
+                                 node_context_id: int, result: NodeResult) -> None:
+    """A node failed before its execution was registered (its input data path is wrong, an
+    input was modified): record a FAILED execution anyway (:func:`launch` then tells the
+    hooks), so that ``runs show``, the progress lines and MLflow all show its error."""
+    try:
+        execution = publisher.register_execution(
+            run.store, component_id=component.id, component_type=component.type_name,
+            parameters=result.parameters, cache_key=None, ingredients={},
+            context_ids=[*run.context_ids, node_context_id], inputs=result.inputs,
+            outputs={}, pipeline_name=run.info.pipeline_name, run_id=run.info.run_id,
+            state=ExecutionState.NEW)
+        publisher.publish_failed(run.store, execution, result.error or "failed")
+        result.execution_id = execution.id
+    except Exception as e:  # the store itself is failing (full disk): the error still prints
+        log.warning("could not record the failure of %s: %s", component.id, e)
 
 
 def _fail_if_unfinished(run: RunState, result: NodeResult) -> None:
@@ -77,7 +133,8 @@ def _fail_if_unfinished(run: RunState, result: NodeResult) -> None:
         execution = run.store.get_execution(result.execution_id)
         if execution.state in (ExecutionState.NEW, ExecutionState.RUNNING):
             publisher.publish_failed(run.store, execution, result.error or "failed")
-    except GristmillError as e:  # the store itself is failing; stale recovery will catch it
+    except Exception as e:  # the store itself is failing (full disk); stale recovery will
+        # catch the execution later, and the node's own error is kept and printed
         log.warning("could not mark execution %s FAILED: %s", result.execution_id, e)
 
 
@@ -237,19 +294,37 @@ def _run_executor(component: BaseComponent, run: RunState, execution: ExecutionR
             artifact.uri, final = staging, artifact.uri
             staging_views[key].append(artifact)
             artifact._final_uri = final  # type: ignore[attr-defined]
+    staging_dirs = [s for v in planned.values() for _, s in v]
+    run.executing[execution.id] = (component.id, [*staging_dirs, context.tmp_dir])
     try:
         component.EXECUTOR(context).Do(result.inputs, staging_views, component.parameters)
+    except KeyboardInterrupt:
+        _cancel_interrupted(run, execution.id, component.id, [*staging_dirs, context.tmp_dir])
+        result.state, result.error = ExecutionState.CANCELED, INTERRUPTED
+        raise
     except BaseException as e:
-        error = _describe_failure(component, e)
-        publisher.publish_failed(run.store, execution, error, [s for v in planned.values()
-                                                                for _, s in v])
-        result.state, result.error = ExecutionState.FAILED, error
+        run.executing.pop(execution.id, None)
+        result.state = ExecutionState.FAILED
+        _set_failure(result, describe_failure(component.id, component.type_name, e,
+                                              run.info.run_id))
+        try:
+            publisher.publish_failed(run.store, execution, result.error, [
+                s for v in planned.values() for _, s in v])
+        except Exception as store_error:  # a full disk must not lose the node's own error
+            result.error += (f"\n(the failure could not be recorded in the metadata store: "
+                             f"{type(store_error).__name__}: {store_error})")
         if not isinstance(e, Exception):
-            raise  # KeyboardInterrupt / SystemExit still stop the run
+            raise  # SystemExit still stops the run
+        return
+    run.executing.pop(execution.id, None)
+    if run.interrupted.is_set():  # finished after Ctrl-C: the execution is CANCELED already
+        _cancel_interrupted(run, execution.id, component.id, staging_dirs)
+        result.state, result.error = ExecutionState.CANCELED, INTERRUPTED
         return
     staged = {k: [(_finalise(a), s) for a, s in v] for k, v in planned.items()}
     props: dict[str, Any] = {"metrics": context.metrics}
     if context.halt_reason:
+        context.halt_reason = _published_paths(context.halt_reason, staged)
         props["halt_reason"] = context.halt_reason
     publisher.publish_succeeded(run.store, execution, staged, props)
     result.state, result.metrics = ExecutionState.COMPLETE, dict(context.metrics)
@@ -258,75 +333,25 @@ def _run_executor(component: BaseComponent, run: RunState, execution: ExecutionR
     run.produced_here.update(a.id for v in result.outputs.values() for a in v)
 
 
+def _published_paths(text: str, staged: dict[str, list[tuple[Artifact, str]]]) -> str:
+    """``text`` with staging paths replaced by where the outputs live after publishing.
+
+    Executors write into staging and name report files there (a halt reason points at the
+    validator's report); staging is gone once the outputs are promoted.
+    """
+    moves = sorted(((s, a.uri) for pairs in staged.values() for a, s in pairs),
+                   key=lambda move: -len(move[0]))  # ".../key2" before its prefix ".../key"
+    for staging, final in moves:
+        text = text.replace(staging, final)
+    return text
+
+
 def _finalise(artifact: Artifact) -> Artifact:
     artifact.uri = artifact.__dict__.pop("_final_uri")
     return artifact
 
 
-def _describe_failure(component: BaseComponent, error: BaseException) -> str:
-    if isinstance(error, GristmillError):
-        return str(error)
-    if type(error).__module__ == "gristmill.engine.errors":  # ours, from the engine layer
-        return f"{component.id} ({component.type_name}): {error}"
-    # The user's frames only (the first is the launcher's call into Do), and no header:
-    # the CLI never shows a raw traceback.
-    frames = traceback.extract_tb(error.__traceback__)[1:]
-    tail = "".join([*traceback.format_list(frames[-2:]),
-                    *traceback.format_exception_only(type(error), error)]).rstrip()
-    wrapped = ExecutorError(f"{component.id} ({component.type_name}) raised "
-                            f"{type(error).__name__}: {error}", component_id=component.id,
-                            fix="see the traceback tail below; if it points at your module "
-                                "file, fix it there")
-    return f"{wrapped}\n{tail}"
-
-
-def _resolve_node(component: Any, run: RunState, node_context_id: int,
-                  result: NodeResult) -> None:
-    started = time.time()
-    outputs = component.resolve_from_store(run.store, run.info.pipeline_name, result.inputs)
-    execution = publisher.register_execution(
-        run.store, component_id=component.id, component_type=component.type_name,
-        parameters=component.describe_parameters(), cache_key=None, ingredients={},
-        context_ids=[*run.context_ids, node_context_id], inputs=result.inputs, outputs={},
-        pipeline_name=run.info.pipeline_name, run_id=run.info.run_id)
-    result.execution_id = execution.id
-    result.parameters = component.describe_parameters()
-    context = ExecutionContext(component_id=component.id, pipeline_name=run.info.pipeline_name,
-                               run_id=run.info.run_id, execution_id=execution.id)
-    run.hooks.before_node(run.info, result, context)
-    resolved = {k: [a.id for a in v] for k, v in outputs.items()}
-    context.log_metrics({f"resolved_{k}": float(len(v)) for k, v in outputs.items()})
-    run.store.publish_execution(execution.id, state=ExecutionState.COMPLETE,
-                                custom_properties={"resolved": resolved})
-    result.state, result.outputs = ExecutionState.COMPLETE, outputs
-    result.seconds = time.time() - started
-    run.hooks.after_node(run.info, result, context)
-
-
-def _import_node(component: Any, run: RunState, node_context_id: int,
-                 result: NodeResult) -> None:
-    started = time.time()
-    if not os.path.exists(component.source_uri):
-        component.make_artifact("")  # raises the ConfigError naming the path
-    fingerprint = fingerprint_path(component.source_uri)
-    reused = None if component.reimport else next(
-        (a for a in run.store.list_artifacts(type_name=component.artifact_type.TYPE_NAME,
-                                             states=[ArtifactState.LIVE])
-         if a.uri == component.source_uri and a.fingerprint == fingerprint), None)
-    artifact = reused or component.make_artifact(fingerprint)
-    execution = publisher.register_execution(
-        run.store, component_id=component.id, component_type=component.type_name,
-        parameters=component.describe_parameters(), cache_key=None, ingredients={},
-        context_ids=[*run.context_ids, node_context_id], inputs={},
-        outputs={} if reused else {"result": [artifact]},
-        pipeline_name=run.info.pipeline_name, run_id=run.info.run_id)
-    if reused:
-        publisher.publish_cached(run.store, execution, {"result": [reused]}, {"reused": True})
-        result.state = ExecutionState.CACHED
-    else:
-        run.store.publish_execution(execution.id, state=ExecutionState.COMPLETE,
-                                    outputs={"result": [artifact]})
-        result.state = ExecutionState.COMPLETE
-    result.execution_id, result.outputs = execution.id, {"result": [artifact]}
-    result.parameters = component.describe_parameters()
-    result.seconds = time.time() - started
+def _set_failure(result: NodeResult, failure: Failure) -> None:
+    """The node's error (printed under its progress line and in the summary)."""
+    result.error, result.internal_error, result.bug_log = (
+        failure.message, failure.internal, failure.bug_log)

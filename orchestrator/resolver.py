@@ -9,11 +9,13 @@ what those nodes produced.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import os
+from collections.abc import Mapping, Sequence, Set
+from dataclasses import dataclass, field
 from typing import Any
 
 from gristmill.components.framework.base import BaseComponent, Channel, InputSpec, OutputSpec
-from gristmill.metadata.errors import ConfigError
+from gristmill.metadata.errors import ConfigError, IntegrityError
 from gristmill.metadata.store import PIPELINE, MetadataStore
 from gristmill.metadata.types import Artifact, ArtifactState
 
@@ -114,18 +116,77 @@ class Resolver(BaseComponent):
         return {"strategy": type(self.strategy).__name__, **vars(self.strategy)}
 
     def resolve_from_store(self, store: MetadataStore, pipeline_name: str,
-                           upstream: Mapping[str, Sequence[Artifact]]) -> dict[str, list[Artifact]]:
-        """Gather LIVE candidates per key and let the strategy choose."""
+                           upstream: Mapping[str, Sequence[Artifact]],
+                           exclude: Set[int] = frozenset()) -> dict[str, list[Artifact]]:
+        """Gather LIVE candidates per key (this pipeline's only; ``exclude`` left out) and
+        let the strategy choose.
+
+        A pipeline that has never run has no context yet, so no artifacts of its own: its
+        free-standing channels have no candidates (never another pipeline's artifacts).
+        """
         pipeline = store.get_context(PIPELINE, pipeline_name)
         candidates: dict[str, list[Artifact]] = {}
         for key, channel in self.inputs.items():
             if channel.producer is not None:
                 candidates[key] = list(upstream.get(key, []))
+            elif pipeline is None:
+                candidates[key] = []
             else:
-                candidates[key] = store.list_artifacts(
+                candidates[key] = [a for a in store.list_artifacts(
                     type_name=channel.type.TYPE_NAME, states=[ArtifactState.LIVE],
-                    context_id=pipeline.id if pipeline else None)
+                    context_id=pipeline.id) if a.id not in exclude]
         return self.strategy.resolve(candidates, store)
+
+
+@dataclass
+class Resolution:
+    """What a Resolver node picks, and the artifacts it passed over as damaged."""
+
+    outputs: dict[str, list[Artifact]]
+    retired: list[str] = field(default_factory=list)
+
+
+def resolve_intact(component: Resolver, store: MetadataStore, pipeline_name: str,
+                   upstream: Mapping[str, Sequence[Artifact]], *, retire: bool,
+                   roots: tuple[str, ...] = ()) -> Resolution:
+    """The one resolution the run and ``gristmill explain`` share.
+
+    Every artifact picked from the store is checked against its fingerprint; one that was
+    deleted or modified after publishing is passed over and the strategy asked again (so
+    ``LatestBlessedModelStrategy`` falls back to the previous blessed model). With
+    ``retire`` (the run), the damaged artifact is also marked DELETED/ABANDONED in the
+    store, so later runs skip it too; explain only reads. ``roots``: where picked artifacts
+    may lie (the run's root and Importer sources); one outside is refused before it is read.
+    """
+    from gristmill.orchestrator.launcher import verify_intact
+
+    excluded: set[int] = set()
+    retired: list[str] = []
+    while True:
+        outputs = component.resolve_from_store(store, pipeline_name, upstream, excluded)
+        damaged = None
+        for key, artifacts in outputs.items():
+            if component.inputs[key].producer is not None:
+                continue  # produced in this run and checked by resolve_inputs
+            for artifact in artifacts:
+                try:
+                    verify_intact(artifact, component.id, roots)
+                except IntegrityError as e:
+                    damaged = (artifact, e)
+                    break
+            if damaged:
+                break
+        if damaged is None:
+            return Resolution(outputs, retired)
+        artifact, error = damaged
+        excluded.add(artifact.id)
+        retired.append(f"{str(error).removesuffix(f' Fix: {error.fix}')} "
+                       f"{'Retired it' if retire else 'The run will retire it'} and "
+                       "resolved again without it.")
+        if retire:
+            gone = not os.path.exists(artifact.uri)
+            store.set_artifact_state(
+                artifact.id, ArtifactState.DELETED if gone else ArtifactState.ABANDONED)
 
 
 def make_channel(type: type[Artifact]) -> Channel:  # noqa: A002 - TFX's keyword

@@ -21,7 +21,8 @@ from gristmill.orchestrator import publisher
 from gristmill.orchestrator.compiler import CompiledPipeline, compile_pipeline
 from gristmill.orchestrator.dsl import Pipeline
 from gristmill.orchestrator.hooks import HookList, NodeResult, PipelineHooks, RunInfo
-from gristmill.orchestrator.launcher import RunState, launch
+from gristmill.orchestrator.launcher import RunState, cancel_executing, launch
+from gristmill.orchestrator.store_lock import wait_for_write_lock
 
 
 @dataclass
@@ -48,20 +49,45 @@ class RunResult:
                 "resume_command": self.resume_command}
 
 
+class RunInterrupted(KeyboardInterrupt):
+    """Ctrl-C stopped a run: the running executions are CANCELED, the run too.
+
+    Attributes:
+        run_id: The interrupted run.
+        canceled: The nodes that were running and were canceled.
+        resume_command: The command that resumes (completed components come from cache).
+    """
+
+    def __init__(self, run_id: str, canceled: list[str], resume_command: str | None):
+        self.run_id, self.canceled, self.resume_command = run_id, canceled, resume_command
+        super().__init__(f"run {run_id} interrupted")
+
+
+def _interrupted(state: RunState, resume_command: str | None) -> RunInterrupted:
+    """Record the interrupted run (running executions CANCELED, run CANCELED) at once."""
+    canceled = cancel_executing(state)
+    state.store.put_context(PIPELINE_RUN, state.info.run_id,
+                            {"status": "CANCELED", "end_time": time.time()})
+    state.hooks.after_pipeline_run(state.info, "CANCELED", [])
+    return RunInterrupted(state.info.run_id, canceled, resume_command)
+
+
 def default_tracking_uri() -> str:
     """``sqlite:////<GRISTMILL_HOME>/mlflow.db``: MLflow 3 refuses the plain file store."""
     return sqlite_url(gristmill_home().resolve() / "mlflow.db")  # quoted: "?" may be in it
 
 
 def run_status(results: list[NodeResult]) -> str:
-    """COMPLETE; HALTED when a node asked to stop its descendants (e.g. ERROR anomalies) and
-    nothing failed, so re-running the same data would not help; otherwise FAILED."""
-    if all(r.state.succeeded or r.skipped for r in results):
-        return "COMPLETE"
+    """FAILED when a node failed; HALTED when a node asked to stop its descendants (e.g.
+    ERROR anomalies), even a node with no descendants in this run: the data did not pass,
+    so the run is not a success, and re-running the same data would not help; COMPLETE
+    when every node succeeded (or was skipped by a ``Cond``); otherwise FAILED."""
     if any(r.state is ExecutionState.FAILED for r in results):
         return "FAILED"
     if any(r.halt_reason for r in results):
         return "HALTED"
+    if all(r.state.succeeded or r.skipped for r in results):
+        return "COMPLETE"
     return "FAILED"
 
 
@@ -98,8 +124,8 @@ class BaseRunner:
 
     def run(self, pipeline: Pipeline, *, from_nodes: Iterable[str] = (),
             to_nodes: Iterable[str] = (), enable_cache: bool | None = None,
-            params: dict[str, Any] | None = None, resume_command: str | None = None
-            ) -> RunResult:
+            params: dict[str, Any] | None = None, resume_command: str | None = None,
+            allow_shared_name: bool = False) -> RunResult:
         """Run ``pipeline`` and return what happened to every selected node.
 
         Args:
@@ -108,15 +134,22 @@ class BaseRunner:
             enable_cache: Override the pipeline's ``enable_cache``.
             params: Parameters the pipeline was built with (recorded on the run).
             resume_command: The command to print if the run fails.
+            allow_shared_name: Run although another pipeline (another file or
+                ``pipeline_id``) has used this name in the store: the two share history.
         """
         compiled = compile_pipeline(pipeline)
         selected = select_nodes(compiled, list(from_nodes), list(to_nodes))
+        wait_for_write_lock(pipeline.metadata_url)
         with open_store(pipeline.metadata_url) as store:
             publisher.recover_stale(store, artifact_root(pipeline), pipeline.name)
-            state = self._start_run(pipeline, store, params or {}, enable_cache)
+            state = self._start_run(pipeline, store, params or {}, enable_cache,
+                                    allow_shared_name)
             _load_skipped_outputs(compiled, selected, state)
             state.hooks.before_pipeline_run(state.info)
-            results = self._schedule(compiled, selected, state)
+            try:
+                results = self._schedule(compiled, selected, state)
+            except KeyboardInterrupt:
+                raise _interrupted(state, resume_command) from None
             status = run_status(results)
             store.put_context(PIPELINE_RUN, state.info.run_id,
                               {"status": status, "end_time": time.time()})
@@ -126,14 +159,14 @@ class BaseRunner:
                          resume_command if status == "FAILED" else None)
 
     def _start_run(self, pipeline: Pipeline, store: MetadataStore, params: dict[str, Any],
-                   enable_cache: bool | None) -> RunState:
+                   enable_cache: bool | None, allow_shared_name: bool = False) -> RunState:
         root = artifact_root(pipeline)
         tracking = (default_tracking_uri() if pipeline.tracking_uri is None
                     else pipeline.tracking_uri)
         run_id = dt.datetime.now().strftime("%Y%m%d-%H%M%S-") + uuid.uuid4().hex[:6]
         info = RunInfo(pipeline.name, run_id, root, pipeline.metadata_url, tracking,
                        {k: redact_text(str(v)) for k, v in params.items()}, time.time())
-        pipeline_ctx = store.put_context(PIPELINE, pipeline.name, {"root": root})
+        pipeline_ctx = claim_pipeline_name(store, pipeline, root, allow_shared_name)
         run_ctx = store.put_context(PIPELINE_RUN, run_id, {
             "pipeline": pipeline.name, "status": "RUNNING", "start_time": info.started,
             "params": info.params, "pid": os.getpid(), "host": socket.gethostname()})
@@ -199,12 +232,17 @@ class LocalDagRunner(BaseRunner):
         self._pool: cf.ThreadPoolExecutor | None = None
 
     def run(self, pipeline: Pipeline, **kwargs: Any) -> RunResult:
-        with cf.ThreadPoolExecutor(self.max_workers, thread_name_prefix="gristmill") as pool:
-            self._pool = pool
-            try:
-                return super().run(pipeline, **kwargs)
-            finally:
-                self._pool = None
+        pool = cf.ThreadPoolExecutor(self.max_workers, thread_name_prefix="gristmill")
+        self._pool = pool
+        interrupted = False
+        try:
+            return super().run(pipeline, **kwargs)
+        except KeyboardInterrupt:
+            interrupted = True  # do not wait for running executors: they are CANCELED
+            raise
+        finally:
+            self._pool = None
+            pool.shutdown(wait=not interrupted, cancel_futures=True)
 
     def _submit(self, fn: Callable[[], NodeResult]) -> Any:
         assert self._pool is not None
@@ -218,6 +256,52 @@ class SequentialRunner(BaseRunner):
         future: cf.Future = cf.Future()
         future.set_result(fn())
         return future
+
+
+def claim_pipeline_name(store: MetadataStore, pipeline: Pipeline, root: str,
+                        allow_shared_name: bool = False):
+    """The pipeline's context, after checking that the name is this pipeline's.
+
+    Runs of one name share history: the cache, Resolver baselines, the registered
+    ``<name>@champion`` model. The context records the identities (source file or declared
+    ``pipeline_id``) that ran under the name; a new identity is refused unless sharing is
+    meant, and then it is recorded too. Stores from before identities were recorded adopt
+    the first identity that runs.
+    """
+    known = known_identities(store, pipeline.name)
+    properties: dict[str, Any] = {"root": root}
+    identity = pipeline.identity
+    if identity and identity not in known:
+        if known and not allow_shared_name:
+            raise shared_name_error(pipeline, known)
+        properties["identities"] = [*known, identity]
+    return store.put_context(PIPELINE, pipeline.name, properties)
+
+
+def known_identities(store: MetadataStore, name: str) -> list[str]:
+    """The identities that have run under pipeline name ``name`` in this store."""
+    existing = store.get_context(PIPELINE, name)
+    return list((existing.properties.get("identities") if existing else None) or [])
+
+
+def shared_name_error(pipeline: Pipeline, known: list[str]) -> ConfigError:
+    """The refusal of a pipeline whose name another pipeline (``known[0]``) has used."""
+    identity = pipeline.identity or ""
+    return ConfigError(
+        f"Pipeline {pipeline.name!r} from {_describe_identity(identity)}: this metadata store "
+        f"already holds the history of a different pipeline named {pipeline.name!r}, from "
+        f"{_describe_identity(known[0])}. Runs of one name share the cache, Resolver "
+        f"baselines and the registered '{pipeline.name}@champion' model, so this run would "
+        "compare against and replace the other pipeline's models.",
+        fix="rename this pipeline (Pipeline('another_name', ...)); or, if both are meant to "
+            "share one history (the file was moved), run with --allow-shared-name (Python: "
+            "runner.run(..., allow_shared_name=True)) or declare the same "
+            "Pipeline(pipeline_id=...) in both")
+
+
+def _describe_identity(identity: str) -> str:
+    kind, _, value = identity.partition(":")
+    return f"pipeline_id {value!r}" if kind == "id" else value
 
 
 def select_nodes(compiled: CompiledPipeline, from_nodes: list[str], to_nodes: list[str]

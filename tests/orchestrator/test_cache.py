@@ -11,6 +11,7 @@ from typing import Any
 import pandas as pd
 import pytest
 from orchestrator_fakes import Counter, OkExecutor, diamond, make_pipeline, read_value
+from pydantic import BaseModel
 
 from gristmill.components.framework.base import BaseComponent, OutputSpec, Parameters
 from gristmill.metadata.standard_artifacts import Examples
@@ -105,7 +106,42 @@ def test_each_parameter_changes_the_key(name, value):
     before = cache_ingredients(Rich(), {})
     after = cache_ingredients(Rich(**{name: value}), {})
     assert _key(Rich()) != _key(Rich(**{name: value}))
-    assert describe_changes(before, after)[0].startswith(f"parameter {name!r} changed")
+    assert describe_changes(before, after)[0].startswith(
+        f"parameter {name + '.k' if name == 'options' else name!r} changed")
+
+
+class TrainConfig(BaseModel):
+    """A nested config model, as Trainer's ``config`` is."""
+
+    layers: list[int] = [64] * 30
+    learning_rate: float = 0.001
+
+
+class ConfiguredParameters(Parameters):
+    """A parameter whose value is a model with many fields."""
+
+    config: TrainConfig = TrainConfig()
+    columns: list[str] = [f"c{i}" for i in range(40)]
+
+
+class Configured(BaseComponent):
+    """A component whose change hides deep inside a long parameter value."""
+
+    OUTPUTS = {"examples": OutputSpec(Examples)}
+    PARAMETERS = ConfiguredParameters
+    EXECUTOR = OkExecutor
+
+
+@pytest.mark.unit
+def test_a_nested_parameter_change_names_its_path_and_both_values():
+    before = cache_ingredients(Configured(), {})
+    after = cache_ingredients(Configured(config=TrainConfig(learning_rate=0.003)), {})
+    assert describe_changes(before, after) == [
+        "parameter 'config.learning_rate' changed: 0.001 -> 0.003"]
+    # A long list that differs late: both sides are shown around the difference.
+    after = cache_ingredients(Configured(columns=[f"c{i}" for i in range(39)] + ["zz"]), {})
+    (line,) = describe_changes(before, after)
+    assert '"c39"' in line and '"zz"' in line
 
 
 @pytest.mark.unit

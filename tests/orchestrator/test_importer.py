@@ -59,3 +59,23 @@ def test_missing_source_and_wrong_type_are_clear_errors(tmp_path):
     assert "does not exist" in result.node("curated_schema").error
     with pytest.raises(ConfigError, match="expected an artifact type"):
         Importer(source_uri=str(tmp_path), artifact_type=dict)
+
+
+def test_every_node_reaches_the_hooks_importers_included(tmp_path):
+    """The progress lines and the MLflow mirror are hooks: a node they never hear of is
+    missing from the terminal and from MLflow (Importers were, before)."""
+    from gristmill.orchestrator.hooks import PipelineHooks
+
+    class Finished(PipelineHooks):
+        def __init__(self):
+            self.nodes = []
+
+        def after_node(self, run, result, context):
+            self.nodes.append((result.node_id, result.state.value))
+
+    source = tmp_path / "schema"
+    source.mkdir()
+    (source / "schema.yaml").write_text("features:\n  a: int\n")
+    hook = Finished()
+    SequentialRunner(hooks=[hook]).run(_pipeline(tmp_path, source))
+    assert hook.nodes == [("curated_schema", "COMPLETE"), ("ReadSchema", "COMPLETE")]

@@ -160,3 +160,62 @@ def test_resolver_only_sees_its_own_pipeline(tmp_path):
     result = SequentialRunner().run(make_pipeline(tmp_path, [resolver], name="mine"))
     assert result.node("latest").outputs == {"examples": []}
 
+
+
+@pytest.mark.integration
+def test_explain_resolves_exactly_as_the_run_does_for_a_new_pipeline(tmp_path):
+    """Issue 18 defect 6: explain previewed another pipeline's artifact for a pipeline that
+    had never run (no pipeline context yet), though the run then resolved nothing."""
+    SequentialRunner().run(make_pipeline(tmp_path, [Source(value=7)], name="other"))
+
+    def build():
+        resolver = Resolver(examples=Channel(type=Examples)).with_id("latest")
+        return [resolver]
+
+    with open_store(f"sqlite:///{tmp_path / 'metadata.db'}") as store:
+        (preview,) = explain(compile_pipeline(make_pipeline(tmp_path, build(), name="mine")),
+                             store)
+    result = SequentialRunner().run(make_pipeline(tmp_path, build(), name="mine"))
+    assert result.node("latest").outputs == {"examples": []}
+    assert preview.reasons == ["resolves from the store at run time; now it would pick "
+                               "artifacts examples: []"]
+
+
+@pytest.mark.integration
+def test_a_blessed_model_edited_on_disk_is_retired_and_the_previous_one_resolved(
+        tmp_path, open_test_store, capsys):
+    """Issue 14 item 8: the Resolver kept returning the modified model, so every later run
+    failed downstream (and --no-cache did not help)."""
+    from gristmill.orchestrator.cli_commands import Progress
+
+    models = {}
+    for seed in (1, 2):
+        model = TrainModel(seed=seed)
+        run = SequentialRunner().run(make_pipeline(
+            tmp_path, [model, Bless(model=model.outputs["model"])], name="models"))
+        models[seed] = run.node("TrainModel").outputs["model"][0]
+    write_value(models[2], 99)  # edited on disk after it was blessed
+
+    def build():
+        resolver = Resolver(strategy_class=LatestBlessedModelStrategy,
+                            model=Channel(type=Model),
+                            model_blessing=Channel(type=ModelBlessing)).with_id("baseline")
+        return [resolver, UseModel(model=resolver.outputs["model"])]
+
+    with open_test_store() as store:
+        (preview, _) = explain(compile_pipeline(make_pipeline(tmp_path, build(), "models")),
+                               store)
+        assert store.get_artifacts([models[2].id])[0].state.value == "LIVE"  # explain only reads
+    assert f"artifact {models[2].id} (Model)" in preview.reasons[0]
+    assert "modified after it was published" in preview.reasons[0]
+    assert preview.reasons[-1].endswith(f"model: [{models[1].id}], model_blessing: [2]")
+    for _ in range(2):  # the next run too: the damaged model stays retired
+        result = SequentialRunner(hooks=[Progress()]).run(
+            make_pipeline(tmp_path, build(), name="models"), enable_cache=False)
+        assert result.status == "COMPLETE"
+        assert _ids(result.node("baseline").outputs["model"]) == [models[1].id]
+        assert read_value(result.node("UseModel").outputs["out"][0]) == 1
+    first_err = capsys.readouterr().err
+    assert f"artifact {models[2].id} (Model)" in first_err and "Retired it" in first_err
+    with open_test_store() as store:
+        assert store.get_artifacts([models[2].id])[0].state.value == "ABANDONED"

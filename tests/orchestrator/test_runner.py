@@ -266,8 +266,14 @@ def test_an_orchestrator_side_error_fails_only_that_node(tmp_path, open_test_sto
     assert result.status == "FAILED"
     assert _states(result) == {"BrokenExternal": "FAILED", "DanglingLink": "FAILED",
                                "Source": "COMPLETE", "step1": "COMPLETE", "step2": "COMPLETE"}
-    assert "internal error RuntimeError: cannot list the input bucket" in result.node(
-        "BrokenExternal").error
+    # Raised in the user's own component class: their error, their line first.
+    broken = result.node("BrokenExternal")
+    assert broken.error.startswith("BrokenExternal (BrokenExternal) raised RuntimeError: "
+                                   "cannot list the input bucket")
+    assert "in fingerprint_external_inputs" in broken.error and not broken.internal_error
+    # Raised inside Gristmill (fingerprinting the outputs): a Gristmill bug, logged.
+    assert result.node("DanglingLink").internal_error
+    assert os.path.isfile(result.node("DanglingLink").bug_log)
     with open_test_store() as store:
         assert store.list_executions(states=[ExecutionState.RUNNING]) == []
         link = store.get_execution(result.node("DanglingLink").execution_id)

@@ -23,6 +23,7 @@ from . import (
     first_start,
     integrity,
     redaction,
+    same_name,
     security,
 )
 
@@ -35,6 +36,7 @@ FULL = {
     "confinement": lambda: confinement.run(examples=200),
     "first_start": lambda: first_start.run(kills=40, mlflow_kills=12, damaged=200),
     "redaction": lambda: redaction.run(examples=400),
+    "same_name": lambda: same_name.run(trials=40),
 }
 QUICK = {
     "security": lambda: security.run(),
@@ -46,6 +48,7 @@ QUICK = {
     "confinement": lambda: confinement.run(examples=30),
     "first_start": lambda: first_start.run(kills=6, mlflow_kills=2, damaged=30),
     "redaction": lambda: redaction.run(examples=60),
+    "same_name": lambda: same_name.run(trials=12),
 }
 
 
