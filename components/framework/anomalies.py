@@ -24,6 +24,7 @@ from gristmill.components.framework.statistics_model import (
     DatasetStatistics,
     FeatureStatistics,
     Histogram,
+    rebin_histogram,
 )
 
 Severity = Literal["ERROR", "WARNING"]
@@ -121,28 +122,14 @@ def l_infinity_distance(a: FeatureStatistics, b: FeatureStatistics) -> tuple[flo
     return best, where
 
 
-def _rebin(hist: Histogram, edges: np.ndarray) -> np.ndarray:
-    """Mass of ``hist`` in each interval of ``edges``, uniform within each bucket."""
-    mass = np.zeros(len(edges) - 1)
-    for bucket in hist.buckets:
-        if bucket.high <= bucket.low:  # a point mass
-            i = min(max(int(np.searchsorted(edges, bucket.low, side="right")) - 1, 0),
-                    len(mass) - 1)
-            mass[i] += bucket.count
-            continue
-        lo = np.clip(edges[:-1], bucket.low, bucket.high)
-        hi = np.clip(edges[1:], bucket.low, bucket.high)
-        mass += bucket.count * (hi - lo) / (bucket.high - bucket.low)
-    return mass
-
-
 def jensen_shannon_divergence(a: Histogram, b: Histogram) -> float:
     """JS divergence (base 2) between two histograms, re-binned onto their joint edges."""
     edges = np.unique(np.array([x for h in (a, b) for bucket in h.buckets
                                 for x in (bucket.low, bucket.high)], dtype=float))
     if len(edges) < 2:
         return 0.0
-    p, q = _rebin(a, edges), _rebin(b, edges)
+    p = np.array(rebin_histogram(a, list(edges)))
+    q = np.array(rebin_histogram(b, list(edges)))
     if p.sum() <= 0 or q.sum() <= 0:
         return 0.0 if p.sum() == q.sum() else 1.0
     p, q = p / p.sum(), q / q.sum()

@@ -6,7 +6,9 @@ One file per split, ``<statistics uri>/Split-<name>/statistics.json``, holding a
 
 from __future__ import annotations
 
+import bisect
 import os
+from collections.abc import Sequence
 from typing import Literal
 
 import pydantic
@@ -59,6 +61,29 @@ class NumericStatistics(_Model):
     def histogram(self, kind: str = "standard") -> Histogram | None:
         """The histogram of ``kind``, if computed."""
         return next((h for h in self.histograms if h.kind == kind), None)
+
+
+def rebin_histogram(hist: Histogram, edges: Sequence[float]) -> list[float]:
+    """Mass of ``hist`` in each interval of ``edges``, assuming uniform mass in a bucket.
+
+    A zero-width bucket (a constant column) is a point mass: it goes to the interval that
+    holds its value (the last interval includes its upper edge).
+
+    Args:
+        hist: Any histogram.
+        edges: Increasing interval edges (at least two).
+    """
+    mass = [0.0] * (len(edges) - 1)
+    for bucket in hist.buckets:
+        if bucket.high <= bucket.low:
+            i = bisect.bisect_right(edges, bucket.low) - 1
+            mass[min(max(i, 0), len(mass) - 1)] += bucket.count
+            continue
+        for i in range(len(mass)):
+            overlap = min(edges[i + 1], bucket.high) - max(edges[i], bucket.low)
+            if overlap > 0:
+                mass[i] += bucket.count * overlap / (bucket.high - bucket.low)
+    return mass
 
 
 class ValueCount(_Model):

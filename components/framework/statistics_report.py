@@ -3,7 +3,12 @@
 from __future__ import annotations
 
 from gristmill.components.framework.html import bar_chart, esc, fmt, legend, page, table
-from gristmill.components.framework.statistics_model import DatasetStatistics, FeatureStatistics
+from gristmill.components.framework.statistics_model import (
+    DatasetStatistics,
+    FeatureStatistics,
+    Histogram,
+    rebin_histogram,
+)
 
 
 def _overview(stats: dict[str, DatasetStatistics]) -> str:
@@ -22,23 +27,46 @@ def _numeric_rows(features: dict[str, FeatureStatistics]) -> list[list[object]]:
     return rows
 
 
+def _standard_chart(hists: dict[str, Histogram], buckets: int) -> str:
+    """Equal-width histograms of every split re-binned onto common edges.
+
+    Splits differ in range and bucket count (a column constant in one split has one
+    zero-width bucket), so each split's mass is re-binned onto ``buckets`` equal-width
+    intervals over the union of their ranges before the bars are grouped.
+    """
+    low = min(b.low for h in hists.values() for b in h.buckets)
+    high = max(b.high for h in hists.values() for b in h.buckets)
+    if high <= low:  # every split constant at the same value: one bucket
+        edges = [low, high]
+    else:
+        step = (high - low) / buckets
+        edges = [low + i * step for i in range(buckets)] + [high]
+    labels = [fmt(x) for x in edges[:-1]]
+    series = {s: rebin_histogram(h, edges) for s, h in hists.items()}
+    return bar_chart(labels, series, title="equal-width histogram (share of values)")
+
+
+def _quantile_chart(hists: dict[str, Histogram]) -> str:
+    """Widths of the quantile buckets of each split, labelled by rank."""
+    buckets = max(len(h.buckets) for h in hists.values())
+    series = {s: [b.high - b.low for b in h.buckets] + [0.0] * (buckets - len(h.buckets))
+              for s, h in hists.items()}
+    labels = [f"{i * 100 // buckets}%" for i in range(buckets)]
+    return bar_chart(labels, series, title="quantile bucket widths (share of range)")
+
+
 def _numeric_section(features: dict[str, FeatureStatistics]) -> str:
     figures = table(["split", "count", "missing", "zeros", "mean", "std", "min", "median",
                      "max", "NaN/Inf"], _numeric_rows(features))
     charts = []
-    for kind, title in (("standard", "equal-width histogram"), ("quantiles", "quantiles")):
-        hists = {split: f.numeric.histogram(kind) for split, f in features.items()
-                 if f.numeric.histogram(kind) is not None}
-        if not hists:
-            continue
-        reference = next(iter(hists.values()))
-        labels = [fmt(b.low) for b in reference.buckets]
-        if kind == "standard":
-            series = {s: [b.count for b in h.buckets] for s, h in hists.items()}
-            charts.append(bar_chart(labels, series, title=f"{title} (share of values)"))
-        else:
-            series = {s: [b.high - b.low for b in h.buckets] for s, h in hists.items()}
-            charts.append(bar_chart(labels, series, title="decile widths (share of range)"))
+    standard = {split: f.numeric.histogram("standard") for split, f in features.items()
+                if f.numeric.histogram("standard") is not None}
+    if standard:
+        charts.append(_standard_chart(standard, max(len(h.buckets) for h in standard.values())))
+    quantiles = {split: f.numeric.histogram("quantiles") for split, f in features.items()
+                 if f.numeric.histogram("quantiles") is not None}
+    if quantiles:
+        charts.append(_quantile_chart(quantiles))
     return figures + f"<div class='feature'>{''.join(charts)}</div>"
 
 
