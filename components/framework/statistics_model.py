@@ -80,9 +80,10 @@ def rebin_histogram(hist: Histogram, edges: Sequence[float]) -> list[float]:
             mass[min(max(i, 0), len(mass) - 1)] += bucket.count
             continue
         for i in range(len(mass)):
-            overlap = min(edges[i + 1], bucket.high) - max(edges[i], bucket.low)
+            # halves: widths stay finite even for buckets spanning -1e308..1e308
+            overlap = min(edges[i + 1], bucket.high) / 2 - max(edges[i], bucket.low) / 2
             if overlap > 0:
-                mass[i] += bucket.count * overlap / (bucket.high - bucket.low)
+                mass[i] += bucket.count * overlap / (bucket.high / 2 - bucket.low / 2)
     return mass
 
 

@@ -39,8 +39,8 @@ def _standard_chart(hists: dict[str, Histogram], buckets: int) -> str:
     if high <= low:  # every split constant at the same value: one bucket
         edges = [low, high]
     else:
-        step = (high - low) / buckets
-        edges = [low + i * step for i in range(buckets)] + [high]
+        # low * (1 - t) + high * t: no overflow for ranges beyond 1.8e308
+        edges = [low * (1 - i / buckets) + high * (i / buckets) for i in range(buckets)] + [high]
     labels = [fmt(x) for x in edges[:-1]]
     series = {s: rebin_histogram(h, edges) for s, h in hists.items()}
     return bar_chart(labels, series, title="equal-width histogram (share of values)")
@@ -49,7 +49,7 @@ def _standard_chart(hists: dict[str, Histogram], buckets: int) -> str:
 def _quantile_chart(hists: dict[str, Histogram]) -> str:
     """Widths of the quantile buckets of each split, labelled by rank."""
     buckets = max(len(h.buckets) for h in hists.values())
-    series = {s: [b.high - b.low for b in h.buckets] + [0.0] * (buckets - len(h.buckets))
+    series = {s: [b.high / 2 - b.low / 2 for b in h.buckets] + [0.0] * (buckets - len(h.buckets))
               for s, h in hists.items()}
     labels = [f"{i * 100 // buckets}%" for i in range(buckets)]
     return bar_chart(labels, series, title="quantile bucket widths (share of range)")

@@ -9,6 +9,8 @@ accumulator into the pydantic models of :mod:`components.statistics_model`.
 
 from __future__ import annotations
 
+import dataclasses
+import math
 from dataclasses import dataclass, field
 
 import apache_beam as beam
@@ -51,8 +53,8 @@ def feature_kind(arrow_type: pa.DataType) -> tuple[str, str]:
         t = t.value_type
     if pa.types.is_boolean(t):
         return "numeric", "BOOL"
-    if pa.types.is_integer(t) or pa.types.is_temporal(t):
-        return "numeric", "INT"
+    if pa.types.is_integer(t) or (pa.types.is_temporal(t) and t.bit_width in (32, 64)):
+        return "numeric", "INT"  # dates, times, timestamps, durations: their stored integer
     if pa.types.is_floating(t) or pa.types.is_decimal(t):
         return "numeric", "FLOAT"
     if pa.types.is_string(t) or pa.types.is_large_string(t) or pa.types.is_string_view(t):
@@ -76,6 +78,9 @@ def _sum_of_squares(dev: np.ndarray) -> float:
     return float(dev.sum())
 
 
+_SAFE_MAGNITUDE = 2.0 ** 400  # beyond it, squares of deviations could overflow float64
+
+
 def _chan(n_a, mean_a, m2_a, n_b, mean_b, m2_b):
     """Merge two (count, mean, sum of squared deviations) triples."""
     n = n_a + n_b
@@ -89,7 +94,11 @@ def _chan(n_a, mean_a, m2_a, n_b, mean_b, m2_b):
 
 @dataclass
 class NumericAccumulator:
-    """Moments, extremes, special-value counts and a quantile sketch of numeric values."""
+    """Moments, extremes, special-value counts and a quantile sketch of numeric values.
+
+    ``mean``, ``m2``, ``w_mean`` and ``w_m2`` are kept in units of ``scale`` (1.0 unless a
+    value beyond 2**400 arrives: then a power of two, so that values near +-1e308 square
+    and sum without overflow); :attr:`true_mean` and :attr:`std_dev` undo it."""
 
     kll_k: int = 400
     n: int = 0
@@ -104,6 +113,7 @@ class NumericAccumulator:
     w_sum: float = 0.0
     w_mean: float = 0.0
     w_m2: float = 0.0
+    scale: float = 1.0
     sketch: QuantileSketch | None = None
 
     def add(self, x: np.ndarray, w: np.ndarray | None, rate: float, seed: int) -> None:
@@ -117,20 +127,22 @@ class NumericAccumulator:
             finite = ~(nan | pos | neg)
             x = x[finite]
             w = w[finite] if w is not None else None
-            total = x.sum()
         if not len(x):
             return
-        mean = total / len(x)
+        self._fit_scale(max(abs(float(x.min())), abs(float(x.max()))))
+        scaled = x / self.scale if self.scale != 1.0 else x
+        mean = (float(total) if self.scale == 1.0 and np.isfinite(total)
+                else float(scaled.sum())) / len(x)
         self.n, self.mean, self.m2 = _chan(self.n, self.mean, self.m2, len(x), mean,
-                                           _sum_of_squares(x - mean))
+                                           _sum_of_squares(scaled - mean))
         self.zeros += len(x) - int(np.count_nonzero(x))
         self.min = min(self.min, float(x.min()))
         self.max = max(self.max, float(x.max()))
         if w is not None:
             w_sum = float(w.sum())
             if w_sum > 0:
-                w_mean = float((w * x).sum()) / w_sum
-                w_dev = x - w_mean
+                w_mean = float((w * scaled).sum()) / w_sum
+                w_dev = scaled - w_mean
                 self.w_sum, self.w_mean, self.w_m2 = _chan(
                     self.w_sum, self.w_mean, self.w_m2, w_sum, w_mean,
                     float((w * w_dev * w_dev).sum()))
@@ -138,8 +150,37 @@ class NumericAccumulator:
             self.sketch = QuantileSketch(self.kll_k)
         self.sketch.update(_sample(x, rate, seed))
 
+    def _fit_scale(self, magnitude: float) -> None:
+        """Grow ``scale`` (a power of two) so that ``magnitude / scale`` squares without
+        overflow; moments kept so far are re-expressed in the new unit."""
+        if magnitude <= _SAFE_MAGNITUDE * self.scale:
+            return
+        scale = 2.0 ** math.ceil(math.log2(magnitude / _SAFE_MAGNITUDE))
+        ratio = self.scale / scale
+        self.mean, self.m2 = self.mean * ratio, self.m2 * ratio * ratio
+        self.w_mean, self.w_m2 = self.w_mean * ratio, self.w_m2 * ratio * ratio
+        self.scale = scale
+
+    @property
+    def true_mean(self) -> float:
+        """The mean in the values' own unit."""
+        return self.mean * self.scale
+
+    @property
+    def std_dev(self) -> float:
+        """Population standard deviation in the values' own unit."""
+        return math.sqrt(self.m2 / self.n) * self.scale if self.n else 0.0
+
     def merge(self, other: NumericAccumulator) -> None:
         """Fold ``other`` into this accumulator."""
+        if other.scale > self.scale:
+            self._fit_scale(other.scale * _SAFE_MAGNITUDE)
+        elif other.scale < self.scale:
+            ratio = other.scale / self.scale
+            other = dataclasses.replace(other, mean=other.mean * ratio,
+                                        m2=other.m2 * ratio * ratio,
+                                        w_mean=other.w_mean * ratio,
+                                        w_m2=other.w_m2 * ratio * ratio, scale=self.scale)
         self.n, self.mean, self.m2 = _chan(self.n, self.mean, self.m2,
                                            other.n, other.mean, other.m2)
         self.w_sum, self.w_mean, self.w_m2 = _chan(self.w_sum, self.w_mean, self.w_m2,
@@ -277,7 +318,8 @@ def _add_values(feature: FeatureAccumulator, values: pa.Array, w: np.ndarray | N
         values = values.dictionary_decode()
     if feature.kind == "numeric":
         if not (pa.types.is_floating(values.type) or pa.types.is_integer(values.type)):
-            values = pc.cast(values, pa.int64()) if pa.types.is_temporal(values.type) else values
+            if pa.types.is_temporal(values.type):  # its stored integer: days, ms, ns ...
+                values = values.view(pa.int32() if values.type.bit_width == 32 else pa.int64())
             values = pc.cast(values, pa.float64())
         x = values.to_numpy(zero_copy_only=False).astype(np.float64, copy=False)
         feature.values.add(x, w, config.sample_rate, seed)
