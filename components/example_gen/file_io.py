@@ -124,10 +124,18 @@ def read_json_lines(path: str, schema: pa.Schema, on_bad: OnBad, chunk_lines: in
         yield from _parse_json_lines(chunk, schema, path, on_bad)
 
 
-def read_parquet(path: str, schema: pa.Schema, batch_size: int) -> Iterator[pa.RecordBatch]:
-    """Yield the batches of a Parquet file cast to ``schema``."""
+def read_parquet(path: str, schema: pa.Schema, batch_size: int, union: bool = False
+                 ) -> Iterator[pa.RecordBatch]:
+    """Yield the batches of a Parquet file cast to ``schema`` (with ``union``, columns the
+    file lacks are null)."""
+    from gristmill.components.example_gen.file_schemas import fill_missing
+
     try:
         parquet = pq.ParquetFile(path)
+        if union:
+            for batch in parquet.iter_batches(batch_size=batch_size):
+                yield fill_missing(batch, schema)
+            return
         if parquet.schema_arrow.names != schema.names:
             raise DataError(f"ExampleGen: {path} has columns {parquet.schema_arrow.names}; "
                             f"expected {schema.names} (from the first input file).", uri=path,
