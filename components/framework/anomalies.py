@@ -19,6 +19,7 @@ from typing import Literal
 import numpy as np
 import pydantic
 
+from gristmill.components.framework.data_quality import degenerate_data_anomalies
 from gristmill.components.framework.data_schema import DataSchema, FeatureComparator, FeatureSchema
 from gristmill.components.framework.statistics_model import (
     DatasetStatistics,
@@ -325,7 +326,9 @@ def compare_feature(spec_name: str, comparator: FeatureComparator | None,
 def validate_statistics(stats: DatasetStatistics, schema: DataSchema,
                         previous: DatasetStatistics | None = None,
                         serving: DatasetStatistics | None = None) -> SplitAnomalies:
-    """All anomalies of one split against ``schema`` (and drift/skew when given)."""
+    """All anomalies of one split against ``schema`` (and drift/skew when given), and the
+    degenerate data no schema rules out: an empty or one-row split (ERROR / WARNING),
+    columns with no values, no finite values or one value (WARNING)."""
     found: list[Anomaly] = []
     if stats.num_examples < schema.min_examples:
         found.append(make_anomaly("DATASET_LOW_NUM_EXAMPLES", None, f"{stats.num_examples} rows; "
@@ -349,4 +352,5 @@ def validate_statistics(stats: DatasetStatistics, schema: DataSchema,
                                      previous.feature(spec.name) if previous else None, "drift"))
         found.extend(compare_feature(spec.name, spec.skew_comparator, feature,
                                      serving.feature(spec.name) if serving else None, "skew"))
+    found.extend(degenerate_data_anomalies(stats))
     return SplitAnomalies(split=stats.split, num_examples=stats.num_examples, anomalies=found)
