@@ -116,9 +116,9 @@ def render_statistics_report(stats: dict[str, DatasetStatistics], title: str = "
         stats: Split name -> its statistics.
         title: Page title.
     """
-    names: list[str] = []
+    names: dict[str, None] = {}  # ordered set: wide data must not be quadratic
     for s in stats.values():
-        names.extend(n for n in s.feature_names if n not in names)
+        names.update(dict.fromkeys(s.feature_names))
     sections = []
     for name in names:
         per_split = {split: s.feature(name) for split, s in stats.items()

@@ -366,11 +366,14 @@ def add_batch(acc: DatasetAccumulator, batch: pa.RecordBatch, config: StatsConfi
     acc.num_examples += batch.num_rows
     if w is not None:
         acc.weighted_num_examples += float(w.sum())
-    names = config.features if config.features is not None else batch.schema.names
+    # one name -> position map per batch: `name in batch.schema.names` built a fresh list
+    # per column, quadratic in the number of columns (18 s for 5,000 columns)
+    positions = {name: i for i, name in enumerate(batch.schema.names)}
+    names = config.features if config.features is not None else list(positions)
     for index, name in enumerate(names):
-        if name not in batch.schema.names:
+        if name not in positions:
             continue
-        column = batch.column(name)
+        column = batch.column(positions[name])
         if name not in acc.features:
             acc.features[name] = _new_feature(name, column.type, config)
         add_column(acc.features[name], column, w, config, seed * 1_000_003 + index)
