@@ -20,10 +20,12 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from gristmill.components.beam.hashing import hash_rows
+from gristmill.components.beam.parquet_sink import unstorable_columns
 from gristmill.components.example_gen.config import DEFAULT_SPLIT_CONFIG, Output
 from gristmill.components.example_gen.csv_chunks import csv_header
 from gristmill.components.example_gen.csv_reader import CsvOptions, infer_csv_schema, read_csv
 from gristmill.components.example_gen.file_io import (
+    fixed_size_list_error,
     infer_json_schema,
     read_json_lines,
     read_parquet,
@@ -92,6 +94,7 @@ class BaseExampleGenExecutor(BaseExecutor):
             run_example_pipeline,
         )
 
+        _refuse_unstorable(schema)
         quarantine = on_bad_records == "quarantine"
         bad_path = os.path.join(output.uri if quarantine else self._scratch(), QUARANTINE_FILE)
         result = run_example_pipeline(source, schema, routing, output.split_uri, bad_path,
@@ -116,6 +119,16 @@ class BaseExampleGenExecutor(BaseExecutor):
 
     def _scratch(self) -> str:
         return self.context.tmp_dir or os.path.join(os.getcwd(), ".gristmill-tmp")
+
+
+def _refuse_unstorable(schema: pa.Schema) -> None:
+    """Refuse, before any row is read, columns the Examples' Parquet files cannot hold."""
+    found = unstorable_columns(schema)
+    if found:
+        listed = "; ".join(f"column {name!r} ({reason})" for name, reason in found.items())
+        raise DataError(f"ExampleGen: Parquet cannot store {listed}.",
+                        fix="cast those columns before ingesting, e.g. an interval to a "
+                            "struct of its fields or to int64 nanoseconds, a union to one type")
 
 
 def _bad_records_error(path: str, count: int) -> DataError:
@@ -286,6 +299,10 @@ class ImportExampleGenExecutor(BaseExampleGenExecutor):
 
         output = output_dict["examples"][0]
         table = exec_properties.table
+        nulls = [f.name for f in table.schema if pa.types.is_fixed_size_list(f.type)
+                 and table.column(f.name).null_count]
+        if nulls:
+            raise fixed_size_list_error(nulls, "the imported table")
         routing = make_routing(["single_split"], exec_properties.output_config, table.schema)
         source = table_source(table.to_batches(max_chunksize=exec_properties.batch_size))
         self._generate(output, source, table.schema, routing, "fail")

@@ -55,9 +55,11 @@ def _quantile_chart(hists: dict[str, Histogram]) -> str:
     return bar_chart(labels, series, title="quantile bucket widths (share of range)")
 
 
-def _numeric_section(features: dict[str, FeatureStatistics]) -> str:
+def _numeric_section(features: dict[str, FeatureStatistics], charted: bool) -> str:
     figures = table(["split", "count", "missing", "zeros", "mean", "std", "min", "median",
                      "max", "NaN/Inf"], _numeric_rows(features))
+    if not charted:
+        return figures
     charts = []
     standard = {split: f.numeric.histogram("standard") for split, f in features.items()
                 if f.numeric.histogram("standard") is not None}
@@ -70,7 +72,7 @@ def _numeric_section(features: dict[str, FeatureStatistics]) -> str:
     return figures + f"<div class='feature'>{''.join(charts)}</div>"
 
 
-def _string_section(features: dict[str, FeatureStatistics]) -> str:
+def _string_section(features: dict[str, FeatureStatistics], charted: bool) -> str:
     rows = []
     for split, f in features.items():
         s = f.string
@@ -78,6 +80,8 @@ def _string_section(features: dict[str, FeatureStatistics]) -> str:
         rows.append([split, f.num_present, f.num_missing, unique, s.avg_length,
                      s.top_values[0].value if s.top_values else None])
     figures = table(["split", "count", "missing", "unique", "avg length", "most frequent"], rows)
+    if not charted:
+        return figures
     top_values: list[str] = []
     for f in features.values():
         for v in f.string.top_values:
@@ -94,18 +98,23 @@ def _string_section(features: dict[str, FeatureStatistics]) -> str:
     return figures + f"<div class='feature'>{chart}</div>"
 
 
-def _feature_section(name: str, features: dict[str, FeatureStatistics]) -> str:
+def _feature_section(name: str, features: dict[str, FeatureStatistics], charted: bool) -> str:
     first = next(iter(features.values()))
     kind = f"{first.type} ({esc(first.arrow_type)})"
     if first.is_list:
         kind += f", {fmt(first.min_num_values)}&ndash;{fmt(first.max_num_values)} values per row"
     header = f"<h3>{esc(name)} <span class='muted'>{kind}</span></h3>"
     if all(f.numeric is not None for f in features.values()):
-        return header + _numeric_section(features)
+        return header + _numeric_section(features, charted)
     if all(f.string is not None for f in features.values()):
-        return header + _string_section(features)
+        return header + _string_section(features, charted)
     rows = [[split, f.type, f.num_present, f.num_missing] for split, f in features.items()]
     return header + table(["split", "type", "count", "missing"], rows)
+
+
+#: Features beyond this many get figures without charts (wide data: 5,000 features of SVG
+#: took seconds and made a page nobody scrolls; statistics.json holds everything).
+MAX_CHARTED_FEATURES = 500
 
 
 def render_statistics_report(stats: dict[str, DatasetStatistics], title: str = "Statistics"
@@ -120,10 +129,14 @@ def render_statistics_report(stats: dict[str, DatasetStatistics], title: str = "
     for s in stats.values():
         names.update(dict.fromkeys(s.feature_names))
     sections = []
-    for name in names:
+    for index, name in enumerate(names):
         per_split = {split: s.feature(name) for split, s in stats.items()
                      if s.feature(name) is not None}
-        sections.append(_feature_section(name, per_split))
+        sections.append(_feature_section(name, per_split, index < MAX_CHARTED_FEATURES))
+    if len(names) > MAX_CHARTED_FEATURES:
+        sections.insert(MAX_CHARTED_FEATURES, f"<p class='muted'>Charts are drawn for the first "
+                        f"{MAX_CHARTED_FEATURES} features; the other "
+                        f"{len(names) - MAX_CHARTED_FEATURES} have their figures only.</p>")
     body = ("<h2>Splits</h2>" + _overview(stats) + legend(list(stats)) + "<h2>Features</h2>"
             + "".join(sections))
     slices = [(split, sl) for split, s in stats.items() for sl in s.slices]

@@ -15,7 +15,7 @@ import sys
 import time
 from typing import Any
 
-from . import bad_input, concurrency, crash, integrity, security
+from . import arrow_types, bad_input, concurrency, crash, degenerate, integrity, security
 
 FULL = {
     "security": lambda: security.run(),
@@ -23,6 +23,8 @@ FULL = {
     "concurrency": lambda: concurrency.run(sizes=(4, 8), repeats=2),
     "bad_input": lambda: bad_input.run(),
     "crash": lambda: crash.run(trials=100),
+    "arrow_types": lambda: arrow_types.run(tables_count=12),
+    "degenerate": lambda: degenerate.run(tables_count=30),
 }
 QUICK = {
     "security": lambda: security.run(),
@@ -31,6 +33,8 @@ QUICK = {
     "bad_input": lambda: bad_input.run({k: max(1, n // 10)
                                         for k, n in bad_input.DEFAULT_COUNTS.items()}),
     "crash": lambda: crash.run(trials=10),
+    "arrow_types": lambda: arrow_types.run(tables_count=2),
+    "degenerate": lambda: degenerate.run(tables_count=4),
 }
 
 

@@ -118,7 +118,8 @@ class NumericAccumulator:
 
     def add(self, x: np.ndarray, w: np.ndarray | None, rate: float, seed: int) -> None:
         """Add float64 non-null values ``x`` (weights ``w`` aligned, or ``None``)."""
-        total = x.sum()
+        with np.errstate(over="ignore", invalid="ignore"):  # +-1e308 sums: handled below
+            total = x.sum()
         if not np.isfinite(total):
             nan, pos, neg = np.isnan(x), x == np.inf, x == -np.inf
             self.nan += int(nan.sum())

@@ -52,3 +52,15 @@ def test_report_renders_an_empty_split_and_a_split_without_the_column():
 def test_bar_chart_refuses_a_series_of_the_wrong_length():
     with pytest.raises(ValueError, match="series 'eval' has 1 values for 3 labels"):
         bar_chart(["a", "b", "c"], {"train": [1, 2, 3], "eval": [1]})
+
+
+@pytest.mark.unit
+def test_wide_reports_chart_the_first_features_and_say_so(monkeypatch):
+    from gristmill.components.framework import statistics_report
+
+    monkeypatch.setattr(statistics_report, "MAX_CHARTED_FEATURES", 2)
+    table = pa.table({f"c{i}": [float(j % (i + 2)) for j in range(20)] for i in range(5)})
+    html = render_statistics_report({"train": _stats("train", table)})
+    assert html.count("<svg") == 4  # two charts each for c0 and c1
+    assert "the other 3 have their figures only" in html
+    assert all(f">c{i} <" in html for i in range(5))
