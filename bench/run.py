@@ -26,6 +26,7 @@ BENCHMARKS = {
     "e2e": ("e2e_bench", "penguin pipeline cold and cached, per-component seconds"),
     "cli": ("cli_bench", "gristmill --help start-up vs a bare python"),
     "memory": ("memory_bench", "StatisticsGen and Transform under a resident-memory cap"),
+    "wide": ("wide_bench", "StatisticsGen+SchemaGen+ExampleValidator on 5,000 x 100"),
 }
 
 # `all`: each benchmark in its own process (peak RSS is per benchmark) at these sizes.
