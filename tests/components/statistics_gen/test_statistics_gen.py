@@ -243,3 +243,18 @@ def test_dates_times_and_huge_unsigned_integers_are_measured_as_integers():
     assert stats.feature("clock").numeric.max == 3 * 3600
     assert stats.feature("big").numeric.min == pytest.approx(2.0**63)
     assert stats.feature("ms").numeric.mean == 1000
+
+
+@pytest.mark.unit
+def test_distinct_count_is_right_when_exact_and_sketched_parts_merge():
+    # The HLL is fed only once exact counting stops; it then starts from every value
+    # counted so far. Chunks here: 500 (exact), 2500 (sketched), 1500 and 1500 (exact,
+    # their merge overflows the bound): every merge path.
+    values = pa.array([f"u{i % 3000}" for i in range(6000)])
+    stats = _statistics(pa.table({"user": values}), StatsConfig(max_exact_unique=2000))
+    string = stats.feature("user").string
+    assert not string.unique_is_exact
+    assert abs(string.unique - 3000) / 3000 < 0.03
+    small = _statistics(pa.table({"user": values.slice(0, 1500)}),
+                        StatsConfig(max_exact_unique=2000)).feature("user").string
+    assert (small.unique, small.unique_is_exact) == (1500, True)
