@@ -35,6 +35,11 @@ def _ints(bits: int, signed: bool) -> Callable[[int], pa.Array]:
                               kind)
 
 
+def _timestamps(unit: str) -> Callable[[int], pa.Array]:
+    kind = pa.timestamp(unit, tz="UTC" if unit == "ns" else None)
+    return lambda n: pa.array([i * 10**6 for i in range(n)], kind)
+
+
 #: name -> builder of ``n`` values (no nulls; the harness adds them).
 TYPES: dict[str, Callable[[int], pa.Array]] = {
     **{f"int{b}": _ints(b, True) for b in (8, 16, 32, 64)},
@@ -56,9 +61,7 @@ TYPES: dict[str, Callable[[int], pa.Array]] = {
                                  pa.time32("s")),
     "time64": lambda n: pa.array([datetime.time(i % 24, 0, 0, i) for i in range(n)],
                                  pa.time64("ns")),
-    **{f"timestamp_{u}": (lambda u: lambda n: pa.array(
-        [i * 10**6 for i in range(n)], pa.timestamp(u, tz="UTC" if u == "ns" else None)))(u)
-       for u in ("s", "ms", "us", "ns")},
+    **{f"timestamp_{unit}": _timestamps(unit) for unit in ("s", "ms", "us", "ns")},
     "duration": lambda n: pa.array(list(range(n)), pa.duration("ms")),
     "interval": lambda n: pa.array([pa.MonthDayNano([i, 1, 0]) for i in range(n)],
                                    pa.month_day_nano_interval()),

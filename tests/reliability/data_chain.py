@@ -38,20 +38,25 @@ def _output(cls, path: str):
     return cls(path)
 
 
-def run_chain(table: pa.Table | str, tmp: str, validate: bool = True, **gen_params
-              ) -> ChainResult:
-    """Run the four data components on ``table`` (written as one Parquet input file), or
-    on the CSV/Parquet files under the folder ``table`` names; return what they wrote.
-
-    Raises whatever a component raises (a Gristmill error is the expected refusal).
-    """
+def _generator(table: pa.Table | str, tmp: str, gen_params: dict):
     from gristmill.components.example_gen.component import (
         CsvExampleGen,
         ImportExampleGen,
         ParquetExampleGen,
     )
+
+    if not isinstance(table, pa.Table):
+        return CsvExampleGen(input_base=table, **gen_params)
+    os.makedirs(os.path.join(tmp, "input"), exist_ok=True)
+    try:
+        pq.write_table(table, os.path.join(tmp, "input", "data.parquet"))
+        return ParquetExampleGen(input_base=os.path.join(tmp, "input"), **gen_params)
+    except pa.ArrowNotImplementedError:  # no Parquet file can hold it: in memory
+        return ImportExampleGen(table=table, **gen_params)
+
+
+def _stages(gen) -> list[tuple]:
     from gristmill.components.example_validator.component import ExampleValidator
-    from gristmill.components.framework.anomalies import load_anomalies
     from gristmill.components.schema_gen.component import SchemaGen
     from gristmill.components.statistics_gen.component import StatisticsGen
     from gristmill.metadata.standard_artifacts import (
@@ -61,17 +66,7 @@ def run_chain(table: pa.Table | str, tmp: str, validate: bool = True, **gen_para
         Schema,
     )
 
-    result, halts = ChainResult(), []  # halt reasons, in order
-    if isinstance(table, pa.Table):
-        os.makedirs(os.path.join(tmp, "input"), exist_ok=True)
-        try:
-            pq.write_table(table, os.path.join(tmp, "input", "data.parquet"))
-            gen = ParquetExampleGen(input_base=os.path.join(tmp, "input"), **gen_params)
-        except pa.ArrowNotImplementedError:  # no Parquet file can hold it: in memory
-            gen = ImportExampleGen(table=table, **gen_params)
-    else:
-        gen = CsvExampleGen(input_base=table, **gen_params)
-    stages = [
+    return [
         ("ExampleGen", gen.EXECUTOR, {}, "examples", Examples, gen.parameters),
         ("StatisticsGen", StatisticsGen.EXECUTOR, {"examples": "examples"}, "statistics",
          ExampleStatistics, StatisticsGen.PARAMETERS()),
@@ -81,7 +76,21 @@ def run_chain(table: pa.Table | str, tmp: str, validate: bool = True, **gen_para
          {"statistics": "statistics", "schema": "schema"}, "anomalies", ExampleAnomalies,
          ExampleValidator.PARAMETERS()),
     ]
+
+
+def run_chain(table: pa.Table | str, tmp: str, validate: bool = True, **gen_params
+              ) -> ChainResult:
+    """Run the four data components on ``table`` (written as one Parquet input file, or
+    held in memory when Parquet cannot store it), or on the CSV files under the folder
+    ``table`` names; return what they wrote.
+
+    Raises whatever a component raises (a Gristmill error is the expected refusal).
+    """
+    from gristmill.components.framework.anomalies import load_anomalies
+
+    result, halts = ChainResult(), []  # halt reasons, in order
     artifacts: dict[str, Any] = {}
+    stages = _stages(_generator(table, tmp, gen_params))
     for name, executor, inputs, key, cls, params in stages[:4 if validate else 3]:
         started = time.perf_counter()
         out = _output(cls, os.path.join(tmp, key))
