@@ -150,6 +150,8 @@ class FileExampleGenExecutor(BaseExampleGenExecutor):
     EXTENSIONS: tuple[str, ...] = ()
     #: Whether files must also agree on column order (Parquet).
     ORDERED_COLUMNS = False
+    #: Whether only columns the first file lacks are a difference (JSON lines).
+    EXTRA_COLUMNS_ONLY = False
 
     def infer_schema(self, path: str, params) -> pa.Schema:
         """The Arrow schema of every output row, from the first input file."""
@@ -176,7 +178,8 @@ class FileExampleGenExecutor(BaseExampleGenExecutor):
         schema = self.infer_schema(files[0], params)
         columns = {p: self.columns(p, params) for p in files[1:]}
         if all(names is not None for names in columns.values()):
-            check_same_columns({files[0]: schema.names} | columns, self.ORDERED_COLUMNS)
+            check_same_columns({files[0]: schema.names} | columns, self.ORDERED_COLUMNS,
+                               self.EXTRA_COLUMNS_ONLY)
         return schema
 
     def Do(self, input_dict, output_dict, exec_properties) -> None:
@@ -256,12 +259,16 @@ def _read_parquet(path, on_bad, schema, batch_size, union):
 class JsonExampleGenExecutor(FileExampleGenExecutor):
     """JSON lines: one object per line, types inferred from the first block.
 
-    Files are not checked column by column (a key absent from a record is null); a key
-    the first file lacks makes its records bad records, never dropped silently.
+    A later file with a key the first file lacks is refused naming both files and the key
+    (a key absent from some records is null, not a difference).
     """
 
     EXTENSIONS = tuple(e + c for e in (".json", ".jsonl", ".ndjson")
                        for c in ("", ".gz", ".bz2"))
+    EXTRA_COLUMNS_ONLY = True
+
+    def columns(self, path, params):
+        return infer_json_schema(path).names
 
     def infer_schema(self, path, params):
         return infer_json_schema(path)

@@ -28,20 +28,28 @@ def _difference(first: list[str], other: list[str]) -> str:
     return " and ".join(parts) or f"the same columns in another order ({other})"
 
 
-def check_same_columns(columns: dict[str, list[str]], ordered: bool = False) -> None:
+def check_same_columns(columns: dict[str, list[str]], ordered: bool = False,
+                       extra_only: bool = False) -> None:
     """Refuse input files whose column names differ from the first file's.
 
     Args:
         columns: Path -> its column names, the first file first.
         ordered: Whether order matters too (it does for Parquet, whose columns are
             matched by position).
+        extra_only: Only columns the first file lacks count (JSON lines: a key absent
+            from every record of a file's first block is still null, not a difference).
 
     Raises:
         DataError: Naming the first differing file, the first file and the columns.
     """
     (first_path, first), *others = columns.items()
     for path, names in others:
-        same = names == first if ordered else set(names) == set(first)
+        if extra_only:
+            names = [n for n in names if n not in first]
+            same = not names
+            names = first + names
+        else:
+            same = names == first if ordered else set(names) == set(first)
         if not same:
             raise DataError(
                 f"ExampleGen: input file {path} has {_difference(first, names)} compared "

@@ -136,6 +136,21 @@ def test_parquet_files_follow_the_same_rule(tmp_path):
     assert _rows(output, "extra") == [1.5, None, None]
 
 
+@pytest.mark.unit
+def test_a_later_json_file_with_an_extra_key_is_refused_naming_files_and_key(tmp_path):
+    from gristmill.components.example_gen.component import JsonExampleGen
+
+    base = tmp_path / "data"
+    _write(base / "1.json", '{"a": 1, "b": "x"}\n{"a": 2}\n')
+    _write(base / "2.json", '{"a": 3, "b": "z", "extra": 5}\n')
+    with pytest.raises(DataError, match=r"2.json has extra columns \['extra'\] compared with "
+                                        r"the first input file .*1.json.*on_schema_mismatch"):
+        _run(JsonExampleGen, tmp_path, input_base=str(base))
+    output = _run(JsonExampleGen, tmp_path / "u", input_base=str(base),
+                  on_schema_mismatch="union")
+    assert _rows(output, "extra") == [5, None, None]
+
+
 # --- CSV reader errors (item 18) and the wrong delimiter (item 17) ----------------------------
 
 @pytest.mark.unit
