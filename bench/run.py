@@ -27,6 +27,7 @@ BENCHMARKS = {
     "cli": ("cli_bench", "gristmill --help start-up vs a bare python"),
     "memory": ("memory_bench", "StatisticsGen and Transform under a resident-memory cap"),
     "gpu": ("gpu_bench", "3x256 MLP on device-resident data: rows/s, optimizer share, serving"),
+    "wide": ("wide_bench", "StatisticsGen+SchemaGen+ExampleValidator on 5,000 x 100"),
 }
 
 # `all`: each benchmark in its own process (peak RSS is per benchmark) at these sizes.

@@ -24,9 +24,10 @@ from gristmill.orchestrator.dsl import Pipeline
 from gristmill.orchestrator.hooks import NodeResult, PipelineHooks, RunInfo
 
 # soft_wrap: a long resume command must stay one copy-pasteable line. User text (errors,
-# paths, ids) goes through escape(): "[/tmp/x]" in a message is not markup.
-err = Console(stderr=True, highlight=False, soft_wrap=True)
-out = Console(highlight=False, soft_wrap=True)
+# paths, ids) goes through escape(): "[/tmp/x]" in a message is not markup; emoji=False:
+# data text such as "bob:x:101" must print as it is, not with ":x:" as an emoji.
+err = Console(stderr=True, highlight=False, soft_wrap=True, emoji=False)
+out = Console(highlight=False, soft_wrap=True, emoji=False)
 _STATE_STYLE = {"COMPLETE": "green", "CACHED": "cyan", "FAILED": "bold red",
                 "CANCELED": "yellow"}
 

@@ -92,20 +92,28 @@ def _canonical_bits(arr: pa.Array) -> np.ndarray:
             x[nan] = np.nan  # one NaN payload
         return x.view(np.uint64)
     if pa.types.is_integer(t):
+        if pa.types.is_uint64(t):  # beyond 2**63 no int64 holds it; below, the bits agree
+            return (arr.fill_null(0) if arr.null_count else arr).to_numpy(
+                zero_copy_only=False).astype(np.uint64, copy=False)
         if not pa.types.is_int64(t):
             arr = pc.cast(arr, pa.int64())
         return (arr.fill_null(0) if arr.null_count else arr).to_numpy(
             zero_copy_only=False).view(np.uint64)
-    if pa.types.is_temporal(t):
-        return pc.cast(arr, pa.int64()).fill_null(0).to_numpy(zero_copy_only=False).view(np.uint64)
+    if pa.types.is_temporal(t) and t.bit_width in (32, 64):
+        # the stored integer (days, ms, ns ...): dates and times do not cast to int64
+        storage = arr.view(pa.int32() if t.bit_width == 32 else pa.int64())
+        return pc.cast(storage, pa.int64()).fill_null(0).to_numpy(
+            zero_copy_only=False).view(np.uint64)
     raise TypeError(f"no fixed-width encoding for {t}")
 
 
 def hash_array(arr: pa.Array | pa.ChunkedArray) -> np.ndarray:
     """Stable uint64 hash of every value of ``arr``; nulls hash to a fixed constant.
 
-    Supports numbers, booleans, temporals, strings/binaries (any offset width), dictionary
-    arrays (hashed by value), lists (order-sensitive over their items) and structs.
+    Supports numbers (uint64 beyond 2**63 included), booleans, temporals (dates and times by
+    their stored integer), strings/binaries (any offset width), decimals, dictionary arrays
+    (hashed by value), lists, fixed-size lists and maps (order-sensitive over their items),
+    structs and the null type; any other type hashes the ``repr`` of each value.
     """
     if isinstance(arr, pa.ChunkedArray):
         arr = arr.combine_chunks()
@@ -122,12 +130,24 @@ def hash_array(arr: pa.Array | pa.ChunkedArray) -> np.ndarray:
             if len(encoded.dictionary) * 4 <= len(arr):
                 return hash_array(encoded)
         return _with_nulls(arr, _hash_binary(arr))
-    if pa.types.is_list(t) or pa.types.is_large_list(t):
-        return _with_nulls(arr, _hash_lists(arr))
+    if pa.types.is_list(t) or pa.types.is_large_list(t) or pa.types.is_map(t):
+        return _with_nulls(arr, _hash_lists(arr))  # a map is a list of key/value structs
+    if pa.types.is_fixed_size_list(t):
+        return hash_array(pc.cast(arr, pa.list_(t.value_field)))
+    if pa.types.is_null(t):
+        return np.full(len(arr), _NULL_HASH, dtype=np.uint64)
+    if not _is_fixed_width(t):  # unions, intervals, extension types ...: by value
+        return _with_nulls(arr, _hash_binary(pa.array(
+            [repr(v) for v in arr.to_pylist()], pa.large_string())))
     if pa.types.is_struct(t):
         fields = [(t.field(i).name, arr.field(i)) for i in range(t.num_fields)]
         return _with_nulls(arr, _combine(fields, len(arr)))
     return _with_nulls(arr, splitmix64(_canonical_bits(arr) ^ _GOLDEN))
+
+
+def _is_fixed_width(t: pa.DataType) -> bool:
+    return (pa.types.is_boolean(t) or pa.types.is_floating(t) or pa.types.is_integer(t)
+            or (pa.types.is_temporal(t) and t.bit_width in (32, 64)))
 
 
 def _with_nulls(arr: pa.Array, hashes: np.ndarray) -> np.ndarray:
@@ -168,8 +188,7 @@ def _value_bits(arr: pa.Array | pa.ChunkedArray) -> np.ndarray:
     if isinstance(arr, pa.ChunkedArray):
         arr = arr.combine_chunks()
     t = arr.type
-    if pa.types.is_boolean(t) or pa.types.is_floating(t) or pa.types.is_integer(t) \
-            or pa.types.is_temporal(t):
+    if _is_fixed_width(t):
         return _with_nulls(arr, _canonical_bits(arr))
     return hash_array(arr)
 

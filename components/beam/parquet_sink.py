@@ -18,6 +18,25 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 
+def unstorable_columns(schema: pa.Schema) -> dict[str, str]:
+    """Columns of ``schema`` that Parquet cannot store (intervals, unions ...): name ->
+    the writer's reason. Probed on empty tables, so it costs nothing per row."""
+    import io
+
+    try:
+        pq.write_table(schema.empty_table(), io.BytesIO())
+        return {}
+    except (pa.ArrowNotImplementedError, pa.ArrowInvalid, pa.ArrowTypeError):
+        pass
+    found = {}
+    for field in schema:
+        try:
+            pq.write_table(pa.schema([field]).empty_table(), io.BytesIO())
+        except (pa.ArrowNotImplementedError, pa.ArrowInvalid, pa.ArrowTypeError) as e:
+            found[field.name] = f"{field.type}: {e}"
+    return found
+
+
 class SplitParquetWriter:
     """Buffer ``(split, RecordBatch)`` into row groups and write one file per split.
 

@@ -12,6 +12,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 from typing import Annotated, Any, Literal
 
@@ -27,6 +28,13 @@ class _Config(pydantic.BaseModel):
     model_config = pydantic.ConfigDict(frozen=True, extra="forbid")
 
 
+def escapes_base(pattern: str) -> bool:
+    """Whether a split pattern could reach outside ``input_base``: absolute, ``~`` or a
+    ``..`` component."""
+    parts = pattern.replace("\\", "/").split("/")
+    return pattern.startswith(("/", "~", "\\")) or os.path.isabs(pattern) or ".." in parts
+
+
 class SplitPattern(_Config):
     """One input split: a glob relative to ``input_base``.
 
@@ -37,6 +45,14 @@ class SplitPattern(_Config):
 
     name: str
     pattern: str
+
+    @pydantic.field_validator("pattern")
+    @classmethod
+    def _inside_base(cls, value: str) -> str:
+        if escapes_base(value):
+            raise ValueError(f"pattern {value!r} reaches outside input_base (absolute, '~' or "
+                             f"'..'); give it relative to input_base, without '..'")
+        return value
 
     @pydantic.field_validator("name")
     @classmethod
@@ -178,6 +194,10 @@ class FileExampleGenParameters(Parameters):
         range_config: Spans to ingest (default: the latest span).
         on_bad_records: ``"fail"`` (default) or ``"quarantine"``.
         batch_size: Rows per record batch (Parquet input).
+        on_schema_mismatch: Input files whose columns differ: ``"fail"`` (default; the
+            error names the files and columns) or ``"union"`` (every column of every file;
+            a file's missing columns are null, recorded in the custom property
+            ``schema_union``).
     """
 
     input_base: str
@@ -186,15 +206,30 @@ class FileExampleGenParameters(Parameters):
     range_config: RangeConfig | None = None
     on_bad_records: Literal["fail", "quarantine"] = "fail"
     batch_size: int = pydantic.Field(65_536, ge=1)
+    on_schema_mismatch: Literal["fail", "union"] = "fail"
 
 
 class CsvExampleGenParameters(FileExampleGenParameters):
-    """CSV parameters: ``delimiter``, Arrow ``column_types`` overrides (e.g. ``"int64"``) and
-    ``newlines_in_values`` (quoted values may hold newlines; read on one thread)."""
+    """CSV parameters: ``delimiter`` (one character), Arrow ``column_types`` overrides (e.g.
+    ``"int64"``), ``newlines_in_values`` (quoted values may hold newlines; read on one
+    thread) and ``block_size``: bytes of a file parsed at once (default 16 MiB; a record
+    longer than that needs a larger one). ``.gz``, ``.bz2`` and ``.xz`` files are
+    decompressed."""
 
     delimiter: str = ","
     column_types: dict[str, str] = {}
     newlines_in_values: bool = False
+    block_size: int = pydantic.Field(16 << 20, ge=1 << 16)
+
+    @pydantic.field_validator("delimiter")
+    @classmethod
+    def _one_character(cls, value: str) -> str:
+        if len(value) != 1 or value in "\r\n\"":
+            raise ValueError(f"delimiter must be one character other than a newline or '\"', "
+                             f"got {value!r}; for a multi-character separator such as '::', "
+                             f"convert the file first (e.g. sed 's/::/\\t/g') and use "
+                             f"delimiter='\\t'")
+        return value
 
     @pydantic.field_validator("column_types")
     @classmethod

@@ -13,6 +13,7 @@ line count - and a piece that does not is parsed again as one block, on one thre
 
 from __future__ import annotations
 
+import importlib
 import os
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -65,11 +66,66 @@ def is_data_line(line: bytes) -> bool:
     return bool(line.rstrip(b"\r\n"))
 
 
-def unreadable(path: str, error: Exception) -> DataError:
+COMPRESSED = {".gz": "gzip", ".bz2": "bz2", ".xz": "lzma"}
+
+
+def unreadable(path: str, error: Exception, block_size: int | None = None) -> DataError:
     """The error for a file pyarrow cannot parse at all."""
+    if "straddl" in str(error):  # pyarrow's "straddles two block boundaries"
+        return DataError(f"ExampleGen: a record of {path} is longer than the CSV parse block "
+                         f"({block_size or 'the default'} bytes).", uri=path,
+                         fix="pass CsvExampleGen(block_size=...) larger than the longest "
+                             "record, e.g. block_size=64 << 20 for 64 MiB")
     return DataError(f"ExampleGen: cannot read {path}: {error}.", uri=path,
                      fix="check the file is UTF-8 CSV with the same header as the first "
                          "input file")
+
+
+class _Decompressed:
+    """A compressed file read forwards, with :meth:`seek` back into what was read since
+    the last seek only (what :func:`chunks` needs to end a piece at a line end)."""
+
+    def __init__(self, raw):
+        self.raw = raw
+        self.pushed = b""
+        self.recent: list[bytes] = []
+
+    def _take(self, data: bytes) -> bytes:
+        self.recent.append(data)
+        return data
+
+    def read(self, n: int) -> bytes:
+        head, self.pushed = self.pushed[:n], self.pushed[n:]
+        return self._take(head + (self.raw.read(n - len(head)) if n > len(head) else b""))
+
+    def readline(self) -> bytes:
+        cut = self.pushed.find(b"\n") + 1
+        if cut:
+            line, self.pushed = self.pushed[:cut], self.pushed[cut:]
+            return self._take(line)
+        line, self.pushed = self.pushed + self.raw.readline(), b""
+        return self._take(line)
+
+    def seek(self, offset: int, whence: int) -> None:
+        recent, self.recent = b"".join(self.recent), []
+        if whence != os.SEEK_CUR or offset > 0 or -offset > len(recent):
+            raise OSError("a compressed CSV can only step back into what was just read")
+        if offset:
+            self.pushed = recent[offset:] + self.pushed
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.raw.close()
+
+
+def open_data(path: str):
+    """The file's bytes, decompressed when its name ends in .gz, .bz2 or .xz."""
+    module = COMPRESSED.get(os.path.splitext(path)[1].lower())
+    if module is None:
+        return open(path, "rb")
+    return _Decompressed(importlib.import_module(module).open(path, "rb"))
 
 
 def chunks(path: str, chunk_bytes: int, delimiter: str) -> Iterator[Piece]:
@@ -80,12 +136,10 @@ def chunks(path: str, chunk_bytes: int, delimiter: str) -> Iterator[Piece]:
         DataError: The file cannot be read or has no header line.
     """
     try:
-        with open(path, "rb") as f:
+        with open_data(path) as f:
             head = _read_header(f, path)
             head_lines = head.count(b"\n")
-            names = pacsv.read_csv(pa.py_buffer(head.lstrip(b"\r\n")),
-                                   parse_options=pacsv.ParseOptions(delimiter=delimiter)
-                                   ).column_names
+            names = _header_names(head, delimiter)
             data, end = _whole_lines(f, head + f.read(chunk_bytes), chunk_bytes + len(head))
             piece = Piece(data, end, None, head_lines, 1)
             while True:
@@ -96,9 +150,29 @@ def chunks(path: str, chunk_bytes: int, delimiter: str) -> Iterator[Piece]:
                     return
                 data, end = _whole_lines(f, data, chunk_bytes)
                 piece = Piece(data, end, names, 0, line)
-    except OSError as e:
+    except (OSError, EOFError) as e:  # EOFError: a truncated compressed file
         raise DataError(f"ExampleGen: cannot read {path}: {e}.", uri=path,
-                        fix="check the file exists and is readable") from e
+                        fix="check the file exists, is readable and, when compressed, "
+                            "complete") from e
+
+
+def _header_names(head: bytes, delimiter: str) -> list[str]:
+    return pacsv.read_csv(pa.py_buffer(head.lstrip(b"\r\n")),
+                          parse_options=pacsv.ParseOptions(delimiter=delimiter)).column_names
+
+
+def csv_header(path: str, delimiter: str) -> list[str]:
+    """The column names in the header line of ``path`` (compressed files included).
+
+    Raises:
+        DataError: The file cannot be read or has no header line.
+    """
+    try:
+        with open_data(path) as f:
+            return _header_names(_read_header(f, path), delimiter)
+    except (OSError, EOFError, pa.ArrowInvalid) as e:
+        raise DataError(f"ExampleGen: cannot read the CSV header of {path}: {e}.", uri=path,
+                        fix="check the file exists, is readable and is CSV with a header") from e
 
 
 def _read_header(f, path: str) -> bytes:
@@ -127,9 +201,12 @@ def _whole_lines(f, data: bytes, asked: int) -> tuple[bytes, int]:
 
 
 def parse_piece(piece: Piece, path: str, schema: pa.Schema, delimiter: str, handler,
-                typed: bool, block_size: int | None = None) -> pa.Table:
+                typed: bool, block_size: int | None = None, fill_missing: bool = False
+                ) -> pa.Table:
     """Parse one piece: in ``block_size`` blocks on all cores, or as one block on one
     thread when ``block_size`` is ``None`` (pyarrow then numbers rejected rows).
+
+    ``fill_missing`` reads the schema's columns the file lacks as nulls.
 
     Raises:
         pa.ArrowInvalid: Only when ``typed`` and a value does not convert.
@@ -146,10 +223,14 @@ def parse_piece(piece: Piece, path: str, schema: pa.Schema, delimiter: str, hand
             parse_options=pacsv.ParseOptions(delimiter=delimiter, invalid_row_handler=handler),
             convert_options=pacsv.ConvertOptions(column_types=types,
                                                  include_columns=list(schema.names),
+                                                 include_missing_columns=fill_missing,
                                                  strings_can_be_null=True))
     except pa.ArrowInvalid as e:
         if typed and "conversion error" in str(e):
             raise
+        if "straddl" in str(e) and not one_block:  # a record longer than a parse block
+            return parse_piece(piece, path, schema, delimiter, handler, typed, None,
+                               fill_missing)
         raise unreadable(path, e) from e
     except pa.ArrowKeyError as e:
         raise unreadable(path, e) from e

@@ -50,6 +50,8 @@ class CsvOptions:
         newlines_in_values: Quoted values may hold newlines. Files are then read by one
             streaming pass on one thread (pieces cannot be cut at line ends), and bad
             records are numbered by record, not line.
+        fill_missing_columns: Columns of the schema a file lacks are read as nulls
+            (ExampleGen's ``on_schema_mismatch="union"``).
     """
 
     delimiter: str = ","
@@ -58,6 +60,7 @@ class CsvOptions:
     chunk_bytes: int = 16 << 20
     infer_bytes: int = 8 << 20
     newlines_in_values: bool = False
+    fill_missing_columns: bool = False
 
 
 def _csv_parse_options(options: CsvOptions, handler) -> pacsv.ParseOptions:
@@ -84,9 +87,12 @@ def infer_csv_schema(path: str, options: CsvOptions) -> pa.Schema:
                         f"byte {e.start}).", uri=path,
                         fix="re-encode the file as UTF-8, e.g. iconv -f latin1 -t utf-8") from e
     except (pa.ArrowInvalid, OSError) as e:
+        if "straddl" in str(e):
+            raise unreadable(path, e, options.infer_bytes) from e
         raise DataError(f"ExampleGen: cannot read a CSV header from {path}: {e}.", uri=path,
                         fix="check the file is UTF-8 CSV with a header line and the delimiter "
                             f"({options.delimiter!r}) is right") from e
+    _refuse_one_column_of_separators(path, names, options.delimiter)
     duplicates = sorted({n for n in names if names.count(n) > 1})
     if duplicates:
         raise DataError(f"ExampleGen: {path} has duplicate column names {duplicates}; expected "
@@ -99,6 +105,17 @@ def infer_csv_schema(path: str, options: CsvOptions) -> pa.Schema:
                         fix="use the CSV header's column names")
     return pa.schema([pa.field(f.name, _inferred_type(f.type, overrides.get(f.name)))
                       for f in schema])
+
+
+def _refuse_one_column_of_separators(path: str, names: list[str], delimiter: str) -> None:
+    """A header read as one column that holds another separator: the wrong delimiter."""
+    if len(names) != 1:
+        return
+    found = [sep for sep in (";", "\t", "|", ",") if sep != delimiter and sep in names[0]]
+    if found:
+        raise DataError(f"ExampleGen: {path} reads as one column named {names[0][:80]!r} with "
+                        f"delimiter {delimiter!r}; its header holds {found[0]!r} instead.",
+                        uri=path, fix=f"pass delimiter={found[0]!r} to CsvExampleGen")
 
 
 def _inferred_type(inferred: pa.DataType, override: str | None) -> pa.DataType:
@@ -170,12 +187,12 @@ def _parse(piece: Piece, path: str, schema: pa.Schema, options: CsvOptions,
     block_size = None if one_block else options.block_size
     try:
         return parse_piece(piece, path, schema, options.delimiter, count, True,
-                           block_size), rejected
+                           block_size, options.fill_missing_columns), rejected
     except pa.ArrowInvalid:
         rejected = 0
     batches = []
     for batch in parse_piece(piece, path, schema, options.delimiter, count, False,
-                             block_size).to_batches():
+                             block_size, options.fill_missing_columns).to_batches():
         good, bad = cast_batch(batch, schema)
         rejected += len(bad)
         batches.append(good)
@@ -243,7 +260,8 @@ def _report_piece(piece: Piece, lines: np.ndarray, path: str, schema: pa.Schema,
 
     skipped: list[int] = []
     handle = _field_count_handler(path, skipped, at_line, on_bad)
-    table = parse_piece(piece, path, schema, options.delimiter, handle, typed=False)
+    table = parse_piece(piece, path, schema, options.delimiter, handle, typed=False,
+                        fill_missing=options.fill_missing_columns)
     for _ in _cast_reporting(table.to_batches(), schema, skipped, at_line, path, options,
                              on_bad, header_records=1 if piece.names is None else 0):
         pass  # only the reports are wanted here; the rows were kept by the first parse
@@ -293,12 +311,16 @@ def _read_multiline(path: str, schema: pa.Schema, options: CsvOptions, on_bad: O
             parse_options=_csv_parse_options(options, handle),
             convert_options=pacsv.ConvertOptions(
                 column_types={name: pa.string() for name in schema.names},
-                include_columns=list(schema.names), strings_can_be_null=True))
+                include_columns=list(schema.names), strings_can_be_null=True,
+                include_missing_columns=options.fill_missing_columns))
     except (pa.ArrowInvalid, pa.ArrowKeyError) as e:
-        raise unreadable(path, e) from e
+        raise unreadable(path, e, options.chunk_bytes) from e
     except OSError as e:
         raise DataError(f"ExampleGen: cannot read {path}: {e}.", uri=path,
                         fix="check the file exists and is readable") from e
-    for good in _cast_reporting(reader, schema, skipped, at_record, path, options, on_bad):
-        if good.num_rows:
-            yield good
+    try:
+        for good in _cast_reporting(reader, schema, skipped, at_record, path, options, on_bad):
+            if good.num_rows:
+                yield good
+    except pa.ArrowInvalid as e:  # a later block (e.g. a record longer than a block)
+        raise unreadable(path, e, options.chunk_bytes) from e

@@ -9,8 +9,10 @@ with their count in the custom property ``num_quarantined`` (``"quarantine"``).
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import hashlib
+import logging
 import os
 from typing import TYPE_CHECKING
 
@@ -18,12 +20,20 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from gristmill.components.beam.hashing import hash_rows
+from gristmill.components.beam.parquet_sink import unstorable_columns
 from gristmill.components.example_gen.config import DEFAULT_SPLIT_CONFIG, Output
+from gristmill.components.example_gen.csv_chunks import csv_header
 from gristmill.components.example_gen.csv_reader import CsvOptions, infer_csv_schema, read_csv
 from gristmill.components.example_gen.file_io import (
+    fixed_size_list_error,
     infer_json_schema,
     read_json_lines,
     read_parquet,
+)
+from gristmill.components.example_gen.file_schemas import (
+    check_same_columns,
+    union_record,
+    union_schema,
 )
 from gristmill.components.example_gen.inputs import ResolvedInput, resolve_input
 from gristmill.components.framework.executor import BaseExecutor
@@ -38,6 +48,7 @@ from gristmill.components.example_gen.config import (
 )
 
 QUARANTINE_FILE = os.path.join("quarantine", "bad_records.parquet")
+log = logging.getLogger(__name__)
 
 
 def table_fingerprint(table: pa.Table) -> str:
@@ -83,6 +94,7 @@ class BaseExampleGenExecutor(BaseExecutor):
             run_example_pipeline,
         )
 
+        _refuse_unstorable(schema)
         quarantine = on_bad_records == "quarantine"
         bad_path = os.path.join(output.uri if quarantine else self._scratch(), QUARANTINE_FILE)
         result = run_example_pipeline(source, schema, routing, output.split_uri, bad_path,
@@ -109,6 +121,16 @@ class BaseExampleGenExecutor(BaseExecutor):
         return self.context.tmp_dir or os.path.join(os.getcwd(), ".gristmill-tmp")
 
 
+def _refuse_unstorable(schema: pa.Schema) -> None:
+    """Refuse, before any row is read, columns the Examples' Parquet files cannot hold."""
+    found = unstorable_columns(schema)
+    if found:
+        listed = "; ".join(f"column {name!r} ({reason})" for name, reason in found.items())
+        raise DataError(f"ExampleGen: Parquet cannot store {listed}.",
+                        fix="cast those columns before ingesting, e.g. an interval to a "
+                            "struct of its fields or to int64 nanoseconds, a union to one type")
+
+
 def _bad_records_error(path: str, count: int) -> DataError:
     rows = pq.read_table(path).slice(0, 5).to_pylist()
     shown = "; ".join(f"{os.path.basename(r['file'])}"
@@ -123,26 +145,65 @@ def _bad_records_error(path: str, count: int) -> DataError:
 class FileExampleGenExecutor(BaseExampleGenExecutor):
     """Resolves spans/versions, infers the schema from the first file, runs the pipeline."""
 
+    #: Lower-case endings of this format's data files; a wildcard match with another
+    #: ending (a README) is skipped and reported.
+    EXTENSIONS: tuple[str, ...] = ()
+    #: Whether files must also agree on column order (Parquet).
+    ORDERED_COLUMNS = False
+    #: Whether only columns the first file lacks are a difference (JSON lines).
+    EXTRA_COLUMNS_ONLY = False
+
     def infer_schema(self, path: str, params) -> pa.Schema:
         """The Arrow schema of every output row, from the first input file."""
         raise NotImplementedError
 
-    def reader(self, schema: pa.Schema, params):
-        """``read(path, on_bad) -> iterator of batches`` for this format."""
+    def columns(self, path: str, params) -> list[str] | None:
+        """A file's column names, cheaply (``None``: not checked per file)."""
+        return None
+
+    def reader(self, schema: pa.Schema, params, union: bool = False):
+        """``read(path, on_bad) -> iterator of batches`` for this format; with ``union``,
+        a file's missing columns are read as nulls."""
         raise NotImplementedError
+
+    def _input_schema(self, output: Examples, resolved: ResolvedInput, params
+                      ) -> pa.Schema:
+        """The first file's schema after every file's columns are checked against it, or
+        the counted union of every file's schema (``on_schema_mismatch="union"``)."""
+        files = [p for paths in resolved.files.values() for p in paths]
+        if params.on_schema_mismatch == "union":
+            schema, lacking = union_schema({p: self.infer_schema(p, params) for p in files})
+            output.set_custom_property("schema_union", union_record(lacking, params.input_base))
+            return schema
+        schema = self.infer_schema(files[0], params)
+        columns = {p: self.columns(p, params) for p in files[1:]}
+        if all(names is not None for names in columns.values()):
+            check_same_columns({files[0]: schema.names} | columns, self.ORDERED_COLUMNS,
+                               self.EXTRA_COLUMNS_ONLY)
+        return schema
 
     def Do(self, input_dict, output_dict, exec_properties) -> None:
         from gristmill.components.example_gen.beam_pipeline import read_source
 
         output = output_dict["examples"][0]
         resolved = resolve_input(exec_properties.input_base, exec_properties.input_config,
-                                 exec_properties.range_config)
-        first = next(iter(resolved.files.values()))[0]
-        schema = self.infer_schema(first, exec_properties)
+                                 exec_properties.range_config, self.EXTENSIONS or None)
+        _report_skipped(output, resolved.skipped)
+        schema = self._input_schema(output, resolved, exec_properties)
         routing = make_routing(list(resolved.files), exec_properties.output_config, schema)
-        source = read_source(resolved.files, self.reader(schema, exec_properties))
+        union = exec_properties.on_schema_mismatch == "union"
+        source = read_source(resolved.files, self.reader(schema, exec_properties, union))
         self._generate(output, source, schema, routing, exec_properties.on_bad_records)
         _record_input(output, resolved)
+
+
+def _report_skipped(output: Examples, skipped: list[str]) -> None:
+    """Log and count the files a wildcard matched that are not data files."""
+    output.set_custom_property("num_skipped_files", len(skipped))
+    if skipped:
+        log.warning("ExampleGen: skipped %d matched file(s) that are not data files by their "
+                    "extension: %s%s", len(skipped), [os.path.basename(p) for p in skipped[:10]],
+                    " ..." if len(skipped) > 10 else "")
 
 
 def _record_input(output: Examples, resolved: ResolvedInput) -> None:
@@ -156,17 +217,31 @@ def _record_input(output: Examples, resolved: ResolvedInput) -> None:
 class CsvExampleGenExecutor(FileExampleGenExecutor):
     """CSV with a header line; see :mod:`gristmill.components.example_gen.csv_reader`."""
 
+    EXTENSIONS = tuple(e + c for e in (".csv", ".tsv", ".tab", ".txt", ".dat")
+                       for c in ("", ".gz", ".bz2", ".xz"))
+
     @staticmethod
-    def _options(params: CsvExampleGenParameters) -> CsvOptions:
+    def _options(params: CsvExampleGenParameters, union: bool = False) -> CsvOptions:
         return CsvOptions(delimiter=params.delimiter,
                           column_types=tuple(sorted(params.column_types.items())),
-                          newlines_in_values=params.newlines_in_values)
+                          newlines_in_values=params.newlines_in_values,
+                          chunk_bytes=params.block_size,
+                          infer_bytes=max(8 << 20, params.block_size),
+                          fill_missing_columns=union)
 
     def infer_schema(self, path, params):
-        return infer_csv_schema(path, self._options(params))
+        options = self._options(params)
+        if params.on_schema_mismatch == "union":  # overrides apply where the column is
+            names = set(csv_header(path, params.delimiter))
+            options = dataclasses.replace(options, column_types=tuple(
+                (k, v) for k, v in options.column_types if k in names))
+        return infer_csv_schema(path, options)
 
-    def reader(self, schema, params):
-        return functools.partial(_read_csv, schema=schema, options=self._options(params))
+    def columns(self, path, params):
+        return csv_header(path, params.delimiter)
+
+    def reader(self, schema, params, union=False):
+        return functools.partial(_read_csv, schema=schema, options=self._options(params, union))
 
 
 def _read_csv(path, on_bad, schema, options):
@@ -177,22 +252,39 @@ def _read_json(path, on_bad, schema):
     return read_json_lines(path, schema, on_bad)
 
 
-def _read_parquet(path, on_bad, schema, batch_size):
-    return read_parquet(path, schema, batch_size)
+def _read_parquet(path, on_bad, schema, batch_size, union):
+    return read_parquet(path, schema, batch_size, union)
 
 
 class JsonExampleGenExecutor(FileExampleGenExecutor):
-    """JSON lines: one object per line, types inferred from the first block."""
+    """JSON lines: one object per line, types inferred from the first block.
+
+    A later file with a key the first file lacks is refused naming both files and the key
+    (a key absent from some records is null, not a difference).
+    """
+
+    EXTENSIONS = tuple(e + c for e in (".json", ".jsonl", ".ndjson")
+                       for c in ("", ".gz", ".bz2"))
+    EXTRA_COLUMNS_ONLY = True
+
+    def columns(self, path, params):
+        return infer_json_schema(path).names
 
     def infer_schema(self, path, params):
         return infer_json_schema(path)
 
-    def reader(self, schema, params):
+    def reader(self, schema, params, union=False):
         return functools.partial(_read_json, schema=schema)
 
 
 class ParquetExampleGenExecutor(FileExampleGenExecutor):
     """Parquet files; every file must have the first file's columns."""
+
+    EXTENSIONS = (".parquet", ".pq", ".parq")
+    ORDERED_COLUMNS = True
+
+    def columns(self, path, params):
+        return self.infer_schema(path, params).names
 
     def infer_schema(self, path, params):
         try:
@@ -201,8 +293,9 @@ class ParquetExampleGenExecutor(FileExampleGenExecutor):
             raise DataError(f"ExampleGen: {path} is not a readable Parquet file: {e}.", uri=path,
                             fix="check the file is complete Parquet") from e
 
-    def reader(self, schema, params):
-        return functools.partial(_read_parquet, schema=schema, batch_size=params.batch_size)
+    def reader(self, schema, params, union=False):
+        return functools.partial(_read_parquet, schema=schema, batch_size=params.batch_size,
+                                 union=union)
 
 
 class ImportExampleGenExecutor(BaseExampleGenExecutor):
@@ -213,6 +306,10 @@ class ImportExampleGenExecutor(BaseExampleGenExecutor):
 
         output = output_dict["examples"][0]
         table = exec_properties.table
+        nulls = [f.name for f in table.schema if pa.types.is_fixed_size_list(f.type)
+                 and table.column(f.name).null_count]
+        if nulls:
+            raise fixed_size_list_error(nulls, "the imported table")
         routing = make_routing(["single_split"], exec_properties.output_config, table.schema)
         source = table_source(table.to_batches(max_chunksize=exec_properties.batch_size))
         self._generate(output, source, table.schema, routing, "fail")

@@ -124,10 +124,18 @@ def read_json_lines(path: str, schema: pa.Schema, on_bad: OnBad, chunk_lines: in
         yield from _parse_json_lines(chunk, schema, path, on_bad)
 
 
-def read_parquet(path: str, schema: pa.Schema, batch_size: int) -> Iterator[pa.RecordBatch]:
-    """Yield the batches of a Parquet file cast to ``schema``."""
+def read_parquet(path: str, schema: pa.Schema, batch_size: int, union: bool = False
+                 ) -> Iterator[pa.RecordBatch]:
+    """Yield the batches of a Parquet file cast to ``schema`` (with ``union``, columns the
+    file lacks are null)."""
+    from gristmill.components.example_gen.file_schemas import fill_missing
+
     try:
         parquet = pq.ParquetFile(path)
+        if union:
+            for batch in parquet.iter_batches(batch_size=batch_size):
+                yield fill_missing(batch, schema)
+            return
         if parquet.schema_arrow.names != schema.names:
             raise DataError(f"ExampleGen: {path} has columns {parquet.schema_arrow.names}; "
                             f"expected {schema.names} (from the first input file).", uri=path,
@@ -135,9 +143,21 @@ def read_parquet(path: str, schema: pa.Schema, batch_size: int) -> Iterator[pa.R
         for batch in parquet.iter_batches(batch_size=batch_size):
             yield batch.cast(schema) if batch.schema != schema else batch
     except (pa.ArrowInvalid, OSError) as e:
+        fixed = [f.name for f in schema if pa.types.is_fixed_size_list(f.type)]
+        if fixed and "Expected all lists to be of size" in str(e):
+            raise fixed_size_list_error(fixed, path) from e
         raise DataError(f"ExampleGen: cannot read {path}: {e}.", uri=path,
                         fix="check the file is a complete Parquet file with the same column "
                             "types as the first input file") from e
+
+
+def fixed_size_list_error(columns: list[str], where: str) -> DataError:
+    """Null entries in fixed-size list columns: pyarrow cannot read them back from Parquet
+    (it expects every entry, nulls included, to hold the fixed number of values)."""
+    return DataError(f"ExampleGen: fixed-size list column(s) {columns} of {where} hold null "
+                     f"entries, which pyarrow cannot read back from Parquet.", uri=where,
+                     fix="store the column as a variable-length list (pa.list_(type)) or "
+                         "replace the null entries before ingesting")
 
 
 def bad_records_batch(records: list[BadRecord]) -> pa.RecordBatch:

@@ -13,7 +13,7 @@ import os
 import re
 from dataclasses import dataclass, field
 
-from gristmill.components.example_gen.config import Input, RangeConfig
+from gristmill.components.example_gen.config import Input, RangeConfig, escapes_base
 from gristmill.metadata.errors import ConfigError, DataError
 from gristmill.metadata.fingerprint import fingerprint_files
 
@@ -32,6 +32,8 @@ class ResolvedInput:
         version: The version of that span, or ``None`` without a version spec.
         spans: Every selected span, ascending.
         fingerprint: Content hash of every chosen file (path, size and bytes).
+        skipped: Files a wildcard matched but left out: not a data file by extension
+            (a README, a ``.DS_Store``); the executor reports them.
     """
 
     files: dict[str, list[str]] = field(default_factory=dict)
@@ -39,6 +41,7 @@ class ResolvedInput:
     version: int | None = None
     spans: list[int] = field(default_factory=list)
     fingerprint: str = ""
+    skipped: list[str] = field(default_factory=list)
 
 
 def _glob_fragment_to_regex(text: str) -> str:
@@ -93,16 +96,59 @@ def _span_version(match: re.Match, path: str) -> tuple[int, int | None]:
     return span, version
 
 
-def _scan(input_base: str, pattern: str) -> dict[tuple[int, int | None], list[str]]:
-    """All files of one pattern grouped by (span, version)."""
+def check_pattern(pattern: str) -> None:
+    """Refuse a pattern that could reach outside ``input_base``.
+
+    Raises:
+        ConfigError: The pattern is absolute or has a ``..`` component.
+    """
+    if escapes_base(pattern):
+        raise ConfigError(f"ExampleGen: input pattern {pattern!r} reaches outside input_base "
+                          f"(an absolute path, '~' or a '..' component).",
+                          fix="set input_base to the folder that holds the data and give "
+                              "patterns relative to it, without '..'")
+
+
+def _inside(path: str, base_real: str, input_base: str) -> str:
+    """The resolved path of ``path``, refused when a symlink leads outside ``input_base``."""
+    real = os.path.realpath(path)
+    if real != base_real and not real.startswith(base_real.rstrip(os.sep) + os.sep):
+        # Name the link and its target only: the target's content is never read or shown.
+        raise DataError(f"ExampleGen: {path} resolves to {real}, outside input_base "
+                        f"{input_base}; only files inside input_base are read.", uri=path,
+                        fix="copy the file into input_base (or point input_base at the "
+                            "folder that holds it) instead of linking to it")
+    return real
+
+
+def _is_data_file(path: str, pattern: str, extensions: tuple[str, ...] | None) -> bool:
+    """Whether a matched file is data: any file a wildcard-free name picks, else by
+    extension."""
+    last = pattern.replace(os.sep, "/").rsplit("/", 1)[-1]
+    if extensions is None or not any(c in last for c in "*?[{"):
+        return True
+    return path.lower().endswith(extensions)
+
+
+def _scan(input_base: str, pattern: str, extensions: tuple[str, ...] | None,
+          skipped: list[str]) -> dict[tuple[int, int | None], list[str]]:
+    """All data files of one pattern grouped by (span, version); other matches go to
+    ``skipped``."""
+    check_pattern(pattern)
     glob_pattern, regex = pattern_parts(pattern)
+    base_real = os.path.realpath(input_base)
     found: dict[tuple[int, int | None], list[str]] = {}
-    for path in glob.glob(os.path.join(input_base, glob_pattern)):
+    for path in glob.glob(os.path.join(glob.escape(input_base), glob_pattern)):
+        _inside(path, base_real, input_base)
         if not os.path.isfile(path):
             continue
         match = regex.match(os.path.relpath(path, input_base).replace(os.sep, "/"))
-        if match:
-            found.setdefault(_span_version(match, path), []).append(os.path.abspath(path))
+        if not match:
+            continue
+        if not _is_data_file(path, pattern, extensions):
+            skipped.append(os.path.abspath(path))
+            continue
+        found.setdefault(_span_version(match, path), []).append(os.path.abspath(path))
     return found
 
 
@@ -116,20 +162,38 @@ def _pick_spans(found, range_config: RangeConfig | None, where: str) -> list[int
 
 
 def resolve_input(input_base: str, input_config: Input,
-                  range_config: RangeConfig | None = None) -> ResolvedInput:
+                  range_config: RangeConfig | None = None,
+                  extensions: tuple[str, ...] | None = None) -> ResolvedInput:
     """Choose the files to ingest: latest (or ranged) spans, latest version per span.
 
+    Args:
+        input_base: The folder every pattern is relative to; nothing outside it is read
+            (symlinks are resolved first).
+        input_config: The split patterns.
+        range_config: Which spans to take (default: the latest).
+        extensions: Lower-case endings of data files (e.g. ``(".csv", ".csv.gz")``); a
+            wildcard match with another ending is skipped and listed in ``skipped``.
+
     Raises:
-        DataError: A split matches no file, or splits disagree on the chosen spans.
+        ConfigError: A pattern reaches outside ``input_base``.
+        DataError: A split matches no data file, a matched path resolves outside
+            ``input_base``, or splits disagree on the chosen spans.
     """
     resolved = ResolvedInput()
     for split in input_config.splits:
         where = f"split {split.name!r} (pattern {split.pattern!r} under {input_base})"
-        found = _scan(input_base, split.pattern)
+        skipped: list[str] = []
+        found = _scan(input_base, split.pattern, extensions, skipped)
+        resolved.skipped.extend(skipped)
         if not found:
-            raise DataError(f"ExampleGen: {where} matches no file.", uri=input_base,
+            others = (f"; it matched only {[os.path.basename(p) for p in skipped[:5]]}, which "
+                      f"are not data files (expected names ending in {list(extensions)})"
+                      if skipped else "")
+            raise DataError(f"ExampleGen: {where} matches no data file{others}.",
+                            uri=input_base,
                             fix="check input_base and the pattern; patterns are globs relative "
-                                "to input_base")
+                                "to input_base (name a file exactly to read it whatever its "
+                                "extension)")
         spans = _pick_spans(found, range_config, where)
         if resolved.spans and spans != resolved.spans:
             raise DataError(f"ExampleGen: {where} selects spans {spans} but split "

@@ -19,11 +19,13 @@ from typing import Literal
 import numpy as np
 import pydantic
 
+from gristmill.components.framework.data_quality import degenerate_data_anomalies
 from gristmill.components.framework.data_schema import DataSchema, FeatureComparator, FeatureSchema
 from gristmill.components.framework.statistics_model import (
     DatasetStatistics,
     FeatureStatistics,
     Histogram,
+    rebin_histogram,
 )
 
 Severity = Literal["ERROR", "WARNING"]
@@ -121,28 +123,14 @@ def l_infinity_distance(a: FeatureStatistics, b: FeatureStatistics) -> tuple[flo
     return best, where
 
 
-def _rebin(hist: Histogram, edges: np.ndarray) -> np.ndarray:
-    """Mass of ``hist`` in each interval of ``edges``, uniform within each bucket."""
-    mass = np.zeros(len(edges) - 1)
-    for bucket in hist.buckets:
-        if bucket.high <= bucket.low:  # a point mass
-            i = min(max(int(np.searchsorted(edges, bucket.low, side="right")) - 1, 0),
-                    len(mass) - 1)
-            mass[i] += bucket.count
-            continue
-        lo = np.clip(edges[:-1], bucket.low, bucket.high)
-        hi = np.clip(edges[1:], bucket.low, bucket.high)
-        mass += bucket.count * (hi - lo) / (bucket.high - bucket.low)
-    return mass
-
-
 def jensen_shannon_divergence(a: Histogram, b: Histogram) -> float:
     """JS divergence (base 2) between two histograms, re-binned onto their joint edges."""
     edges = np.unique(np.array([x for h in (a, b) for bucket in h.buckets
                                 for x in (bucket.low, bucket.high)], dtype=float))
     if len(edges) < 2:
         return 0.0
-    p, q = _rebin(a, edges), _rebin(b, edges)
+    p = np.array(rebin_histogram(a, list(edges)))
+    q = np.array(rebin_histogram(b, list(edges)))
     if p.sum() <= 0 or q.sum() <= 0:
         return 0.0 if p.sum() == q.sum() else 1.0
     p, q = p / p.sum(), q / q.sum()
@@ -338,7 +326,9 @@ def compare_feature(spec_name: str, comparator: FeatureComparator | None,
 def validate_statistics(stats: DatasetStatistics, schema: DataSchema,
                         previous: DatasetStatistics | None = None,
                         serving: DatasetStatistics | None = None) -> SplitAnomalies:
-    """All anomalies of one split against ``schema`` (and drift/skew when given)."""
+    """All anomalies of one split against ``schema`` (and drift/skew when given), and the
+    degenerate data no schema rules out: an empty or one-row split (ERROR / WARNING),
+    columns with no values, no finite values or one value (WARNING)."""
     found: list[Anomaly] = []
     if stats.num_examples < schema.min_examples:
         found.append(make_anomaly("DATASET_LOW_NUM_EXAMPLES", None, f"{stats.num_examples} rows; "
@@ -362,4 +352,5 @@ def validate_statistics(stats: DatasetStatistics, schema: DataSchema,
                                      previous.feature(spec.name) if previous else None, "drift"))
         found.extend(compare_feature(spec.name, spec.skew_comparator, feature,
                                      serving.feature(spec.name) if serving else None, "skew"))
+    found.extend(degenerate_data_anomalies(stats))
     return SplitAnomalies(split=stats.split, num_examples=stats.num_examples, anomalies=found)

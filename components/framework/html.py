@@ -80,7 +80,15 @@ def bar_chart(labels: Sequence[str], series: dict[str, Sequence[float]], title: 
         title: Caption above the chart.
         width, height: Size in pixels.
         horizontal: Bars grow to the right, labels on the left (for top-k values).
+
+    Raises:
+        ValueError: A series does not hold exactly one value per label (callers align
+            per-split categories first).
     """
+    for name, values in series.items():
+        if len(values) != len(labels):
+            raise ValueError(f"bar_chart({title!r}): series {name!r} has {len(values)} values "
+                             f"for {len(labels)} labels; align every series to the labels.")
     names = list(series)
     shares = {name: _shares(values) for name, values in series.items()}
     body = _horizontal_bars(labels, names, shares, width) if horizontal else \

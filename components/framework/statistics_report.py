@@ -3,7 +3,12 @@
 from __future__ import annotations
 
 from gristmill.components.framework.html import bar_chart, esc, fmt, legend, page, table
-from gristmill.components.framework.statistics_model import DatasetStatistics, FeatureStatistics
+from gristmill.components.framework.statistics_model import (
+    DatasetStatistics,
+    FeatureStatistics,
+    Histogram,
+    rebin_histogram,
+)
 
 
 def _overview(stats: dict[str, DatasetStatistics]) -> str:
@@ -22,27 +27,52 @@ def _numeric_rows(features: dict[str, FeatureStatistics]) -> list[list[object]]:
     return rows
 
 
-def _numeric_section(features: dict[str, FeatureStatistics]) -> str:
+def _standard_chart(hists: dict[str, Histogram], buckets: int) -> str:
+    """Equal-width histograms of every split re-binned onto common edges.
+
+    Splits differ in range and bucket count (a column constant in one split has one
+    zero-width bucket), so each split's mass is re-binned onto ``buckets`` equal-width
+    intervals over the union of their ranges before the bars are grouped.
+    """
+    low = min(b.low for h in hists.values() for b in h.buckets)
+    high = max(b.high for h in hists.values() for b in h.buckets)
+    if high <= low:  # every split constant at the same value: one bucket
+        edges = [low, high]
+    else:
+        # low * (1 - t) + high * t: no overflow for ranges beyond 1.8e308
+        edges = [low * (1 - i / buckets) + high * (i / buckets) for i in range(buckets)] + [high]
+    labels = [fmt(x) for x in edges[:-1]]
+    series = {s: rebin_histogram(h, edges) for s, h in hists.items()}
+    return bar_chart(labels, series, title="equal-width histogram (share of values)")
+
+
+def _quantile_chart(hists: dict[str, Histogram]) -> str:
+    """Widths of the quantile buckets of each split, labelled by rank."""
+    buckets = max(len(h.buckets) for h in hists.values())
+    series = {s: [b.high / 2 - b.low / 2 for b in h.buckets] + [0.0] * (buckets - len(h.buckets))
+              for s, h in hists.items()}
+    labels = [f"{i * 100 // buckets}%" for i in range(buckets)]
+    return bar_chart(labels, series, title="quantile bucket widths (share of range)")
+
+
+def _numeric_section(features: dict[str, FeatureStatistics], charted: bool) -> str:
     figures = table(["split", "count", "missing", "zeros", "mean", "std", "min", "median",
                      "max", "NaN/Inf"], _numeric_rows(features))
+    if not charted:
+        return figures
     charts = []
-    for kind, title in (("standard", "equal-width histogram"), ("quantiles", "quantiles")):
-        hists = {split: f.numeric.histogram(kind) for split, f in features.items()
-                 if f.numeric.histogram(kind) is not None}
-        if not hists:
-            continue
-        reference = next(iter(hists.values()))
-        labels = [fmt(b.low) for b in reference.buckets]
-        if kind == "standard":
-            series = {s: [b.count for b in h.buckets] for s, h in hists.items()}
-            charts.append(bar_chart(labels, series, title=f"{title} (share of values)"))
-        else:
-            series = {s: [b.high - b.low for b in h.buckets] for s, h in hists.items()}
-            charts.append(bar_chart(labels, series, title="decile widths (share of range)"))
+    standard = {split: f.numeric.histogram("standard") for split, f in features.items()
+                if f.numeric.histogram("standard") is not None}
+    if standard:
+        charts.append(_standard_chart(standard, max(len(h.buckets) for h in standard.values())))
+    quantiles = {split: f.numeric.histogram("quantiles") for split, f in features.items()
+                 if f.numeric.histogram("quantiles") is not None}
+    if quantiles:
+        charts.append(_quantile_chart(quantiles))
     return figures + f"<div class='feature'>{''.join(charts)}</div>"
 
 
-def _string_section(features: dict[str, FeatureStatistics]) -> str:
+def _string_section(features: dict[str, FeatureStatistics], charted: bool) -> str:
     rows = []
     for split, f in features.items():
         s = f.string
@@ -50,6 +80,8 @@ def _string_section(features: dict[str, FeatureStatistics]) -> str:
         rows.append([split, f.num_present, f.num_missing, unique, s.avg_length,
                      s.top_values[0].value if s.top_values else None])
     figures = table(["split", "count", "missing", "unique", "avg length", "most frequent"], rows)
+    if not charted:
+        return figures
     top_values: list[str] = []
     for f in features.values():
         for v in f.string.top_values:
@@ -66,18 +98,23 @@ def _string_section(features: dict[str, FeatureStatistics]) -> str:
     return figures + f"<div class='feature'>{chart}</div>"
 
 
-def _feature_section(name: str, features: dict[str, FeatureStatistics]) -> str:
+def _feature_section(name: str, features: dict[str, FeatureStatistics], charted: bool) -> str:
     first = next(iter(features.values()))
     kind = f"{first.type} ({esc(first.arrow_type)})"
     if first.is_list:
         kind += f", {fmt(first.min_num_values)}&ndash;{fmt(first.max_num_values)} values per row"
     header = f"<h3>{esc(name)} <span class='muted'>{kind}</span></h3>"
     if all(f.numeric is not None for f in features.values()):
-        return header + _numeric_section(features)
+        return header + _numeric_section(features, charted)
     if all(f.string is not None for f in features.values()):
-        return header + _string_section(features)
+        return header + _string_section(features, charted)
     rows = [[split, f.type, f.num_present, f.num_missing] for split, f in features.items()]
     return header + table(["split", "type", "count", "missing"], rows)
+
+
+#: Features beyond this many get figures without charts (wide data: 5,000 features of SVG
+#: took seconds and made a page nobody scrolls; statistics.json holds everything).
+MAX_CHARTED_FEATURES = 500
 
 
 def render_statistics_report(stats: dict[str, DatasetStatistics], title: str = "Statistics"
@@ -88,14 +125,18 @@ def render_statistics_report(stats: dict[str, DatasetStatistics], title: str = "
         stats: Split name -> its statistics.
         title: Page title.
     """
-    names: list[str] = []
+    names: dict[str, None] = {}  # ordered set: wide data must not be quadratic
     for s in stats.values():
-        names.extend(n for n in s.feature_names if n not in names)
+        names.update(dict.fromkeys(s.feature_names))
     sections = []
-    for name in names:
+    for index, name in enumerate(names):
         per_split = {split: s.feature(name) for split, s in stats.items()
                      if s.feature(name) is not None}
-        sections.append(_feature_section(name, per_split))
+        sections.append(_feature_section(name, per_split, index < MAX_CHARTED_FEATURES))
+    if len(names) > MAX_CHARTED_FEATURES:
+        sections.insert(MAX_CHARTED_FEATURES, f"<p class='muted'>Charts are drawn for the first "
+                        f"{MAX_CHARTED_FEATURES} features; the other "
+                        f"{len(names) - MAX_CHARTED_FEATURES} have their figures only.</p>")
     body = ("<h2>Splits</h2>" + _overview(stats) + legend(list(stats)) + "<h2>Features</h2>"
             + "".join(sections))
     slices = [(split, sl) for split, s in stats.items() for sl in s.slices]

@@ -16,10 +16,12 @@ import time
 from typing import Any
 
 from . import (
+    arrow_types,
     bad_input,
     concurrency,
     confinement,
     crash,
+    degenerate,
     first_start,
     integrity,
     redaction,
@@ -37,6 +39,8 @@ FULL = {
     "first_start": lambda: first_start.run(kills=40, mlflow_kills=12, damaged=200),
     "redaction": lambda: redaction.run(examples=400),
     "same_name": lambda: same_name.run(trials=40),
+    "arrow_types": lambda: arrow_types.run(tables_count=12),
+    "degenerate": lambda: degenerate.run(tables_count=30),
 }
 QUICK = {
     "security": lambda: security.run(),
@@ -49,6 +53,8 @@ QUICK = {
     "first_start": lambda: first_start.run(kills=6, mlflow_kills=2, damaged=30),
     "redaction": lambda: redaction.run(examples=60),
     "same_name": lambda: same_name.run(trials=12),
+    "arrow_types": lambda: arrow_types.run(tables_count=2),
+    "degenerate": lambda: degenerate.run(tables_count=4),
 }
 
 

@@ -29,25 +29,33 @@ QUANTILE_POINTS = 101  # quantiles at ranks 0.00, 0.01, ..., 1.00
 
 
 def _standard_histogram(acc: NumericAccumulator, buckets: int) -> Histogram:
-    """Equal-width buckets between min and max, counts from the sketch's CDF."""
-    if acc.min == acc.max:
+    """Equal-width buckets between min and max, counts from the sketch's CDF.
+
+    The histogram is validated in one call from plain dicts (a model per bucket cost
+    seconds on wide data)."""
+    # min * (1 - t) + max * t: no overflow when max - min exceeds the float range
+    t = np.arange(buckets + 1) / buckets
+    edges = np.unique(np.clip(acc.min * (1 - t) + acc.max * t, acc.min, acc.max))
+    if len(edges) < 2:  # constant (or too narrow a range to split)
         return Histogram(kind="standard", buckets=[Bucket(low=acc.min, high=acc.max,
                                                           count=float(acc.n))])
-    edges = np.linspace(acc.min, acc.max, buckets + 1)
+    buckets = len(edges) - 1
     cdf = acc.sketch.cdf(list(edges[1:-1]))  # fractions below each inner edge, then 1.0
     fractions = np.diff(np.concatenate([[0.0], cdf]))
-    return Histogram(kind="standard", buckets=[
-        Bucket(low=float(edges[i]), high=float(edges[i + 1]),
-               count=float(round(fractions[i] * acc.n)))
-        for i in range(buckets)])
+    counts = np.round(fractions * acc.n)
+    return Histogram.model_validate({"kind": "standard", "buckets": [
+        {"low": low, "high": high, "count": count}
+        for low, high, count in zip(edges[:-1].tolist(), edges[1:].tolist(), counts.tolist(),
+                                    strict=True)]})
 
 
 def _quantile_histogram(quantiles: list[float], n: int, buckets: int) -> Histogram:
     """Buckets holding equal shares of the values, edges at the quantiles."""
     step = (len(quantiles) - 1) // buckets
     edges = [quantiles[i * step] for i in range(buckets)] + [quantiles[-1]]
-    return Histogram(kind="quantiles", buckets=[
-        Bucket(low=edges[i], high=edges[i + 1], count=n / buckets) for i in range(buckets)])
+    return Histogram.model_validate({"kind": "quantiles", "buckets": [
+        {"low": float(edges[i]), "high": float(edges[i + 1]), "count": n / buckets}
+        for i in range(buckets)]})
 
 
 def numeric_statistics(acc: NumericAccumulator, config: StatsConfig) -> NumericStatistics:
@@ -59,8 +67,8 @@ def numeric_statistics(acc: NumericAccumulator, config: StatsConfig) -> NumericS
     ranks = [i / (QUANTILE_POINTS - 1) for i in range(QUANTILE_POINTS)]
     quantiles = acc.sketch.quantiles(ranks)
     quantiles[0], quantiles[-1] = acc.min, acc.max  # the exact extremes are known
-    stats.mean = acc.mean
-    stats.std_dev = math.sqrt(acc.m2 / acc.n)
+    stats.mean = acc.true_mean
+    stats.std_dev = acc.std_dev
     stats.min, stats.max = acc.min, acc.max
     stats.median = quantiles[(QUANTILE_POINTS - 1) // 2]
     stats.quantiles = quantiles
@@ -70,8 +78,8 @@ def numeric_statistics(acc: NumericAccumulator, config: StatsConfig) -> NumericS
     stats.histograms = [_standard_histogram(acc, config.num_histogram_buckets),
                         _quantile_histogram(quantiles, acc.n, buckets)]
     if acc.w_sum > 0:
-        stats.weighted_mean = acc.w_mean
-        stats.weighted_std_dev = math.sqrt(acc.w_m2 / acc.w_sum)
+        stats.weighted_mean = acc.w_mean * acc.scale
+        stats.weighted_std_dev = math.sqrt(acc.w_m2 / acc.w_sum) * acc.scale
     return stats
 
 

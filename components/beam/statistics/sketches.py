@@ -92,12 +92,19 @@ class DistinctSketch:
 
     def __init__(self, p: int = 14):
         self.p = p
-        self.registers = np.zeros(1 << p, dtype=np.uint8)
+        # allocated on first use: 16 KiB per column, pickled at every Beam hand-off
+        self.registers: np.ndarray | None = None
+
+    def _allocated(self) -> np.ndarray:
+        if self.registers is None:
+            self.registers = np.zeros(1 << self.p, dtype=np.uint8)
+        return self.registers
 
     def update_hashes(self, hashes: np.ndarray) -> None:
         """Add a vector of uint64 hashes."""
         if not len(hashes):
             return
+        self._allocated()
         rest_bits = 64 - self.p
         index = (hashes >> np.uint64(rest_bits)).astype(np.intp)
         rest = (hashes & np.uint64((1 << rest_bits) - 1)).astype(np.float64)  # exact: < 2**53
@@ -112,10 +119,13 @@ class DistinctSketch:
 
     def merge(self, other: DistinctSketch) -> None:
         """Fold ``other`` into this sketch."""
-        np.maximum(self.registers, other.registers, out=self.registers)
+        if other.registers is not None:
+            np.maximum(self._allocated(), other.registers, out=self.registers)
 
     def estimate(self) -> float:
         """Estimated number of distinct values."""
+        if self.registers is None:
+            return 0.0
         m = float(len(self.registers))
         alpha = 0.7213 / (1 + 1.079 / m)
         raw = alpha * m * m / float(np.sum(np.ldexp(1.0, -self.registers.astype(np.int32))))

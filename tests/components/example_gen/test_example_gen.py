@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime
 import json
 import os
 
@@ -308,3 +309,28 @@ def test_csv_reader_recovers_from_a_late_conversion_error_without_duplicates(tmp
     assert ids == [i for i in range(400) if i not in (300, 349)]
     assert [(b.line, b.text) for b in sorted(bad, key=lambda b: b.line)] == \
         [(302, "300,not-a-number"), (351, "349")]
+
+
+@pytest.mark.unit
+@pytest.mark.parametrize("array", [
+    pa.array([datetime.date(2020, 1, d) for d in (1, 2, 1)], pa.date32()),
+    pa.array([0, 86_400_000, 0], pa.date64()),
+    pa.array([0, 60, 0], pa.time32("s")),
+    pa.array([[("a", 1)], [("b", 2)], [("a", 1)]], pa.map_(pa.string(), pa.int64())),
+    pa.array([[1, 2], [2, 1], [1, 2]], pa.list_(pa.int64(), 2)),
+    pa.array([2**63, 2**64 - 1, 2**63], pa.uint64()),
+    pa.array([{"a": 1}, {"a": 2}, {"a": 1}], pa.struct([("a", pa.int64())])),
+], ids=["date32", "date64", "time32", "map", "fixed_size_list", "uint64_high", "struct"])
+def test_every_arrow_type_hashes_stably_with_equal_values_alike(array):
+    # Issue 14 item 14: these types crashed ExampleGen's split hashing.
+    hashes = hash_array(array)
+    assert hashes[0] == hashes[2] and hashes[0] != hashes[1]
+    batch = pa.RecordBatch.from_arrays([array, pa.nulls(3)], ["x", "empty"])
+    assert len(set(hash_rows(batch).tolist())) == 2
+
+
+@pytest.mark.unit
+def test_uint64_below_2_63_hashes_like_int64_so_existing_splits_do_not_move():
+    values = [0, 5, 2**62]
+    assert (hash_array(pa.array(values, pa.uint64())) ==
+            hash_array(pa.array(values, pa.int64()))).all()

@@ -114,6 +114,7 @@ def test_schema_violations_get_their_codes():
     result = validate_statistics(stats, schema)
     assert codes(result) == sorted([
         ("DATASET_LOW_NUM_EXAMPLES", None, "ERROR"),
+        ("FEATURE_CONSTANT", "zone", "WARNING"),  # one distinct value
         ("SCHEMA_NEW_COLUMN", "extra", "ERROR"),
         ("ENUM_TYPE_UNEXPECTED_STRING_VALUES", "pay", "WARNING"),  # 95% in domain >= 90%
         ("ENUM_TYPE_UNEXPECTED_STRING_VALUES", "city", "ERROR"),

@@ -212,3 +212,49 @@ def test_component_checks_channel_types_and_options():
         StatisticsGen(examples=schema.outputs["schema"])
     with pytest.raises(ValueError, match="must divide 100"):
         StatsOptions(num_quantiles_histogram_buckets=7)
+
+
+@pytest.mark.unit
+def test_values_near_the_float_limit_get_finite_moments_and_histograms():
+    # Issue 14 item 14: +-1e308 overflowed the sums and the histogram edges (crash).
+    x = np.array([1e308, -1e308, 5e307, 0.0, 1e308, -3e307])
+    numeric = _statistics(pa.table({"x": x}), chunks=3).feature("x").numeric
+    scaled = x / 1e300
+    assert numeric.mean == pytest.approx(scaled.mean() * 1e300, rel=1e-12)
+    assert numeric.std_dev == pytest.approx(scaled.std() * 1e300, rel=1e-12)
+    buckets = numeric.histogram("standard").buckets
+    assert len(buckets) == 10 and sum(b.count for b in buckets) == 6
+    assert all(np.isfinite([b.low, b.high]).all() for b in buckets)
+
+
+@pytest.mark.unit
+def test_dates_times_and_huge_unsigned_integers_are_measured_as_integers():
+    import datetime
+
+    table = pa.table({
+        "day": pa.array([datetime.date(2020, 1, d) for d in (1, 2, 3)], pa.date32()),
+        "clock": pa.array([datetime.time(h, 0) for h in (1, 2, 3)], pa.time32("s")),
+        "big": pa.array([2**63, 2**63 + 2048, 2**64 - 1], pa.uint64()),
+        "ms": pa.array([0, 1000, 2000], pa.timestamp("ms")),
+    })
+    stats = _statistics(table, chunks=1)
+    assert stats.feature("day").type == "INT"
+    assert stats.feature("day").numeric.min == 18262  # days since 1970-01-01
+    assert stats.feature("clock").numeric.max == 3 * 3600
+    assert stats.feature("big").numeric.min == pytest.approx(2.0**63)
+    assert stats.feature("ms").numeric.mean == 1000
+
+
+@pytest.mark.unit
+def test_distinct_count_is_right_when_exact_and_sketched_parts_merge():
+    # The HLL is fed only once exact counting stops; it then starts from every value
+    # counted so far. Chunks here: 500 (exact), 2500 (sketched), 1500 and 1500 (exact,
+    # their merge overflows the bound): every merge path.
+    values = pa.array([f"u{i % 3000}" for i in range(6000)])
+    stats = _statistics(pa.table({"user": values}), StatsConfig(max_exact_unique=2000))
+    string = stats.feature("user").string
+    assert not string.unique_is_exact
+    assert abs(string.unique - 3000) / 3000 < 0.03
+    small = _statistics(pa.table({"user": values.slice(0, 1500)}),
+                        StatsConfig(max_exact_unique=2000)).feature("user").string
+    assert (small.unique, small.unique_is_exact) == (1500, True)
