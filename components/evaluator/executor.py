@@ -38,7 +38,11 @@ import tempfile
 from typing import Any
 
 from gristmill.components.evaluator.config import EvaluatorParameters
-from gristmill.components.evaluator.inputs import baseline_problem, check_eval_columns
+from gristmill.components.evaluator.inputs import (
+    baseline_problem,
+    check_eval_columns,
+    check_slicing_columns,
+)
 from gristmill.components.evaluator.slice_gaps import slice_gap_report
 from gristmill.components.evaluator.trivial_baseline import (
     TrivialPredictor,
@@ -78,6 +82,7 @@ class EvaluatorExecutor(BaseExecutor):
         label_key = config.model_specs[0].label_key or bundle["label_key"]
         files = split_files(input_dict["examples"][0], exec_properties.example_splits)
         check_eval_columns(files, model.uri, model.id, input_dict["examples"][0])
+        check_slicing_columns(files, config.slicing_specs)
         baseline_note = _baseline_note(bundle, baseline, files)
         compared = baseline if baseline_note is None else None
         trivial = TrivialPredictor.from_bundle(bundle)

@@ -46,6 +46,27 @@ def check_eval_columns(files: Sequence[str], model_uri: str, model_id: Any,
                 "...); the model applies its own transform to raw records")
 
 
+def check_slicing_columns(files: Sequence[str], specs: Sequence[Any]) -> None:
+    """Refuse slicing specs whose feature keys are not columns of the eval files.
+
+    Raises:
+        ConfigError: naming the spec's missing columns, the file, a close match and the fix.
+    """
+    from gristmill.metadata.errors import did_you_mean
+
+    wanted = [c for spec in specs for c in (spec.columns or [])]
+    for path in files:
+        present = pq.read_schema(path).names
+        missing = sorted({c for c in wanted if c not in present})
+        if missing:
+            hint = "".join(did_you_mean(c, present) for c in missing)
+            raise ConfigError(
+                f"Evaluator: slicing column(s) {missing} are not in the eval examples ({path} "
+                f"has {present}).{hint}",
+                fix="slice on raw columns of the eval examples: "
+                    "SlicingSpec(feature_keys=[...]) in the EvalConfig")
+
+
 def _looks_transformed(config: dict[str, Any], present: Sequence[str], examples: Any) -> bool:
     if getattr(examples, "output_key", "") == "transformed_examples":
         return True

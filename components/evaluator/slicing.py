@@ -18,6 +18,7 @@ import pyarrow.compute as pc
 from gristmill.components.evaluator import metrics as em
 from gristmill.components.evaluator.config import Options, SlicingSpec
 from gristmill.components.evaluator.validation import slice_name
+from gristmill.metadata.errors import DataError
 
 #: A slice key: sorted-by-spec ``(feature, value)`` pairs; ``()`` is the overall slice.
 SliceKey = tuple[tuple[str, str], ...]
@@ -87,8 +88,9 @@ def slice_rows(table: pa.Table, specs: Sequence[SlicingSpec]
             continue
         missing = [c for c in columns if c not in table.column_names]
         if missing:
-            raise KeyError(f"slicing column(s) {missing} not in the data (columns: "
-                           f"{table.column_names})")
+            raise DataError(f"Evaluator: slicing column(s) {missing} are not in the data "
+                            f"(columns: {table.column_names}).",
+                            fix="slice on raw columns of the eval examples")
         grouped = (pa.table({**{c: table[c] for c in columns}, "__row": pa.array(rows)})
                    .group_by(columns, use_threads=False).aggregate([("__row", "list")]))
         for group in grouped.to_pylist():

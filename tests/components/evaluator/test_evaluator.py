@@ -177,6 +177,14 @@ def test_regression_metric_on_classifier_is_refused(world):
         _evaluate(world, "wrongmetric", world["good"], eval_config=config)
 
 
+def test_a_missing_slicing_column_is_refused_by_name_before_scoring(world):
+    config = EvalConfig(model_specs=[ModelSpec(label_key="species")],
+                        slicing_specs=[SlicingSpec(feature_keys=["islnd"])])
+    with pytest.raises(ConfigError, match=r"slicing column\(s\) \['islnd'\].*Did you mean "
+                                          r"'island'\?"):
+        _evaluate(world, "badslice", world["good"], eval_config=config)
+
+
 def test_component_checks_channel_types():
     examples, model = Channel(Examples), Channel(Model)
     evaluator = Evaluator(examples=examples, model=model, baseline_model=Channel(Model),
