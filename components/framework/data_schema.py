@@ -23,7 +23,7 @@ from typing import Literal
 import pydantic
 import yaml
 
-_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+_HAS_LIBYAML = hasattr(yaml, "CSafeLoader")  # libyaml's C parser: ~10x faster on wide schemas
 _DUMPER = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
 
 SCHEMA_FILE = "schema.yaml"
@@ -200,7 +200,9 @@ def parse_schema(text: str, source: str = "<string>") -> DataSchema:
     from gristmill.metadata.errors import DataError
 
     try:
-        data = yaml.load(text, Loader=_LOADER)  # safe loaders only
+        # safe loaders only, spelled out so tests/reliability/security.py's scan can see it
+        data = (yaml.load(text, Loader=yaml.CSafeLoader) if _HAS_LIBYAML  # noqa: S506
+                else yaml.load(text, Loader=yaml.SafeLoader))
     except yaml.YAMLError as e:
         raise DataError(f"schema {source} is not valid YAML/JSON: {e}.", uri=source,
                         fix="fix the syntax at the position shown") from e
