@@ -120,7 +120,7 @@ class AirflowDagRunner:
             "from airflow.sdk import DAG",
             "",
             f"GRISTMILL = {shlex.quote(config.gristmill)!r}",
-            f"ENV = {{'GRISTMILL_RUN_ID': {RUN_ID_TEMPLATE!r}, **{dict(config.env)!r}}}",
+            f"ENV = {({'GRISTMILL_RUN_ID': RUN_ID_TEMPLATE, **config.env})!r}",
             "",
             "",
             "def run_node(node_id: str, args: str, **options) -> BashOperator:",

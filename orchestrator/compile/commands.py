@@ -55,18 +55,19 @@ def add_commands(sub) -> None:
     compile_.add_argument("--secret", metavar="NAME",
                           help="kfp: a Kubernetes secret whose keys become the tasks' "
                                "environment (e.g. GRISTMILL_METADATA_URL)")
+    compile_.add_argument("--kfp-form", choices=("container", "local"), default="container",
+                          help="kfp: container tasks (KFP, Vertex), or lightweight Python "
+                               "tasks for KFP's local SubprocessRunner (no Docker)")
     compile_.add_argument("--env", action="append", default=[], metavar="KEY=VALUE",
                           help="airflow: extra (non-secret) environment for every task")
     compile_.set_defaults(handler=cmd_compile)
 
 
 def _location_args(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--metadata-url", default=os.environ.get("GRISTMILL_METADATA_URL"),
-                        help="metadata database URL shared by every node (default "
-                             "$GRISTMILL_METADATA_URL, else the pipeline's)")
-    parser.add_argument("--root", default=os.environ.get("GRISTMILL_ROOT"),
-                        help="artifact root shared by every node (default $GRISTMILL_ROOT, "
-                             "else the pipeline's)")
+    parser.add_argument("--metadata-url", help="metadata database URL shared by every node "
+                        "(empty or absent: $GRISTMILL_METADATA_URL, else the pipeline's)")
+    parser.add_argument("--root", help="artifact root shared by every node (empty or absent: "
+                        "$GRISTMILL_ROOT, else the pipeline's)")
 
 
 def cmd_run_node(args) -> int:
@@ -81,7 +82,9 @@ def cmd_run_node(args) -> int:
                           fix="pass --run-id RUN (the same for every node of one run) or set "
                               "$GRISTMILL_RUN_ID")
     pipeline, params = load_pipeline(args.file, args.param)
-    changes = {k: v for k, v in (("metadata_url", args.metadata_url), ("root", args.root)) if v}
+    given = {"metadata_url": args.metadata_url or os.environ.get("GRISTMILL_METADATA_URL"),
+             "root": args.root or os.environ.get("GRISTMILL_ROOT")}
+    changes = {k: v for k, v in given.items() if v}
     if changes:
         pipeline = pipeline.with_options(**changes)
     result = run_node(pipeline, args.node_id, args.run_id, params=params,
@@ -119,7 +122,8 @@ def cmd_compile(args) -> int:
 
         config = KubeflowV2DagRunnerConfig(
             image=args.image or KubeflowV2DagRunnerConfig.image, gpu_type=args.gpu_type,
-            secret=args.secret, **({"gristmill": args.gristmill} if args.gristmill else {}))
+            secret=args.secret, form=args.kfp_form,
+            **({"gristmill": args.gristmill} if args.gristmill else {}))
         path = KubeflowV2DagRunner(config).run(pipeline, pipeline_file=pipeline_file,
                                                params=args.param, out_dir=args.out)
     print(path)
