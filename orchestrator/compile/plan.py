@@ -7,12 +7,15 @@ carries ids, edges, options and the command line.
 
 from __future__ import annotations
 
-import os
+import re
 from dataclasses import dataclass
 
 from gristmill.metadata.errors import ConfigError
+from gristmill.metadata.settings import redact_text
 from gristmill.orchestrator.compiler import compile_pipeline
 from gristmill.orchestrator.dsl import Pipeline
+
+_PASSWORD_IN_URL = re.compile(r"://[^/\s:@]+:[^/\s@]+@")
 
 
 @dataclass(frozen=True)
@@ -64,6 +67,12 @@ def plan_pipeline(pipeline: Pipeline, pipeline_file: str, params: list[str] | tu
         if "=" not in item:
             raise ConfigError(f"compile: --param {item!r}: expected KEY=VALUE.",
                               fix="write --param epochs=5")
+        if _PASSWORD_IN_URL.search(item):
+            raise ConfigError(
+                f"compile: --param {redact_text(item)!r} holds a URL with a password; every "
+                "task's command line, and so the compiled file, would show it.",
+                fix="give it to the tasks through their environment (GRISTMILL_METADATA_URL; "
+                    "a Kubernetes secret for KFP) instead of a --param")
     compiled = compile_pipeline(pipeline)
     may_skip: set[str] = set()
     tasks = []
@@ -79,8 +88,3 @@ def plan_pipeline(pipeline: Pipeline, pipeline_file: str, params: list[str] | tu
             num_gpus=options.num_gpus, memory_gb=options.memory_gb,
             may_skip=node_id in may_skip))
     return PipelinePlan(pipeline.name, pipeline_file, tuple(params), tuple(tasks))
-
-
-def absolute_file(path: str) -> str:
-    """``path`` made absolute (tasks run in another working directory)."""
-    return os.path.abspath(path)
