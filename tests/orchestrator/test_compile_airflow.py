@@ -132,9 +132,10 @@ import json, sys
 from airflow.dag_processing.dagbag import DagBag
 bag = DagBag(dag_folder=sys.argv[1])
 dag = bag.dags["dagged"]
+rule = lambda t: getattr(t.trigger_rule, "value", t.trigger_rule)
 print(json.dumps({"errors": {k: str(v) for k, v in bag.import_errors.items()},
                   "tasks": {t.task_id: {"upstream": sorted(t.upstream_task_ids),
-                                        "trigger_rule": getattr(t.trigger_rule, "value", t.trigger_rule),
+                                        "trigger_rule": rule(t),
                                         "retries": t.retries} for t in dag.tasks}}))
 """
 
