@@ -331,7 +331,11 @@ class ExclusiveNode(PipelineHooks):
                   f"(execution {result.execution_id}) was refused and published nothing.")
         publisher.publish_canceled(self.store, self.store.get_execution(result.execution_id),
                                    reason)
-        raise DuplicateNodeError(reason, rival=rival)
+        raise DuplicateNodeError(
+            reason, rival=rival,
+            fix="none while the other copy runs; if its process is gone (a host that died "
+                "cannot be checked from here), run the pipeline under a new run id: the "
+                "completed nodes come from the cache")
 
 
 def _to_run_result(pipeline_name: str, run_id: str, node: NodeResult) -> NodeRunResult:
