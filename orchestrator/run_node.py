@@ -116,8 +116,9 @@ def run_node(pipeline: Pipeline, node_id: str, run_id: str, *,
                           f"{did_you_mean(node_id, compiled.nodes)}",
                           fix=f"use one of {sorted(compiled.nodes)}")
     component = compiled.nodes[node_id].component
-    if scheduler_retries:
-        component = _one_attempt(component)
+    if scheduler_retries and component.execution_options.max_execution_retries:
+        component = component.with_node_execution_options(  # one attempt per scheduler try
+            replace(component.execution_options, max_execution_retries=0))
     recorded = {k: redact_text(str(v)) for k, v in (params or {}).items()}
     with open_store(pipeline.metadata_url) as store:
         publisher.recover_stale(store)
@@ -132,14 +133,15 @@ def run_node(pipeline: Pipeline, node_id: str, run_id: str, *,
             state.outputs.update(outputs)
             state.hooks = ExclusiveNode(HookList(list(hooks)), store, node_id,
                                         duplicate_wait_s)
-            result = _run_or_cancel(compiled, node_id, component, state, verdict)
+            result = _run_or_cancel(compiled, node_id, component, state, verdict,
+                                    duplicate_wait_s)
         result.run_status = update_run_status(store, compiled, run_id)
     result.seconds = time.time() - started
     return result
 
 
 def _run_or_cancel(compiled: CompiledPipeline, node_id: str, component, state: RunState,
-                   verdict: str) -> NodeRunResult:
+                   verdict: str, wait_s: float) -> NodeRunResult:
     """Launch the node (``verdict == "ready"``) or record it SKIPPED/CANCELED."""
     info, store = state.info, state.store
     if verdict == "ready":
@@ -149,20 +151,23 @@ def _run_or_cancel(compiled: CompiledPipeline, node_id: str, component, state: R
         node_result = _cancel(compiled, node_id, state, verdict)
         node_result.skipped = verdict.startswith(SKIPPED)
     result = _to_run_result(info.pipeline_name, info.run_id, node_result)
-    if result.state == "REFUSED":  # the winning copy may have finished meanwhile
-        winner = _finished_in_run(store, info.pipeline_name, info.run_id, node_id)
+    if result.state == "REFUSED":  # wait for the winning copy: its success is this one's
+        winner = _await_winner(store, info, node_id, wait_s)
         if winner is not None and winner.state.succeeded:
             result.exit_code, result.already_done = EXIT_OK, True
     return result
 
 
-def _one_attempt(component):
-    """A copy of ``component`` without in-process retries (the scheduler retries)."""
-    options = component.execution_options
-    if not options.max_execution_retries:
-        return component
-    clone = component.with_node_execution_options(replace(options, max_execution_retries=0))
-    return clone
+def _await_winner(store: MetadataStore, info: RunInfo, node_id: str, wait_s: float,
+                  poll_s: float = 0.2) -> ExecutionRecord | None:
+    """The node's successful execution in the run once no other copy is unfinished (or
+    ``wait_s`` has passed); ``None`` when none succeeded."""
+    deadline = time.monotonic() + wait_s
+    while time.monotonic() < deadline and any(
+            e.state in (ExecutionState.NEW, ExecutionState.RUNNING)
+            for e in _node_executions(store, info.pipeline_name, info.run_id, node_id)):
+        time.sleep(poll_s)
+    return _finished_in_run(store, info.pipeline_name, info.run_id, node_id)
 
 
 def _check_run(store: MetadataStore, pipeline: Pipeline, run_id: str,

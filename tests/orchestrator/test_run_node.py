@@ -7,6 +7,7 @@ import os
 import subprocess
 import threading
 import time
+import uuid
 from pathlib import Path
 
 import pytest
@@ -36,6 +37,27 @@ from gristmill.orchestrator.run_node import (
 
 pytestmark = pytest.mark.integration
 ORDER = ["Source", "left", "right", "Join"]
+PG_URL_ENV = "GRISTMILL_TEST_DB_URL"
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def backend_url(request, tmp_path):
+    """An empty metadata database: SQLite, and PostgreSQL (a fresh schema) when
+    ``GRISTMILL_TEST_DB_URL`` is set, as in tests/metadata/conftest.py."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'race.db'}"
+        return
+    base = os.environ.get(PG_URL_ENV)
+    if not base:
+        pytest.skip(f"the PostgreSQL variant needs {PG_URL_ENV}")
+    import psycopg
+
+    schema, dsn = f"t_{uuid.uuid4().hex[:12]}", "postgresql://" + base.split("://", 1)[1]
+    with psycopg.connect(dsn, autocommit=True) as connection:
+        connection.execute(f'CREATE SCHEMA "{schema}"')
+    yield f"{base}{'&' if '?' in base else '?'}options=-csearch_path%3D{schema}"
+    with psycopg.connect(dsn, autocommit=True) as connection:
+        connection.execute(f'DROP SCHEMA "{schema}" CASCADE')
 
 
 def _run_all(pipeline, run_id: str, order=ORDER, **kwargs) -> dict[str, object]:
@@ -251,9 +273,16 @@ def test_cli_processes_share_one_run_and_two_copies_never_both_publish(tmp_path)
     deadline = time.time() + 60
     while not marker.exists() and time.time() < deadline:
         time.sleep(0.05)
-    code, second, err = _finish(_cli(tmp_path, "Blocker", "--run-id", "r1", *extra))
-    assert (code, second["state"]) == (1, "REFUSED"), err
+    second_copy = _cli(tmp_path, "Blocker", "--run-id", "r1", *extra)
+    with open_store(f"sqlite:///{tmp_path}/m.db") as store:
+        while time.time() < deadline and not any(
+                e.state is ExecutionState.CANCELED
+                for e in store.list_executions(run_id="r1", component_id="Blocker")):
+            time.sleep(0.1)  # until the second copy has been refused
     block.unlink()
+    code, second, err = _finish(second_copy)
+    assert (code, second["state"], second["already_done"]) == (0, "REFUSED", True), err
+    assert "duplicate: node Blocker of run 'r1' is already RUNNING" in second["error"]
     code, winner, err = _finish(first)
     assert (code, winner["state"], winner["run_status"]) == (0, "COMPLETE", "COMPLETE"), err
     with open_store(f"sqlite:///{tmp_path}/m.db") as store:
@@ -262,3 +291,34 @@ def test_cli_processes_share_one_run_and_two_copies_never_both_publish(tmp_path)
                      for a in store.get_outputs(e.id).get("out", []) if a.state.value == "LIVE"]
     assert states == [ExecutionState.COMPLETE, ExecutionState.CANCELED]
     assert len(published) == 1
+
+
+@pytest.mark.slow
+def test_copies_started_at_once_race_and_exactly_one_publishes(tmp_path, backend_url):
+    """Four processes run the same node of the same run at the same moment, on SQLite and
+    on PostgreSQL (whose ids do not follow commit order): one publishes, none twice."""
+    pipeline = make_pipeline(tmp_path, diamond()).with_options(metadata_url=backend_url)
+    params = {"root": str(tmp_path / "root"), "metadata_url": backend_url}  # as the CLI's
+    for node in ("Source", "left", "right"):
+        run_node(pipeline, node, "r1", params=params)
+    env = {**os.environ, "PYTHONPATH": str(FAKE_PIPELINE.parent)}
+    copies = [subprocess.Popen(
+        gristmill_command("run-node", str(FAKE_PIPELINE), "Join", "--run-id", "r1",
+                          f"--param=root={tmp_path / 'root'}", "--json",
+                          f"--param=metadata_url={backend_url}"),
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env) for _ in range(4)]
+    outcomes = [_finish(p) for p in copies]
+    assert all(code == 0 for code, _, _ in outcomes), [err for _, _, err in outcomes]
+    with open_store(backend_url) as store:
+        joins = store.list_executions(run_id="r1", component_id="Join")
+        live = {a.id for e in joins for a in store.get_outputs(e.id).get("out", [])
+                if a.state.value == "LIVE"}
+        status = store.get_context(PIPELINE_RUN, "r1").properties["status"]
+    succeeded = [e for e in joins if e.state.succeeded]
+    assert len(succeeded) == 1 and len(live) == 1, [(e.id, e.state, e.error) for e in joins]
+    assert all(e.state is ExecutionState.CANCELED and e.error.startswith(DUPLICATE)
+               for e in joins if e not in succeeded)
+    # a refused copy waits for the winner, and its success is the refused copy's
+    assert sorted(line["state"] for _, line, _ in outcomes if not line["already_done"]) == [
+        "COMPLETE"]
+    assert status == "COMPLETE"
