@@ -2,15 +2,15 @@
 
 "Same outputs" compares every file of every output artifact of the orchestrated run with
 the local reference run. Two runs of the same pipeline differ, by design, only in
-(1) absolute paths (the homes differ, and each output lives under its execution's token)
-and (2) measured durations (the Trainer records seconds per epoch, the InfraValidator its load
-time), process ids, ids the store assigns (artifact ids, and the InfraValidator's
-``model_name``, which is one) and MLflow's per-save ``model_uuid``/``utc_time_created``/
-``model_size_bytes``. So
-before comparing, absolute paths under either home become ``<PATH>``, ``<number>s``
-durations become ``<DURATION>``, and JSON/YAML keys and CSV columns holding those fields
-are dropped. Everything else (Parquet files, weights,
-statistics, metrics, schemas) must be byte-identical; each difference is named.
+(1) absolute paths (the homes differ, and each output lives under its execution's token);
+(2) measured durations (the Trainer's seconds per epoch, the InfraValidator's load time);
+(3) ids: process ids, ids the store assigns (artifact ids, in reports too, and the
+InfraValidator's ``model_name``, which is one), MLflow's per-save ``model_uuid``,
+``utc_time_created`` and ``model_size_bytes``. So before comparing, absolute paths under
+either home become ``<PATH>``, ``<number>s`` durations ``<DURATION>``, ``'id': <number>``
+in text ``id: <ID>``, and JSON/YAML keys and CSV columns holding (2) and (3) are dropped.
+Everything else (Parquet files, weights, statistics, metrics, schemas, reports) must be
+byte-identical; each difference is named.
 """
 
 from __future__ import annotations
@@ -33,6 +33,7 @@ from gristmill.orchestrator.compiler import compile_pipeline
 _VOLATILE_KEY = re.compile(r"seconds|_time$|^time$|timestamp|time_created|uuid|size_bytes|"
                            r"^pid$|^id$|_id$|^model_name$")
 _DURATION = re.compile(r"\b\d+(?:\.\d+)?s\b")  # "loaded in 8.18s"
+_STORE_ID = re.compile(r"(['\"]|&#x27;|&quot;)id\1:\s*\d+")  # "{'id': 14, ..." in a report
 _TEXT_SUFFIXES = (".json", ".yaml", ".yml", ".txt", ".csv", ".html", ".md")
 NO_CACHE_TYPES = {"Resolver"}  # reads the store each run; the local runner never caches it
 
@@ -67,7 +68,7 @@ def normalised(path: Path, homes: list[Path]) -> bytes:
             rows = list(csv.reader(io.StringIO(text)))
             keep = [i for i, name in enumerate(rows[0]) if not _VOLATILE_KEY.search(name)]
             return "\n".join(",".join(row[i] for i in keep) for row in rows).encode()
-    return text.encode()
+    return _STORE_ID.sub("id: <ID>", text).encode()
 
 
 def compare_trees(left: Path, right: Path, homes: list[Path]) -> list[str]:
