@@ -154,3 +154,16 @@ def test_kfp_loads_the_spec_and_runs_the_local_form(tmp_path):
         states = {e.component_id: e.state.value for e in store.list_executions()}
     assert run_ctx.properties["status"] == "COMPLETE"
     assert states == dict.fromkeys(NODES, "COMPLETE")
+
+
+@pytest.mark.parametrize(("field", "value", "message"), [
+    ("num_cpus", 0, "num_cpus must be > 0 or None, got 0"),
+    ("memory_gb", "4G", "memory_gb must be > 0 or None, got '4G'"),
+    ("num_gpus", 0.5, "num_gpus must be an int >= 0, got 0.5"),
+    ("num_gpu", 1, "use max_execution_retries, retry_backoff_sec, enable_cache, num_cpus"),
+])
+def test_resource_options_are_checked_where_they_are_set(field, value, message):
+    from orchestrator_fakes import Source
+
+    with pytest.raises(ConfigError, match=message):
+        Source().with_node_execution_options(**{field: value})
