@@ -153,3 +153,39 @@ def test_airflow_itself_loads_the_dag(tmp_path):
     assert {(u, t) for t, v in found["tasks"].items() for u in v["upstream"]} == EDGES
     assert found["tasks"]["after"]["trigger_rule"] == "none_failed"
     assert found["tasks"]["sized"]["retries"] == 2
+
+
+@pytest.mark.e2e
+@pytest.mark.slow
+@pytest.mark.skipif(not (AIRFLOW_VENV / ".installed").exists(),
+                    reason="no Airflow venv: `make airflow-e2e` creates build/airflow-venv")
+def test_airflow_runs_the_dag_and_skips_the_false_cond_branch(tmp_path):
+    """`airflow dags test` on SQLite: gated and after end SKIPPED in Airflow and in the store,
+    sized and Source COMPLETE, and the Gristmill run is COMPLETE."""
+    url = f"sqlite:///{tmp_path / 'm.db'}"
+    _compile(tmp_path, f"root={tmp_path / 'root'}", f"metadata_url={url}", "threshold=3")
+    airflow = tmp_path / "airflow"
+    env = {**task_env(tmp_path / "home"), "AIRFLOW_HOME": str(airflow),
+           "AIRFLOW__CORE__DAGS_FOLDER": str(tmp_path / "dags"),
+           "AIRFLOW__CORE__LOAD_EXAMPLES": "False"}
+    for args in (["db", "migrate"], ["dags", "test", "dagged"]):
+        done = run([str(AIRFLOW_VENV / "bin" / "airflow"), *args], env)
+        assert done.returncode == 0, (done.stdout + done.stderr)[-3000:]
+    assert "state=success" in done.stdout + done.stderr
+    with open_store(url) as store:
+        (run_ctx,) = store.list_contexts(PIPELINE_RUN)
+        states = {e.component_id: e.state.value for e in store.list_executions()}
+        skipped = {e.component_id: e.error for e in store.list_executions()
+                   if e.state.value == "CANCELED"}
+    assert run_ctx.name.startswith("dagged__manual__")
+    assert run_ctx.properties["status"] == "COMPLETE"
+    assert states == {"Source": "COMPLETE", "gated": "CANCELED", "after": "CANCELED",
+                      "sized": "COMPLETE"}
+    assert all(reason.startswith("skipped: ") for reason in skipped.values())
+    airflow_run_id = run_ctx.name.removeprefix("dagged__")
+    done = run([str(AIRFLOW_VENV / "bin" / "airflow"), "tasks", "states-for-dag-run", "dagged",
+                airflow_run_id, "--output", "json"], env)
+    assert done.returncode == 0, done.stderr[-3000:]
+    rows = json.loads(done.stdout[done.stdout.index("["):])
+    assert {r["task_id"]: r["state"] for r in rows} == {  # exit 99 -> skipped, not failed
+        "Source": "success", "gated": "skipped", "after": "skipped", "sized": "success"}
