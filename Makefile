@@ -10,7 +10,7 @@ PIP_INSTALL := $(BIN)/python -m pip install --disable-pip-version-check -q -c co
 STAMP := $(VENV)/.installed
 PIPELINE ?= pipelines/penguin/pipeline.py
 
-.PHONY: install run test test-fast lint reliability bench clean
+.PHONY: install run test test-fast lint reliability bench clean airflow-e2e kfp-e2e
 
 install: $(STAMP)
 
@@ -39,6 +39,29 @@ reliability: install
 
 bench: install
 	$(BIN)/python bench/run.py all
+
+# The orchestrators live in venvs of their own under build/ (their pins never touch ours);
+# tests/e2e/dag_e2e.py runs the penguin pipeline through each and checks Gristmill's store.
+AIRFLOW_VENV := build/airflow-venv
+KFP_VENV := build/kfp-venv
+TOOL_PIP := python -m pip install --disable-pip-version-check -q
+
+$(AIRFLOW_VENV)/.installed:
+	rm -rf $(AIRFLOW_VENV) && $(PYTHON) -m venv $(AIRFLOW_VENV)
+	$(AIRFLOW_VENV)/bin/$(TOOL_PIP) "apache-airflow==3.3.2" \
+		"apache-airflow-providers-standard==1.21.0"
+	touch $@
+
+$(KFP_VENV)/.installed:
+	rm -rf $(KFP_VENV) && $(PYTHON) -m venv $(KFP_VENV)
+	$(KFP_VENV)/bin/$(TOOL_PIP) "kfp==2.17.3"
+	touch $@
+
+airflow-e2e: install $(AIRFLOW_VENV)/.installed
+	$(BIN)/python tests/e2e/dag_e2e.py airflow --tool-venv $(AIRFLOW_VENV)
+
+kfp-e2e: install $(KFP_VENV)/.installed
+	$(BIN)/python tests/e2e/dag_e2e.py kfp --tool-venv $(KFP_VENV)
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache

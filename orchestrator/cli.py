@@ -62,6 +62,10 @@ def build_parser() -> argparse.ArgumentParser:
     db = sub.add_parser("db", help="metadata database maintenance")
     db.add_argument("action", choices=["upgrade", "current"])
     db.add_argument("--url", help="metadata database URL (default: GRISTMILL_HOME)")
+
+    from gristmill.orchestrator.compile.commands import add_commands  # run-node, compile
+
+    add_commands(sub)
     return parser
 
 
@@ -119,7 +123,7 @@ def main(argv: list[str] | None = None) -> int:
     _redact_logs()
     from gristmill.orchestrator import cli_commands
 
-    handler = getattr(cli_commands, f"cmd_{args.command}")
+    handler = getattr(args, "handler", None) or getattr(cli_commands, f"cmd_{args.command}")
     try:
         check_home(writable=args.command == "run")
         return handler(args)

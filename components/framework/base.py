@@ -75,11 +75,17 @@ class NodeExecutionOptions:
         retry_backoff_sec: Wait before the first retry; doubled before each next one.
         enable_cache: ``False`` always runs the node, ``True`` always looks the cache up,
             ``None`` follows the pipeline (and ``--no-cache``).
+        num_cpus, num_gpus, memory_gb: What the node's task asks a cluster scheduler for
+            (a KFP container's limits, an Airflow task's ``resources``); the local runner
+            ignores them. ``None`` asks for nothing.
     """
 
     max_execution_retries: int = 0
     retry_backoff_sec: float = 1.0
     enable_cache: bool | None = None
+    num_cpus: float | None = None
+    num_gpus: int = 0
+    memory_gb: float | None = None
 
     def __post_init__(self):
         if not isinstance(self.max_execution_retries, int) or self.max_execution_retries < 0:
@@ -88,6 +94,15 @@ class NodeExecutionOptions:
         if self.retry_backoff_sec < 0:
             raise ConfigError(f"NodeExecutionOptions: retry_backoff_sec must be >= 0, got "
                               f"{self.retry_backoff_sec!r}.", fix="e.g. 1.0")
+        for name in ("num_cpus", "memory_gb"):
+            value = getattr(self, name)
+            if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float))
+                                      or value <= 0):
+                raise ConfigError(f"NodeExecutionOptions: {name} must be > 0 or None, got "
+                                  f"{value!r}.", fix=f"e.g. {name}=2")
+        if not isinstance(self.num_gpus, int) or self.num_gpus < 0:
+            raise ConfigError(f"NodeExecutionOptions: num_gpus must be an int >= 0, got "
+                              f"{self.num_gpus!r}.", fix="e.g. num_gpus=1")
 
 
 class Channel:
@@ -184,7 +199,8 @@ class BaseComponent:
         except TypeError as e:
             raise ConfigError(f"{self.id}.with_node_execution_options(): {e}.",
                               component_id=self.id, fix="use max_execution_retries, "
-                              "retry_backoff_sec or enable_cache") from e
+                              "retry_backoff_sec, enable_cache, num_cpus, num_gpus or "
+                              "memory_gb") from e
         return clone
 
     def _clone(self) -> BaseComponent:
