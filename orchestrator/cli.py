@@ -125,7 +125,7 @@ def main(argv: list[str] | None = None) -> int:
 
     handler = getattr(args, "handler", None) or getattr(cli_commands, f"cmd_{args.command}")
     try:
-        check_home(writable=args.command == "run")
+        check_home(writable=args.command in ("run", "run-node"))
         return handler(args)
     except KeyboardInterrupt as interrupt:
         return _report_interrupt(interrupt)

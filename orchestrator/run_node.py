@@ -29,7 +29,7 @@ from typing import Any
 
 from gristmill.metadata.errors import ConfigError, GristmillError, did_you_mean
 from gristmill.metadata.settings import redact_text
-from gristmill.metadata.store import NODE, PIPELINE, PIPELINE_RUN, MetadataStore, open_store
+from gristmill.metadata.store import NODE, PIPELINE_RUN, MetadataStore, open_store
 from gristmill.metadata.types import Artifact, ArtifactState, ExecutionRecord, ExecutionState
 from gristmill.orchestrator import publisher
 from gristmill.orchestrator.compiler import CompiledPipeline, compile_pipeline
@@ -41,6 +41,7 @@ from gristmill.orchestrator.runner import (
     _cancel,
     _conditions_verdict,
     artifact_root,
+    claim_pipeline_name,
     default_tracking_uri,
 )
 
@@ -121,7 +122,7 @@ def run_node(pipeline: Pipeline, node_id: str, run_id: str, *,
             replace(component.execution_options, max_execution_retries=0))
     recorded = {k: redact_text(str(v)) for k, v in (params or {}).items()}
     with open_store(pipeline.metadata_url) as store:
-        publisher.recover_stale(store)
+        publisher.recover_stale(store, artifact_root(pipeline), pipeline.name)
         _check_run(store, pipeline, run_id, recorded)
         done = _finished_in_run(store, pipeline.name, run_id, node_id)
         if done is not None:
@@ -196,7 +197,7 @@ def _join_run(store: MetadataStore, pipeline: Pipeline, run_id: str, params: dic
               enable_cache: bool | None) -> RunState:
     """The run's shared state: its contexts (created by the first node of the run)."""
     root = artifact_root(pipeline)
-    pipeline_ctx = store.put_context(PIPELINE, pipeline.name, {"root": root})
+    pipeline_ctx = claim_pipeline_name(store, pipeline, root)  # same-name check, as `run`
     run_ctx = store.get_context(PIPELINE_RUN, run_id)
     if run_ctx is None:  # the first node of the run; a concurrent first node merges the same
         run_ctx = store.put_context(PIPELINE_RUN, run_id, {
@@ -206,8 +207,9 @@ def _join_run(store: MetadataStore, pipeline: Pipeline, run_id: str, params: dic
     info = RunInfo(pipeline.name, run_id, root, pipeline.metadata_url, tracking, params,
                    run_ctx.properties.get("start_time") or time.time())
     cache = pipeline.enable_cache if enable_cache is None else enable_cache
+    sources = [c.source_uri for c in pipeline.components if hasattr(c, "make_artifact")]
     return RunState(info, store, PipelineHooks(), [pipeline_ctx.id, run_ctx.id], cache,
-                    list(pipeline.beam_pipeline_args))
+                    list(pipeline.beam_pipeline_args), read_roots=(root, *sources))
 
 
 def _node_executions(store: MetadataStore, pipeline_name: str, run_id: str, node_id: str

@@ -297,15 +297,18 @@ def test_cli_processes_share_one_run_and_two_copies_never_both_publish(tmp_path)
 def test_copies_started_at_once_race_and_exactly_one_publishes(tmp_path, backend_url):
     """Four processes run the same node of the same run at the same moment, on SQLite and
     on PostgreSQL (whose ids do not follow commit order): one publishes, none twice."""
-    pipeline = make_pipeline(tmp_path, diamond()).with_options(metadata_url=backend_url)
-    params = {"root": str(tmp_path / "root"), "metadata_url": backend_url}  # as the CLI's
+    # one declared identity for the in-process pipeline and fake_pipeline.py's (same name)
+    pipeline = make_pipeline(tmp_path, diamond(), pipeline_id="diamond").with_options(
+        metadata_url=backend_url)
+    params = {"root": str(tmp_path / "root"), "metadata_url": backend_url,
+              "pipeline_id": "diamond"}  # as the CLI's
     for node in ("Source", "left", "right"):
         run_node(pipeline, node, "r1", params=params)
     env = {**os.environ, "PYTHONPATH": str(FAKE_PIPELINE.parent)}
     copies = [subprocess.Popen(
         gristmill_command("run-node", str(FAKE_PIPELINE), "Join", "--run-id", "r1",
                           f"--param=root={tmp_path / 'root'}", "--json",
-                          f"--param=metadata_url={backend_url}"),
+                          f"--param=metadata_url={backend_url}", "--param=pipeline_id=diamond"),
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env) for _ in range(4)]
     outcomes = [_finish(p) for p in copies]
     assert all(code == 0 for code, _, _ in outcomes), [err for _, _, err in outcomes]
