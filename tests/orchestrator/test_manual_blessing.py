@@ -128,9 +128,8 @@ def test_manual_blessing_overrides_the_evaluator_and_revoke_blocks_a_push(world)
     code, out, err = cli("bless", str(model_id), "--revoke", "--reason", "bias found")
     assert code == 0 and "manual blessing revoked" in out, err
     third = run(lower=0.5)  # the Evaluator now blesses; the revoke still blocks the push
-    assert json.loads(open(os.path.join(
-        _node(third, "Evaluator")["outputs"]["blessing"][0]["uri"],
-        "blessing.json")).read())["blessed"] is True
+    verdict = Path(_node(third, "Evaluator")["outputs"]["blessing"][0]["uri"], "blessing.json")
+    assert json.loads(verdict.read_text())["blessed"] is True
     refused = _push_result(third)
     assert refused["pushed"] == 0 and "revoked" in refused["reason"]
     assert "bias found" in refused["reason"]
