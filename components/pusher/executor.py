@@ -88,6 +88,8 @@ class PusherExecutor(BaseExecutor):
             note = describe(manual)
             log.warning("Pusher: model %s %s", model.id, note)
             model_verdict = None if manual["blessed"] else note
+            self.context.log_metrics({"manual_blessed": 1.0 if manual["blessed"] else 0.0})
+            self.context.log_params({"manual_blessing": note})
         reasons = [r for r in (
             model_verdict,
             blessing_verdict("infra_blessing", (input_dict.get("infra_blessing") or [None])[0],
