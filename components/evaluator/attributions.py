@@ -15,8 +15,9 @@ How (see :class:`~gristmill.components.evaluator.config.AttributionsSpec`):
 
 A feature the model ignores gets exactly 0 with an interval ``[0, 0]``; an informative one a
 clearly positive value. The result reports ``rows_used``, ``rows_available``, the number of
-predictions and ``seconds`` so the cost is on the record. Computed on the overall eval sample
-only (not per slice).
+predictions and ``seconds`` so the cost is on the record. Per slice (the ``slicing_specs``)
+the same per-row increases are averaged over the slice's sampled rows, at no extra
+prediction; a slice with fewer than ``MIN_SLICE_ROWS`` sampled rows only has its count.
 """
 
 from __future__ import annotations
@@ -29,6 +30,9 @@ from typing import Any
 import numpy as np
 
 from gristmill.components.evaluator.config import AttributionsSpec
+
+#: Slices with fewer sampled rows get no per-slice importance (their count is reported).
+MIN_SLICE_ROWS = 30
 
 
 def sample_rows(files: Sequence[str], columns: Sequence[str], max_rows: int, seed: int
@@ -87,7 +91,8 @@ def bootstrap_mean(values: np.ndarray, samples: int, rng: np.random.Generator
             "upper": float(np.percentile(means, 97.5)), "std_error": float(means.std(ddof=1))}
 
 
-def _feature_importance(bundle, table, labels, base, column, task, classes, spec, rng):
+def _loss_increase(bundle, table, labels, base, column, task, classes, spec, rng):
+    """Per-row loss increase when ``column`` is shuffled, averaged over the repeats."""
     import pyarrow as pa
 
     position = table.column_names.index(column)
@@ -97,24 +102,52 @@ def _feature_importance(bundle, table, labels, base, column, task, classes, spec
         loss = _row_loss(bundle, table.set_column(position, column, shuffled), labels, task,
                          classes)
         increase += (loss - base) / spec.num_repeats
-    return bootstrap_mean(increase, spec.num_bootstrap_samples, rng)
+    return increase
+
+
+def _ranked(increases: dict[str, np.ndarray], rows: np.ndarray, samples: int,
+            rng: np.random.Generator) -> dict[str, dict[str, float]]:
+    found = {c: bootstrap_mean(v[rows], samples, rng) for c, v in increases.items()}
+    return dict(sorted(found.items(), key=lambda kv: -kv[1]["importance"]))
+
+
+def per_slice(table: Any, increases: dict[str, np.ndarray], slicing_specs: Sequence[Any],
+              spec: AttributionsSpec, rng: np.random.Generator) -> dict[str, Any]:
+    """Importance per slice from the same per-row increases (no extra predictions): slices
+    with fewer than ``MIN_SLICE_ROWS`` sampled rows are listed with their count only."""
+    from gristmill.components.evaluator.slicing import slice_rows
+    from gristmill.components.evaluator.validation import slice_name
+
+    out: dict[str, Any] = {}
+    for key, rows in slice_rows(table, slicing_specs)[0]:
+        if not key:
+            continue
+        entry: dict[str, Any] = {"rows": int(rows.size)}
+        if rows.size >= MIN_SLICE_ROWS:
+            entry["features"] = _ranked(increases, rows, spec.num_bootstrap_samples, rng)
+        out[slice_name(list(key))] = entry
+    return out
 
 
 def permutation_importance(files: Sequence[str], model_uri: str, label_key: str, task: str,
-                           classes: Sequence[Any], spec: AttributionsSpec) -> dict[str, Any]:
+                           classes: Sequence[Any], spec: AttributionsSpec,
+                           slicing_specs: Sequence[Any] = ()) -> dict[str, Any]:
     """Permutation importance of every raw column the model reads (see the module doc).
 
     Returns:
         ``{"method", "loss", "rows_used", "rows_available", "skipped_rows", "num_repeats",
         "num_bootstrap_samples", "predictions", "seconds", "features": {column:
-        {"importance", "lower", "upper", "std_error"}}}``, features by importance, highest
-        first; ``rows_used == 0`` when no sampled row has a usable label.
+        {"importance", "lower", "upper", "std_error"}}, "slices": {slice: {"rows",
+        "features"?}}}``, features by importance, highest first; ``rows_used == 0`` when no
+        sampled row has a usable label.
     """
     from gristmill.engine.serving import load_bundle, required_columns
 
     started = time.perf_counter()
     features = required_columns(model_uri)
-    table, available = sample_rows(files, [*features, label_key], spec.max_rows, spec.seed)
+    wanted = list(dict.fromkeys([*features, label_key,
+                                 *(c for s in slicing_specs for c in s.columns)]))
+    table, available = sample_rows(files, wanted, spec.max_rows, spec.seed)
     labels, keep, skipped = _labels(table, label_key, task, classes)
     import pyarrow as pa
 
@@ -124,14 +157,17 @@ def permutation_importance(files: Sequence[str], model_uri: str, label_key: str,
         "skipped_rows": skipped, "num_repeats": spec.num_repeats,
         "num_bootstrap_samples": spec.num_bootstrap_samples, "seed": spec.seed,
         "loss": ("0/1 error: importance = accuracy drop" if task == "classification"
-                 else "squared error: importance = MSE increase"), "features": {}}
+                 else "squared error: importance = MSE increase"), "features": {},
+        "slices": {}, "min_slice_rows": MIN_SLICE_ROWS}
     if table.num_rows:
         bundle = load_bundle(model_uri)
         rng = np.random.default_rng(spec.seed)
         base = _row_loss(bundle, table, labels, task, classes)
-        found = {c: _feature_importance(bundle, table, labels, base, c, task, classes, spec, rng)
-                 for c in features}
-        out["features"] = dict(sorted(found.items(), key=lambda kv: -kv[1]["importance"]))
+        increases = {c: _loss_increase(bundle, table, labels, base, c, task, classes, spec, rng)
+                     for c in features}
+        everything = np.arange(table.num_rows)
+        out["features"] = _ranked(increases, everything, spec.num_bootstrap_samples, rng)
+        out["slices"] = per_slice(table, increases, slicing_specs, spec, rng)
     out["predictions"] = (1 + len(features) * spec.num_repeats) if table.num_rows else 0
     out["seconds"] = round(time.perf_counter() - started, 3)
     return out

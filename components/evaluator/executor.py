@@ -157,7 +157,7 @@ class EvaluatorExecutor(BaseExecutor):
                                "(preprocessing_function_names); permutation importance needs "
                                "a raw label column"}
         return permutation_importance(files, model.uri, label_key, task, classes,
-                                      config.attributions)
+                                      config.attributions, config.slicing_specs)
 
     def _write_evaluation(self, artifact: ModelEvaluation, summary: dict[str, Any],
                           result: ValidationResult) -> None:

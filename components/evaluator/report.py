@@ -147,7 +147,19 @@ def _attribution_table(attributions: dict[str, Any] | None) -> str:
             f"{attributions['rows_available']} rows, {attributions['num_repeats']} shuffle(s) per "
             f"feature, 95% bootstrap intervals; {attributions['predictions']} predictions in "
             f"{attributions['seconds']} s.</p>"
-            + _table(["feature", "importance", "lower", "upper"], rows))
+            + _table(["feature", "importance", "lower", "upper"], rows)
+            + _attribution_slices(attributions))
+
+
+def _attribution_slices(attributions: dict[str, Any]) -> str:
+    slices = attributions.get("slices") or {}
+    if not slices:
+        return ""
+    names = list(attributions["features"])
+    rows = [[name, info["rows"], *((info.get("features") or {}).get(f, {}).get("importance")
+                                   for f in names)] for name, info in slices.items()]
+    return (f"<h3>Per slice (importance; slices under {attributions['min_slice_rows']} "
+            "sampled rows: count only)</h3>" + _table(["slice", "rows", *names], rows))
 
 
 def render_evaluation_report(summary: dict[str, Any], validation: dict[str, Any],

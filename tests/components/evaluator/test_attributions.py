@@ -17,6 +17,7 @@ from gristmill.components.evaluator.config import (
     EvalConfig,
     EvaluatorParameters,
     ModelSpec,
+    SlicingSpec,
 )
 from gristmill.components.evaluator.executor import EvaluatorExecutor, split_files
 from gristmill.components.framework.executor import ExecutionContext
@@ -116,3 +117,22 @@ def test_evaluator_writes_attributions_to_metrics_report_and_mlflow(world):
         report = f.read()
     assert "Feature attributions (permutation importance)" in report
     assert "300 of 900 rows" in report
+
+
+def test_per_slice_importance_reuses_the_rows_and_averages_back_to_overall(world):
+    files = split_files(world["examples"], ["eval"])
+    spec = AttributionsSpec(max_rows=400, num_repeats=2, seed=5)
+    got = permutation_importance(files, world["model"].uri, "species", "classification",
+                                 ["Adelie", "Chinstrap", "Gentoo"], spec,
+                                 [SlicingSpec(), SlicingSpec(feature_keys=["island"])])
+    slices = got["slices"]
+    assert set(slices) == {"island=Biscoe", "island=Dream", "island=Torgersen"}
+    assert sum(s["rows"] for s in slices.values()) == 400
+    assert got["predictions"] == 1 + 4 * 2  # slices cost no extra prediction
+    # Each importance is a mean of per-row increases: the row-weighted slice means give back
+    # the overall mean.
+    for feature, overall in got["features"].items():
+        weighted = sum(s["rows"] * s["features"][feature]["importance"]
+                       for s in slices.values()) / 400
+        assert weighted == pytest.approx(overall["importance"])
+    assert slices["island=Dream"]["features"]["station"]["importance"] == 0.0
