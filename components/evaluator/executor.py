@@ -43,8 +43,12 @@ from gristmill.components.evaluator.attributions import (
 from gristmill.components.evaluator.attributions import (
     permutation_importance,
 )
-from gristmill.components.evaluator.config import EvaluatorParameters, SlicingSpec
-from gristmill.components.evaluator.fairness import apply_fairness_gate, positive_index
+from gristmill.components.evaluator.config import EvaluatorParameters
+from gristmill.components.evaluator.fairness import (
+    apply_fairness_gate,
+    check_sensitive_columns,
+    positive_index,
+)
 from gristmill.components.evaluator.fairness import logged_metrics as fairness_metrics
 from gristmill.components.evaluator.inputs import (
     baseline_problem,
@@ -90,7 +94,8 @@ class EvaluatorExecutor(BaseExecutor):
         label_key = config.model_specs[0].label_key or bundle["label_key"]
         files = split_files(input_dict["examples"][0], exec_properties.example_splits)
         check_eval_columns(files, model.uri, model.id, input_dict["examples"][0])
-        check_slicing_columns(files, [*config.slicing_specs, *fairness_columns(config)])
+        check_slicing_columns(files, config.slicing_specs)
+        check_sensitive_columns(files, config.fairness)
         baseline_note = _baseline_note(bundle, baseline, files)
         compared = baseline if baseline_note is None else None
         trivial = TrivialPredictor.from_bundle(bundle)
@@ -199,12 +204,6 @@ class EvaluatorExecutor(BaseExecutor):
         artifact.set_custom_property("baseline_model_id", baseline.id if baseline else None)
         artifact.set_custom_property("blessing_message", "; ".join(result.reasons))
         self.context.log_metrics({"blessed": 1.0 if result.blessed else 0.0})
-
-
-def fairness_columns(config) -> list[SlicingSpec]:
-    """The sensitive features as slicing specs, so a missing column is refused by name."""
-    features = config.fairness.sensitive_features if config.fairness else []
-    return [SlicingSpec(feature_keys=features)] if features else []
 
 
 def split_files(examples: Examples, splits: list[str]) -> list[str]:

@@ -66,6 +66,30 @@ def positive_index(spec: FairnessSpec, task: str, classes: Sequence[Any]) -> int
     return 1
 
 
+def check_sensitive_columns(files: Sequence[str], spec: FairnessSpec | None) -> None:
+    """Refuse sensitive features that are not columns of the eval files, before scoring.
+
+    Raises:
+        ConfigError: naming the missing columns, the file, a close match and the fix.
+    """
+    import pyarrow.parquet as pq
+
+    from gristmill.metadata.errors import did_you_mean
+
+    if spec is None:
+        return
+    for path in files:
+        present = pq.read_schema(path).names
+        missing = [c for c in spec.sensitive_features if c not in present]
+        if missing:
+            hint = "".join(did_you_mean(c, present) for c in missing)
+            raise ConfigError(
+                f"Evaluator: FairnessSpec sensitive feature(s) {missing} are not in the eval "
+                f"examples ({path} has {present}).{hint}",
+                fix="name raw columns of the eval examples in "
+                    "FairnessSpec(sensitive_features=[...])")
+
+
 def _rate(hits: np.ndarray, among: np.ndarray) -> float | None:
     n = int(among.sum())
     return float(hits[among].mean()) if n else None

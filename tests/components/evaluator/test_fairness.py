@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pytest
-from bundles import train_bundle, write_examples
+from bundles import penguin_like_table, train_bundle, write_examples
 
 from gristmill.components.evaluator.config import (
     EvalConfig,
@@ -115,7 +115,7 @@ class Recorder:
         return lambda *a, **k: None
 
 
-def evaluate(world, name, fairness):
+def evaluate(world, name, fairness, label_key="approved"):
     out = world["root"] / name
     evaluation, blessing = (ModelEvaluation(str(out / "evaluation")),
                             ModelBlessing(str(out / "blessing")))
@@ -123,7 +123,7 @@ def evaluate(world, name, fairness):
         os.makedirs(artifact.uri)
     (out / "tmp").mkdir()
     reporter = Recorder()
-    config = EvalConfig(model_specs=[ModelSpec(label_key="approved")],
+    config = EvalConfig(model_specs=[ModelSpec(label_key=label_key)],
                         slicing_specs=[SlicingSpec()], fairness=fairness)
     EvaluatorExecutor(ExecutionContext(component_id="Evaluator", tmp_dir=str(out / "tmp"),
                                        reporter=reporter)).Do(
@@ -196,5 +196,27 @@ def test_a_fairness_threshold_that_holds_blesses(world):
 
 
 def test_a_missing_sensitive_column_is_refused_by_name(world):
-    with pytest.raises(ConfigError, match="gender"):
+    with pytest.raises(ConfigError, match=r"FairnessSpec sensitive feature\(s\) \['gender'\]"):
         evaluate(world, "missing", FairnessSpec(sensitive_features=["gender"]))
+
+
+def test_multiclass_is_one_vs_rest_for_the_named_class(world, tmp_path):
+    from gristmill.engine.serving import load_bundle
+
+    table = penguin_like_table(300, seed=4)
+    penguins = {"root": tmp_path, "table": table,
+                "examples": write_examples(str(tmp_path / "ex"), {"eval": table}),
+                "model": train_bundle(str(tmp_path / "m"), penguin_like_table(300, seed=0),
+                                      good=False, model_id=22)}
+    with pytest.raises(ConfigError, match="3-class model needs"):
+        evaluate(penguins, "refused", FairnessSpec(sensitive_features=["island"]), "species")
+    read, metrics, _ = evaluate(penguins, "ovr", FairnessSpec(
+        sensitive_features=["island"], positive_class="Gentoo"), "species")
+    got = read["metrics.json"]["fairness"]
+    assert got["positive_class"] == "Gentoo" and got["one_vs_rest"] is True
+    pred = load_bundle(penguins["model"].uri).predict(table)["prediction"].to_pylist()
+    frame = pd.DataFrame({"island": table["island"].to_pylist(), "pred": pred,
+                          "label": table["species"].to_pylist()})
+    for name, value in hand_metrics(frame, "island", "Gentoo").items():
+        assert got["features"]["island"]["metrics"][name] == pytest.approx(value), name
+        assert metrics[f"fairness_{name}/island"] == pytest.approx(value)
