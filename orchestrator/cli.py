@@ -127,7 +127,7 @@ def main(argv: list[str] | None = None) -> int:
 
     handler = getattr(cli_commands, f"cmd_{args.command}")
     try:
-        check_home(writable=args.command in ("run", "bless"))
+        check_home(writable=args.command == "run")
         return handler(args)
     except KeyboardInterrupt as interrupt:
         return _report_interrupt(interrupt)

@@ -276,7 +276,10 @@ def cmd_lineage(args) -> int:
 
 
 def cmd_bless(args) -> int:
+    from gristmill.orchestrator.cli import check_home
     from gristmill.orchestrator.manual_blessing import record_manual_blessing
+
+    check_home(writable=True)  # the record's files go under GRISTMILL_HOME
 
     with _store(args) as store:
         record = record_manual_blessing(store, args.artifact_id, args.reason, args.revoke)
