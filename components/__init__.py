@@ -67,7 +67,7 @@ _PUBLIC = {
     "evaluator.config": ["EvalConfig", "ModelSpec", "SlicingSpec", "MetricsSpec", "MetricConfig",
                          "MetricThreshold", "GenericValueThreshold", "GenericChangeThreshold",
                          "PerSliceMetricThreshold", "MetricDirection", "Options",
-                         "EvaluatorParameters"],
+                         "EvaluatorParameters", "FairnessSpec", "AttributionsSpec"],
     "infra_validator.component": ["InfraValidator"],
     "infra_validator.config": ["ServingSpec", "ValidationSpec", "RequestSpec",
                                "InfraValidatorParameters"],

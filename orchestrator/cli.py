@@ -54,6 +54,12 @@ def build_parser() -> argparse.ArgumentParser:
     lineage.add_argument("--hops", type=int, default=3)
     _store_args(lineage)
 
+    bless = sub.add_parser("bless", help="manually bless a model (or --revoke), on the record")
+    bless.add_argument("artifact_id", type=int, help="the Model artifact's id")
+    bless.add_argument("--reason", required=True, help="why; recorded with who and when")
+    bless.add_argument("--revoke", action="store_true", help="record that it must NOT be pushed")
+    _store_args(bless)
+
     ui = sub.add_parser("ui", help="start the MLflow UI over Gristmill's tracking store")
     ui.add_argument("--port", type=int, default=5000)
     ui.add_argument("--host", default="127.0.0.1", help="bind address (default loopback only)")

@@ -275,6 +275,23 @@ def cmd_lineage(args) -> int:
         return _emit(args, data, inspect_store.lineage_table(data))
 
 
+def cmd_bless(args) -> int:
+    from gristmill.orchestrator.cli import check_home
+    from gristmill.orchestrator.manual_blessing import record_manual_blessing
+
+    check_home(writable=True)  # the record's files go under GRISTMILL_HOME
+
+    with _store(args) as store:
+        record = record_manual_blessing(store, args.artifact_id, args.reason, args.revoke)
+    if args.json:
+        print(json.dumps(record, default=str))
+    else:
+        out.print(f"model {record['model_id']}: {escape(record['blessing_message'])} "
+                  f"(execution {record['execution_id']}, blessing artifact "
+                  f"{record['artifact_id']})")
+    return 0
+
+
 def cmd_ui(args) -> int:
     from gristmill.orchestrator.mlflow_mirror import mirror_dir
     from gristmill.orchestrator.mlflow_replay import prepare_ui, ui_command

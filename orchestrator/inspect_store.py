@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
+from rich.markup import escape
 from rich.table import Table
 
 from gristmill.metadata.errors import ConfigError
@@ -39,14 +40,29 @@ def run_details(store: MetadataStore, run_id: str) -> dict[str, Any]:
             "execution_id": e.id, "seconds": round(e.seconds, 3) if e.seconds else None,
             "cached_from": e.custom_properties.get("cached_from_execution"), "error": e.error,
             "outputs": {k: [{"id": a.id, "uri": a.uri} for a in v] for k, v in outputs.items()}})
+    _add_manual_blessings(store, components)
     return {"run_id": run_id, **ctx.properties, "components": components}
+
+
+def _add_manual_blessings(store: MetadataStore, components: list[dict[str, Any]]) -> None:
+    """``manual_blessings``: lines for the ``gristmill bless`` records of output models."""
+    from gristmill.orchestrator.manual_blessing import manual_blessings_of
+
+    ids = {a["id"] for c in components for v in c["outputs"].values() for a in v}
+    manual = manual_blessings_of(store, ids)
+    for c in components:
+        lines = [line for v in c["outputs"].values() for a in v for line in manual.get(a["id"], [])]
+        if lines:
+            c["manual_blessings"] = lines
 
 
 def list_artifacts(store: MetadataStore, type_name: str | None, producer: str | None
                    ) -> list[dict[str, Any]]:
     """Artifacts, newest first."""
     return [{"id": a.id, "type": a.type_name, "uri": a.uri, "state": a.state.value,
-             "producer": a.producer_component}
+             "producer": a.producer_component,
+             **({"manual_blessing": a.custom_properties.get("blessing_message")}
+                if a.custom_properties.get("manual") else {})}
             for a in store.list_artifacts(type_name=type_name, producer_component=producer)]
 
 
@@ -76,6 +92,7 @@ def run_table(run: dict[str, Any]) -> Table:
     for c in run["components"]:
         detail = c["error"] or ", ".join(f"{k}: #{a['id']}" for k, v in c["outputs"].items()
                                          for a in v)
+        detail = "\n".join([detail, *map(escape, c.get("manual_blessings", []))])
         table.add_row(c["name"], c["state"], str(c["seconds"]), str(c["execution_id"]), detail)
     return table
 
@@ -83,7 +100,10 @@ def run_table(run: dict[str, Any]) -> Table:
 def artifacts_table(artifacts: list[dict[str, Any]]) -> Table:
     table = Table("id", "type", "state", "producer", "uri")
     for a in artifacts:
-        table.add_row(str(a["id"]), a["type"], a["state"], a["producer"] or "", a["uri"])
+        producer = a["producer"] or ""
+        if a.get("manual_blessing"):
+            producer += f" ({escape(a['manual_blessing'])})"
+        table.add_row(str(a["id"]), a["type"], a["state"], producer, a["uri"])
     return table
 
 

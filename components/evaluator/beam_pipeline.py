@@ -25,6 +25,11 @@ import pyarrow.parquet as pq
 from gristmill.components.beam import arrow_coder  # noqa: F401 (registers the batch coder)
 from gristmill.components.beam.pipeline import make_beam_pipeline
 from gristmill.components.evaluator.config import Options, SlicingSpec
+from gristmill.components.evaluator.fairness import (
+    ARRAY_PREFIX,
+    fairness_of_slice,
+    group_values,
+)
 from gristmill.components.evaluator.slicing import (
     class_indices,
     json_ready,
@@ -86,8 +91,9 @@ class PredictAndSlice(beam.DoFn):
 
     def __init__(self, candidate_uri: str, baseline_uri: str | None, label_key: str, task: str,
                  classes: Sequence[Any], specs: Sequence[SlicingSpec],
-                 trivial: TrivialPredictor | None = None):
+                 trivial: TrivialPredictor | None = None, sensitive: Sequence[str] = ()):
         self.trivial = trivial
+        self.sensitive = list(sensitive)
         self.candidate_uri = candidate_uri
         self.baseline_uri = baseline_uri
         self.label_key = label_key
@@ -123,8 +129,10 @@ class PredictAndSlice(beam.DoFn):
         pieces, null_slices = slice_rows(table, self.specs)
         if null_slices:
             yield beam.pvalue.TaggedOutput(SKIPPED_TAG, null_slices)
-        for key, rows in pieces:
-            yield key, {name: array[rows] for name, array in arrays.items()}
+        overall = {f"{ARRAY_PREFIX}{c}": group_values(table[c]) for c in self.sensitive}
+        for key, rows in pieces:  # fairness groups ride with the overall slice only
+            extra = overall if key == () else {}
+            yield key, {**{name: array[rows] for name, array in arrays.items()}, **extra}
 
     def _labels(self, table: pa.Table) -> tuple[np.ndarray, np.ndarray, dict[str, int]]:
         if self.label_key not in table.column_names:
@@ -178,8 +186,12 @@ class ConcatenateArrays(beam.CombineFn):
 
 
 def _score(item: tuple[Any, dict[str, np.ndarray]], task: str, classes: list[Any],
-           options: Options) -> dict[str, Any]:
-    return score_slice(item[0], item[1], task, classes, options)
+           options: Options, positive: int | None = None) -> dict[str, Any]:
+    arrays = {k: v for k, v in item[1].items() if not k.startswith(ARRAY_PREFIX)}
+    result = score_slice(item[0], arrays, task, classes, options)
+    if positive is not None and item[0] == () and arrays:
+        result["fairness"] = fairness_of_slice(item[1], positive, classes)
+    return result
 
 
 def _merge_counts(counts: Sequence[dict[str, int]]) -> dict[str, int]:
@@ -200,12 +212,14 @@ def run_evaluation(files: Sequence[str], *, candidate_uri: str, baseline_uri: st
                    specs: Sequence[SlicingSpec], options: Options, slices_path: str,
                    skipped_path: str, beam_pipeline_args: Sequence[str] = (),
                    trivial: TrivialPredictor | None = None,
-                   label_from_transform: bool = False) -> None:
+                   label_from_transform: bool = False, sensitive: Sequence[str] = (),
+                   positive: int | None = None) -> None:
     """Run the evaluation pipeline; results land in ``slices_path`` and ``skipped_path``.
 
     ``slices_path`` receives a JSON list of :func:`score_slice` results; ``skipped_path`` a
     JSON object of rows left out and why. ``label_from_transform``: the label is computed by
-    the candidate's fitted transform (:mod:`.label_transform`).
+    the candidate's fitted transform (:mod:`.label_transform`). ``sensitive`` columns and
+    the ``positive`` class index add fairness metrics to the overall slice (:mod:`.fairness`).
     """
     from gristmill.components.evaluator.label_transform import AddTransformedLabel
 
@@ -218,12 +232,14 @@ def run_evaluation(files: Sequence[str], *, candidate_uri: str, baseline_uri: st
                 candidate_uri, label_key))
         outputs = (batches
                    | "PredictAndSlice" >> beam.ParDo(PredictAndSlice(
-                       candidate_uri, baseline_uri, label_key, task, classes, specs, trivial))
+                       candidate_uri, baseline_uri, label_key, task, classes, specs, trivial,
+                       sensitive))
                    .with_outputs(SKIPPED_TAG, main="slices"))
         _ = (outputs.slices
              | "Concatenate" >> beam.CombinePerKey(ConcatenateArrays(
                  options.max_examples_per_slice))
-             | "Score" >> beam.Map(_score, task=task, classes=list(classes), options=options)
+             | "Score" >> beam.Map(_score, task=task, classes=list(classes), options=options,
+                                   positive=positive)
              | "Collect" >> beam.combiners.ToList()
              | "WriteSlices" >> beam.Map(_write_json, slices_path))
         _ = (outputs[SKIPPED_TAG]

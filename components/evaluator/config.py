@@ -173,13 +173,89 @@ class Options(_Frozen):
     trivial_baseline_gate: bool = True
 
 
+#: Fairness metrics reported per sensitive feature (:mod:`.fairness`); a ``_difference`` is
+#: ``max - min`` over the feature's groups (lower is fairer), a ``_ratio`` is ``min / max``
+#: (higher is fairer).
+FAIRNESS_METRICS = ("demographic_parity_difference", "demographic_parity_ratio",
+                    "equal_opportunity_difference", "equal_opportunity_ratio",
+                    "equalized_odds_difference", "equalized_odds_ratio")
+
+
+class FairnessSpec(_Frozen):
+    """Fairness metrics per sensitive feature, with thresholds that can refuse the blessing.
+
+    Classification only. Binary: the positive class is ``positive_class`` or, when unset, the
+    bundle's second class. Multiclass: ``positive_class`` is required and the metrics are
+    one-vs-rest for that class (refused without it). Regression models are refused.
+
+    Attributes:
+        sensitive_features: Raw columns of the eval examples whose values form the groups
+            (a null value is its own group, ``"<null>"``).
+        positive_class: The class whose selection counts as the favourable outcome.
+        thresholds: Bounds per metric name (one of ``FAIRNESS_METRICS``), applied to every
+            sensitive feature, e.g. ``{"equal_opportunity_difference":
+            GenericValueThreshold(upper_bound=0.1)}``. A metric that cannot be computed
+            (fewer than two groups with a defined rate) fails its threshold.
+
+    Example::
+
+        FairnessSpec(sensitive_features=["sex"], thresholds={
+            "equal_opportunity_difference": GenericValueThreshold(upper_bound=0.10),
+            "demographic_parity_ratio": GenericValueThreshold(lower_bound=0.8)})
+    """
+
+    sensitive_features: list[str] = pydantic.Field(min_length=1)
+    positive_class: str | None = None
+    thresholds: dict[str, GenericValueThreshold] = {}
+
+    @pydantic.field_validator("thresholds")
+    @classmethod
+    def _known_metrics(cls, value: dict[str, GenericValueThreshold]
+                       ) -> dict[str, GenericValueThreshold]:
+        for name in value:
+            if name not in FAIRNESS_METRICS:
+                raise ValueError(f"unknown fairness metric {name!r}"
+                                 f"{did_you_mean(name, list(FAIRNESS_METRICS))}; use one of "
+                                 f"{list(FAIRNESS_METRICS)}")
+        return value
+
+
+class AttributionsSpec(_Frozen):
+    """Permutation importance of every raw feature on a bounded sample of the eval split.
+
+    Each raw column the model reads is shuffled ``num_repeats`` times over ``max_rows``
+    sampled rows (seeded); its importance is the mean increase of the per-row loss (0/1
+    error for classification, so accuracy drop; squared error for regression, so MSE
+    increase). The 95% interval bootstraps the per-row differences over rows. Cost: about
+    ``1 + features * num_repeats`` predictions of ``max_rows`` rows; the seconds taken and
+    the rows used are reported.
+
+    Attributes:
+        max_rows: Rows sampled (uniformly, without replacement) from the eval split.
+        num_repeats: Shuffles per feature.
+        num_bootstrap_samples: Resamples of the interval.
+        seed: Fixes the sample, the shuffles and the resamples.
+    """
+
+    max_rows: int = pydantic.Field(default=5000, ge=10)
+    num_repeats: int = pydantic.Field(default=5, ge=1)
+    num_bootstrap_samples: int = pydantic.Field(default=200, ge=10)
+    seed: int = 0
+
+
 class EvalConfig(_Frozen):
-    """Everything the Evaluator needs to score and judge a model."""
+    """Everything the Evaluator needs to score and judge a model.
+
+    ``fairness`` (off by default) adds fairness metrics and gates (:class:`FairnessSpec`);
+    ``attributions`` (off by default) adds permutation importance (:class:`AttributionsSpec`).
+    """
 
     model_specs: list[ModelSpec] = [ModelSpec()]
     slicing_specs: list[SlicingSpec] = [SlicingSpec()]
     metrics_specs: list[MetricsSpec] = []
     options: Options = Options()
+    fairness: FairnessSpec | None = None
+    attributions: AttributionsSpec | None = None
 
     @property
     def metric_configs(self) -> list[MetricConfig]:
@@ -189,7 +265,9 @@ class EvalConfig(_Frozen):
     @property
     def has_thresholds(self) -> bool:
         """Whether any metric carries a threshold (otherwise blessing is a rubber stamp)."""
-        return any(m.threshold is not None or m.per_slice_thresholds for m in self.metric_configs)
+        return (any(m.threshold is not None or m.per_slice_thresholds
+                    for m in self.metric_configs)
+                or bool(self.fairness and self.fairness.thresholds))
 
 
 CLASSIFICATION_METRICS = ("example_count", "accuracy", "precision", "recall", "f1", "auc",

@@ -37,7 +37,19 @@ import shutil
 import tempfile
 from typing import Any
 
+from gristmill.components.evaluator.attributions import (
+    logged_metrics as attribution_metrics,
+)
+from gristmill.components.evaluator.attributions import (
+    permutation_importance,
+)
 from gristmill.components.evaluator.config import EvaluatorParameters
+from gristmill.components.evaluator.fairness import (
+    apply_fairness_gate,
+    check_sensitive_columns,
+    positive_index,
+)
+from gristmill.components.evaluator.fairness import logged_metrics as fairness_metrics
 from gristmill.components.evaluator.inputs import (
     baseline_problem,
     check_eval_columns,
@@ -83,6 +95,7 @@ class EvaluatorExecutor(BaseExecutor):
         files = split_files(input_dict["examples"][0], exec_properties.example_splits)
         check_eval_columns(files, model.uri, model.id, input_dict["examples"][0])
         check_slicing_columns(files, config.slicing_specs)
+        check_sensitive_columns(files, config.fairness)
         baseline_note = _baseline_note(bundle, baseline, files)
         compared = baseline if baseline_note is None else None
         trivial = TrivialPredictor.from_bundle(bundle)
@@ -99,6 +112,8 @@ class EvaluatorExecutor(BaseExecutor):
         result = validate(config, scored, has_baseline=compared is not None,
                           baseline_note=baseline_note)
         result = apply_gate(result, scored[0], task, config.options.trivial_baseline_gate)
+        fairness = scored[0].pop("fairness", None)
+        result = apply_fairness_gate(result, fairness, config.fairness)
         summary = {"task": task, "label_key": label_key, "classes": [str(c) for c in classes],
                    "example_splits": exec_properties.example_splits,
                    "candidate_model": _model_ref(model), "baseline_model": _model_ref(baseline),
@@ -106,7 +121,9 @@ class EvaluatorExecutor(BaseExecutor):
                    "baseline_note": baseline_note,
                    "trivial_baseline": trivial.description if trivial else None,
                    "slices": scored, "omitted_slices": omitted, "skipped_examples": skipped,
-                   "min_slice_size": config.options.min_slice_size}
+                   "min_slice_size": config.options.min_slice_size, "fairness": fairness,
+                   "attributions": self._attributions(files, model, label_key, task, classes,
+                                                      config)}
         self._write_evaluation(output_dict["evaluation"][0], summary, result)
         self._write_blessing(output_dict["blessing"][0], result, model, baseline)
 
@@ -115,6 +132,8 @@ class EvaluatorExecutor(BaseExecutor):
         from gristmill.components.evaluator.beam_pipeline import run_evaluation
         from gristmill.components.evaluator.label_transform import label_from_transform
 
+        positive = (positive_index(config.fairness, task, classes) if config.fairness
+                    else None)
         tmp = tempfile.mkdtemp(prefix="evaluator-", dir=self.context.tmp_dir or None)
         slices_path, skipped_path = (os.path.join(tmp, "slices.json"),
                                      os.path.join(tmp, "skipped.json"))
@@ -124,10 +143,26 @@ class EvaluatorExecutor(BaseExecutor):
                        specs=config.slicing_specs, options=config.options,
                        slices_path=slices_path, skipped_path=skipped_path,
                        beam_pipeline_args=self.context.beam_pipeline_args, trivial=trivial,
-                       label_from_transform=label_from_transform(config))
+                       label_from_transform=label_from_transform(config),
+                       sensitive=config.fairness.sensitive_features if config.fairness else (),
+                       positive=positive)
         slices, skipped = _read_json(slices_path), _read_json(skipped_path)
         shutil.rmtree(tmp, ignore_errors=True)
         return slices, skipped
+
+    def _attributions(self, files, model, label_key, task, classes, config
+                      ) -> dict[str, Any] | None:
+        from gristmill.components.evaluator.label_transform import label_from_transform
+
+        if config.attributions is None:
+            return None
+        if label_from_transform(config):
+            log.warning("Evaluator: attributions skipped: the label comes from the transform")
+            return {"skipped": "the label is computed by the model's transform "
+                               "(preprocessing_function_names); permutation importance needs "
+                               "a raw label column"}
+        return permutation_importance(files, model.uri, label_key, task, classes,
+                                      config.attributions, config.slicing_specs)
 
     def _write_evaluation(self, artifact: ModelEvaluation, summary: dict[str, Any],
                           result: ValidationResult) -> None:
@@ -146,6 +181,8 @@ class EvaluatorExecutor(BaseExecutor):
         artifact.set_custom_property("num_omitted_slices", len(summary["omitted_slices"]))
         self.context.log_metrics({f"eval_{k}": v for k, v in finite.items()})
         self.context.log_metrics(logged_metrics(summary["slices"][0], summary["task"]))
+        self.context.log_metrics(fairness_metrics(summary["fairness"]))
+        self.context.log_metrics(attribution_metrics(summary["attributions"]))
         trivial = summary["slices"][0].get("trivial_baseline", {}).get("metrics", {})
         artifact.set_custom_property("trivial_baseline_metrics",
                                      {k: v for k, v in trivial.items() if v is not None})

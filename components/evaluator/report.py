@@ -114,6 +114,54 @@ def _gap_tables(gaps: dict[str, Any]) -> str:
                      rows))
 
 
+def _fairness_tables(fairness: dict[str, Any] | None) -> str:
+    if not fairness:
+        return ""
+    how = " (one-vs-rest)" if fairness.get("one_vs_rest") else ""
+    out = (f"<h2>Fairness (positive class {html.escape(fairness['positive_class'])}{how})</h2>"
+           "<p>Differences are max − min over groups (lower is fairer); ratios are min / max "
+           "(higher is fairer).</p>")
+    for feature, info in fairness["features"].items():
+        out += f"<h3>{html.escape(feature)}</h3>" + _table(
+            ["metric", "value"], [[m, v] for m, v in info["metrics"].items()])
+        out += _table(["group", "examples", "positives", "selection rate", "TPR", "FPR"],
+                      [[g, r["count"], r["positives"], r["selection_rate"], r["tpr"], r["fpr"]]
+                       for g, r in info["groups"].items()])
+        left_out = [f"{rate}: {groups}" for rate, groups in info["undefined"].items() if groups]
+        if left_out:
+            out += (f"<p class=warn>Groups left out of a rate: "
+                    f"{html.escape('; '.join(left_out))}.</p>")
+    return out
+
+
+def _attribution_table(attributions: dict[str, Any] | None) -> str:
+    if not attributions:
+        return ""
+    if "skipped" in attributions:
+        return (f"<h2>Feature attributions</h2><p class=warn>Skipped: "
+                f"{html.escape(attributions['skipped'])}.</p>")
+    rows = [[name, v["importance"], v["lower"], v["upper"]]
+            for name, v in attributions["features"].items()]
+    return (f"<h2>Feature attributions (permutation importance)</h2><p>Loss: "
+            f"{html.escape(attributions['loss'])}; {attributions['rows_used']} of "
+            f"{attributions['rows_available']} rows, {attributions['num_repeats']} shuffle(s) per "
+            f"feature, 95% bootstrap intervals; {attributions['predictions']} predictions in "
+            f"{attributions['seconds']} s.</p>"
+            + _table(["feature", "importance", "lower", "upper"], rows)
+            + _attribution_slices(attributions))
+
+
+def _attribution_slices(attributions: dict[str, Any]) -> str:
+    slices = attributions.get("slices") or {}
+    if not slices:
+        return ""
+    names = list(attributions["features"])
+    rows = [[name, info["rows"], *((info.get("features") or {}).get(f, {}).get("importance")
+                                   for f in names)] for name, info in slices.items()]
+    return (f"<h3>Per slice (importance; slices under {attributions['min_slice_rows']} "
+            "sampled rows: count only)</h3>" + _table(["slice", "rows", *names], rows))
+
+
 def render_evaluation_report(summary: dict[str, Any], validation: dict[str, Any],
                              gaps: dict[str, Any]) -> str:
     """The report as an HTML string.
@@ -133,7 +181,9 @@ def render_evaluation_report(summary: dict[str, Any], validation: dict[str, Any]
              f"{html.escape(summary['task'])}; label {html.escape(str(summary['label_key']))}; "
              f"splits {html.escape(str(summary['example_splits']))}.</p>")
     body = (_verdict(validation) + intro + _trivial_table(summary) + _slice_tables(summary)
-            + _classification_tables(summary["slices"][0]["candidate"]) + _gap_tables(gaps))
+            + _classification_tables(summary["slices"][0]["candidate"]) + _gap_tables(gaps)
+            + _fairness_tables(summary.get("fairness"))
+            + _attribution_table(summary.get("attributions")))
     return (f"<!doctype html><html><head><meta charset=utf-8><title>Evaluation</title>"
             f"<style>{_STYLE}</style></head><body><h1>Model evaluation</h1>{body}</body></html>")
 

@@ -24,3 +24,11 @@ class Pusher(BaseComponent):
     OUTPUTS = {"pushed_model": OutputSpec(PushedModel)}
     PARAMETERS = PusherParameters
     EXECUTOR = PusherExecutor
+
+    def fingerprint_external_inputs(self) -> dict[str, str] | None:
+        """The manual blessings on record (``gristmill bless``): a new one re-runs the Pusher
+        instead of reusing a cached verdict; ``None`` while there are none."""
+        from gristmill.components.pusher.manual_override import ledger_fingerprint
+
+        digest = ledger_fingerprint()
+        return {"manual_blessings": digest} if digest else None

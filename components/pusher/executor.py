@@ -2,7 +2,9 @@
 
 TFX's ``Pusher`` with the same names. It pushes only when every wired blessing says yes
 (``model_blessing`` from the Evaluator, ``infra_blessing`` from the InfraValidator) and the
-blessing is about this very model; otherwise it records why it did not push.
+blessing is about this very model; otherwise it records why it did not push. A manual
+decision made with ``gristmill bless`` (:mod:`.manual_override`) overrides the Evaluator's
+verdict: a manual blessing pushes a model the Evaluator refused, a revoke blocks a push.
 
 * Filesystem: the bundle is copied to ``<base_directory>/<version>.tmp-<pid>`` and renamed to
   ``<base_directory>/<version>`` in one atomic step, so a reader never sees half a model.
@@ -28,6 +30,7 @@ from typing import Any
 from gristmill.components.framework.blessing import blessing_verdict
 from gristmill.components.framework.executor import BaseExecutor
 from gristmill.components.pusher.config import Filesystem, PusherParameters, Versioning
+from gristmill.components.pusher.manual_override import describe, latest_manual_blessing
 from gristmill.components.pusher.model_registry import register_model_version
 from gristmill.metadata.errors import ExecutorError
 from gristmill.metadata.standard_artifacts import Model, PushedModel
@@ -78,21 +81,30 @@ class PusherExecutor(BaseExecutor):
     def Do(self, input_dict, output_dict, exec_properties: PusherParameters) -> None:
         model = input_dict["model"][0]
         pushed = output_dict["pushed_model"][0]
+        manual = latest_manual_blessing(model.uri)
+        model_verdict = blessing_verdict(
+            "model_blessing", (input_dict.get("model_blessing") or [None])[0], model)
+        if manual is not None:  # a human's newest decision overrides the Evaluator's
+            note = describe(manual)
+            log.warning("Pusher: model %s %s", model.id, note)
+            model_verdict = None if manual["blessed"] else note
+            self.context.log_metrics({"manual_blessed": 1.0 if manual["blessed"] else 0.0})
+            self.context.log_params({"manual_blessing": note})
         reasons = [r for r in (
-            blessing_verdict("model_blessing", (input_dict.get("model_blessing") or [None])[0],
-                             model),
+            model_verdict,
             blessing_verdict("infra_blessing", (input_dict.get("infra_blessing") or [None])[0],
                              model)) if r]
+        extra = {"manual_blessing": describe(manual)} if manual is not None else {}
         if reasons:
             self._record(pushed, {"pushed": 0, "reason": "; ".join(reasons),
-                                  "model_id": model.id, "model_uri": model.uri})
+                                  "model_id": model.id, "model_uri": model.uri, **extra})
             log.warning("Pusher: model %s not pushed: %s", model.id, "; ".join(reasons))
             return
         destination, version = push_to_filesystem(model.uri,
                                                    exec_properties.push_destination.filesystem)
         result: dict[str, Any] = {"pushed": 1, "pushed_destination": destination,
                                   "pushed_version": str(version), "model_id": model.id,
-                                  "model_uri": model.uri}
+                                  "model_uri": model.uri, **extra}
         result.update(self._register(model, destination, exec_properties))
         self._record(pushed, result)
 
