@@ -3,7 +3,7 @@
 
 Only the import lines differ from TFX's ``taxi_pipeline_native_keras.py``
 (docs/tfx_migration.md shows the diff). Run it with ``python taxi_pipeline.py`` after
-``python taxi_data.py`` (or point ``_data_root`` at TFX's ``data/simple``).
+``python tfx_taxi_data.py`` (or point ``_data_root`` at TFX's ``data/simple``).
 """
 
 import os

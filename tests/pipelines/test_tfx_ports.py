@@ -20,7 +20,7 @@ from pipeline_runs import REPO
 
 PORT = REPO / "pipelines" / "tfx_taxi"
 sys.path.insert(0, str(PORT))
-import taxi_data  # noqa: E402 - lives next to the pipeline, not in a package
+import tfx_taxi_data as taxi_data  # noqa: E402 - lives next to the pipeline, not in a package
 
 ROWS = 3000
 
