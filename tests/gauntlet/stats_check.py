@@ -27,15 +27,29 @@ CSV_NULLS = {"", "#N/A", "#N/A N/A", "#NA", "-1.#IND", "-1.#QNAN", "-NaN", "-nan
              "1.#QNAN", "N/A", "NA", "NULL", "NaN", "n/a", "nan", "null"}
 
 
-def read_split(examples_uri: str, split: str) -> pd.DataFrame:
-    """A split of an Examples artifact as pandas (nullable dtypes kept by Arrow)."""
+def read_table(examples_uri: str, split: str):
+    """A split of an Examples artifact as one Arrow table (``None`` when it has no files)."""
+    import pyarrow as pa
     import pyarrow.parquet as pq
 
     files = sorted(glob.glob(os.path.join(examples_uri, f"Split-{split}", "*.parquet")))
+    return pa.concat_tables([pq.read_table(f) for f in files]) if files else None
+
+
+def read_split(examples_uri: str, split: str) -> pd.DataFrame:
+    """A split as pandas, dates and times as their stored integers (days, ms, ...): the
+    units StatisticsGen measures them in."""
     import pyarrow as pa
 
-    return pa.concat_tables([pq.read_table(f) for f in files]).to_pandas() if files else \
-        pd.DataFrame()
+    table = read_table(examples_uri, split)
+    if table is None:
+        return pd.DataFrame()
+    for i, field in enumerate(table.schema):
+        if pa.types.is_temporal(field.type):
+            width = pa.int32() if field.type.bit_width == 32 else pa.int64()
+            stored = pa.chunked_array([c.view(width) for c in table.column(i).chunks], width)
+            table = table.set_column(i, field.name, stored)
+    return table.to_pandas()
 
 
 def close(a: float | None, b: float | None) -> bool:
@@ -62,7 +76,8 @@ def check_statistics(examples_uri: str, statistics_uri: str, splits: list[str]) 
             for problem in check_feature(feature, frame[feature.name]):
                 problems.append(f"{split}.{feature.name}: {problem}")
         missing = set(frame.columns) - set(stats.feature_names)
-        problems += [f"{split}.{name}: no statistics" for name in sorted(missing)]
+        if len(frame):  # an empty split has no values to describe
+            problems += [f"{split}.{name}: no statistics" for name in sorted(missing)]
     return problems
 
 
