@@ -31,17 +31,9 @@ def main(argv: list[str] | None = None) -> dict:
     if args.fresh:
         shutil.rmtree(workdir, ignore_errors=True)
     started = time.time()
-    if args.quick:
-        datasets, left_out = selection.select(selection.QUICK_COUNT, selection.QUICK_QUOTA,
-                                              max_rows=2000, strata=selection.STRATA[:-1])
-    else:
-        datasets, left_out = selection.select(selection.FULL_COUNT, selection.FULL_QUOTA)
-    if args.only:
-        datasets = [d for d in datasets if d.name in args.only]
-    datasets = datasets[:args.limit] if args.limit else datasets
-    print(f"gauntlet ({mode}): {len(datasets)} datasets; pool left out {left_out}; "
+    jobs, left_out = _jobs(args, workdir)
+    print(f"gauntlet ({mode}): {len(jobs)} datasets; pool left out {left_out}; "
           f"workdir {workdir}", file=sys.stderr, flush=True)
-    jobs = driver.prepare_jobs(datasets, workdir, args.keep)
     driver.run_jobs(jobs, workdir, args.jobs, args.timeout)
     results = driver.load_results(jobs, workdir)
     summary = driver.summarise(results, time.time() - started)
@@ -52,6 +44,31 @@ def main(argv: list[str] | None = None) -> dict:
         write_table(Path(args.write_docs), results, summary, left_out, mode)
     print(json.dumps(summary))
     return summary
+
+
+def _jobs(args, workdir: Path) -> tuple[list[dict], dict]:
+    """The selection's jobs: from ``jobs.json`` when resuming (the selection is fixed, and
+    re-deriving it loads every dataset), else selected and written afresh."""
+    saved = workdir / "jobs.json"
+    if saved.exists():
+        state = json.loads(saved.read_text())
+        jobs, left_out = state["jobs"], state["left_out"]
+    else:
+        if args.quick:
+            datasets, left_out = selection.select(
+                selection.QUICK_COUNT, selection.QUICK_QUOTA, max_rows=2000,
+                strata=selection.STRATA[:-1])
+        else:
+            datasets, left_out = selection.select(selection.FULL_COUNT,
+                                                  selection.FULL_QUOTA)
+        jobs = driver.prepare_jobs(datasets, workdir, keep=False)
+        workdir.mkdir(parents=True, exist_ok=True)
+        saved.write_text(json.dumps({"jobs": jobs, "left_out": left_out}))
+    for job in jobs:
+        job["keep"] = args.keep
+    if args.only:
+        jobs = [j for j in jobs if j["name"] in args.only]
+    return (jobs[:args.limit] if args.limit else jobs), left_out
 
 
 if __name__ == "__main__":

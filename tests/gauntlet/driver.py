@@ -153,6 +153,7 @@ def summarise(results: list[dict], seconds: float) -> dict:
         "parity_mismatches": count(lambda r: r["parity_problems"]),
         "below_baseline": count(lambda r: r.get("below_baseline")),
         "seconds": round(seconds, 1),
+        "dataset_seconds_sum": round(sum(r.get("seconds", 0) for r in results), 1),
         "timeouts": count(lambda r: r.get("outcome") == "timeout"),
         "harness_errors": count(lambda r: r.get("outcome") == "harness_error"),
         "rows_lost": count(lambda r: r["rows_lost"]),
