@@ -135,6 +135,11 @@ def load_results(jobs: list[dict], workdir: Path) -> list[dict]:
         path = workdir / "results" / f"{job_id(job['name'])}.json"
         result = json.loads(path.read_text())
         result["source_rows"] = job["source_rows"]
+        if "distinct_rows" not in result:
+            import pandas as pd
+
+            frame = pd.read_parquet(Path(job["folder"]) / "data" / "parquet" / "data.parquet")
+            result["distinct_rows"] = len(frame.drop_duplicates())
         out.append(result)
     return out
 

@@ -15,6 +15,11 @@ def explain_below_baseline(result: dict) -> str:
     ref = result.get("reference")
     higher = result.get("metric") == "accuracy"
     reasons = []
+    distinct = result.get("distinct_rows")
+    if distinct is not None and distinct < 100:
+        reasons.append(f"only {distinct} distinct rows: ExampleGen's whole-row hash sends every "
+                       "copy of a row to the same split, so eval holds feature patterns (and "
+                       "labels) train never saw")
     if rows < 30:
         step = f"; one row is {100 / rows:.0f} accuracy points" if higher and rows else ""
         reasons.append(f"tiny eval split ({rows} rows{step})")
@@ -45,7 +50,10 @@ def _detail(result: dict) -> str:
         return "below baseline: " + explain_below_baseline(result)
     for key in ("parity_problems", "stats_problems", "rows_lost"):
         if result.get(key):
-            return result[key][0][:200]
+            text = result[key][0]
+            if text.startswith("pyfunc:") and "Error:" in text:  # not the data dump
+                text = "pyfunc refused the raw rows: " + text.rsplit("Error:", 1)[1].strip()
+            return text[:200]
     if result.get("outcome") != "completed":
         return (result.get("message") or "").splitlines()[0][:200] if result.get("message") \
             else ""
