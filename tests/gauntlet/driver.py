@@ -135,6 +135,7 @@ def load_results(jobs: list[dict], workdir: Path) -> list[dict]:
         path = workdir / "results" / f"{job_id(job['name'])}.json"
         result = json.loads(path.read_text())
         result["source_rows"] = job["source_rows"]
+        reclassify(result)
         if "distinct_rows" not in result:
             import pandas as pd
 
@@ -142,6 +143,22 @@ def load_results(jobs: list[dict], workdir: Path) -> list[dict]:
             result["distinct_rows"] = len(frame.drop_duplicates())
         out.append(result)
     return out
+
+
+def reclassify(result: dict) -> None:
+    """Derive the outcome from the run's status and error alone (results written before the
+    raw-traceback count was split from the outcome folded the two together)."""
+    from tests.gauntlet.pipeline import classify_error
+
+    if result.get("outcome") not in ("internal_error", "clear_error") or "status" not in result:
+        return
+    error = (result.get("message") or "").split("\n(raw traceback logged")[0]
+    if result["status"] == "COMPLETE":
+        result["outcome"] = "completed"
+    elif " halted: " in error.splitlines()[0] if error else False:
+        result["outcome"] = "clear_error"
+    elif error and not error.startswith("status "):
+        result["outcome"] = classify_error(error)
 
 
 def summarise(results: list[dict], seconds: float) -> dict:

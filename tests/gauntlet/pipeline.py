@@ -104,12 +104,15 @@ class _TracebackCounter(logging.Handler):
     def emit(self, record: logging.LogRecord) -> None:
         if record.exc_info or "Traceback (most recent call last)" in record.getMessage():
             self.count += 1
-            self.first = self.first or self.format(record)[-1500:]
+            self.first = self.first or f"logger {record.name}: {self.format(record)[-1500:]}"
 
 
 def run_pipeline(pipeline) -> RunOutcome:
     """Run in-process and classify: completed, clear error (a Gristmill error with a fix, or a
-    validation halt with its reason), internal error, or harness error (our module's frames)."""
+    validation halt with its reason), internal error, or harness error (our module's frames).
+
+    Log records carrying a traceback (Beam logs one for every exception a DoFn raises, ours
+    included) are counted in ``raw_tracebacks`` on their own, not folded into the outcome."""
     from gristmill.orchestrator import LocalDagRunner
 
     counter = _TracebackCounter()
@@ -128,22 +131,19 @@ def run_pipeline(pipeline) -> RunOutcome:
     errors = [(n.node_id, n.error) for n in result.components if n.error
               and n.display_state == "FAILED"]
     halts = [(n.node_id, n.halt_reason) for n in result.components if n.halt_reason]
+    if counter.count:
+        outcome.message = f"(raw traceback logged by {counter.first})"
     if result.status == "COMPLETE":
-        if counter.count:
-            outcome.outcome, outcome.message = "internal_error", counter.first
         return outcome
     if errors:
         node_id, error = errors[0]
-        outcome.message = f"{node_id}: {error}"
+        outcome.message = f"{node_id}: {error}\n{outcome.message}".rstrip()
         outcome.outcome = classify_error(error)
     elif halts:
         outcome.outcome, outcome.message = "clear_error", f"{halts[0][0]} halted: {halts[0][1]}"
     else:
         outcome.outcome = "internal_error"
         outcome.message = f"status {result.status} with no failed node error"
-    if counter.count and outcome.outcome == "clear_error":
-        outcome.outcome = "internal_error"
-        outcome.message += f"\n(raw traceback logged: {counter.first})"
     return outcome
 
 
