@@ -23,6 +23,11 @@ def explain_below_baseline(result: dict) -> str:
     if rows < 30:
         step = f"; one row is {100 / rows:.0f} accuracy points" if higher and rows else ""
         reasons.append(f"tiny eval split ({rows} rows{step})")
+    model = result.get("model_metric")
+    if not higher and model is not None and base and model > 10 * base:
+        reasons.append("the model's error is over 10x the baseline's: eval rows hold feature "
+                       "values far outside the train range (heavy tails), and z-scored "
+                       "inputs extrapolate linearly")
     if ref is None:
         reasons.append("no reference model (no features or one class in train)")
     elif (ref <= base) if higher else (ref >= base):
