@@ -36,7 +36,7 @@ def main(argv: list[str] | None = None) -> dict:
           f"workdir {workdir}", file=sys.stderr, flush=True)
     driver.run_jobs(jobs, workdir, args.jobs, args.timeout)
     results = driver.load_results(jobs, workdir)
-    summary = driver.summarise(results, time.time() - started)
+    summary = driver.summarise(results, _wall_seconds(workdir, time.time() - started))
     (workdir / "summary.json").write_text(json.dumps(summary, indent=1))
     if args.write_docs:
         from tests.gauntlet.report import write_table
@@ -44,6 +44,15 @@ def main(argv: list[str] | None = None) -> dict:
         write_table(Path(args.write_docs), results, summary, left_out, mode)
     print(json.dumps(summary))
     return summary
+
+
+def _wall_seconds(workdir: Path, this_run: float) -> float:
+    """Wall time of every invocation on this workdir since ``--fresh`` (a resumed run adds
+    to the earlier ones), kept in ``wall_seconds.txt``."""
+    path = workdir / "wall_seconds.txt"
+    total = (float(path.read_text()) if path.exists() else 0.0) + this_run
+    path.write_text(f"{total:.1f}\n")
+    return total
 
 
 def _jobs(args, workdir: Path) -> tuple[list[dict], dict]:
