@@ -16,7 +16,7 @@ def explain_below_baseline(result: dict) -> str:
     higher = result.get("metric") == "accuracy"
     reasons = []
     distinct = result.get("distinct_rows")
-    if distinct is not None and distinct < 100:
+    if distinct is not None and distinct < 100 and distinct * 2 <= (result.get("rows") or 0):
         reasons.append(f"only {distinct} distinct rows: ExampleGen's whole-row hash sends every "
                        "copy of a row to the same split, so eval holds feature patterns (and "
                        "labels) train never saw")
