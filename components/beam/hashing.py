@@ -97,10 +97,7 @@ def _canonical_bits(arr: pa.Array) -> np.ndarray:
         return (arr.fill_null(0) if arr.null_count else arr).to_numpy(
             zero_copy_only=False).view(np.uint64)
     if pa.types.is_temporal(t):
-        # The stored integer (days, seconds, ...); pyarrow casts date32 to int32 only.
-        stored = arr.view(pa.int32() if t.bit_width == 32 else pa.int64())
-        return pc.cast(stored, pa.int64()).fill_null(0).to_numpy(
-            zero_copy_only=False).view(np.uint64)
+        return pc.cast(arr, pa.int64()).fill_null(0).to_numpy(zero_copy_only=False).view(np.uint64)
     raise TypeError(f"no fixed-width encoding for {t}")
 
 

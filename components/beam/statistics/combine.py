@@ -277,8 +277,7 @@ def _add_values(feature: FeatureAccumulator, values: pa.Array, w: np.ndarray | N
         values = values.dictionary_decode()
     if feature.kind == "numeric":
         if not (pa.types.is_floating(values.type) or pa.types.is_integer(values.type)):
-            if pa.types.is_temporal(values.type):  # the stored integer; date32 -> int32 only
-                values = values.view(pa.int32() if values.type.bit_width == 32 else pa.int64())
+            values = pc.cast(values, pa.int64()) if pa.types.is_temporal(values.type) else values
             values = pc.cast(values, pa.float64())
         x = values.to_numpy(zero_copy_only=False).astype(np.float64, copy=False)
         feature.values.add(x, w, config.sample_rate, seed)
