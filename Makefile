@@ -10,7 +10,7 @@ PIP_INSTALL := $(BIN)/python -m pip install --disable-pip-version-check -q -c co
 STAMP := $(VENV)/.installed
 PIPELINE ?= pipelines/penguin/pipeline.py
 
-.PHONY: install run test test-fast lint reliability bench clean airflow-e2e kfp-e2e
+.PHONY: install run test test-fast lint reliability bench gauntlet clean airflow-e2e kfp-e2e
 
 install: $(STAMP)
 
@@ -62,6 +62,13 @@ airflow-e2e: install $(AIRFLOW_VENV)/.installed
 
 kfp-e2e: install $(KFP_VENV)/.installed
 	$(BIN)/python tests/e2e/dag_e2e.py kfp --tool-venv $(KFP_VENV)
+
+# 300 real datasets through the automatic pipeline (docs/gauntlet.md); resumable: results
+# stay under $$TMPDIR/gristmill-gauntlet-full (GAUNTLET_ARGS=--fresh starts over).
+# The last stdout line is the summary JSON.
+GAUNTLET_ARGS ?=
+gauntlet: install
+	GRISTMILL_MLFLOW_MIRROR=off $(BIN)/python -m tests.gauntlet --write-docs docs/gauntlet.md $(GAUNTLET_ARGS)
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache

@@ -1,0 +1,1 @@
+"""The real-data gauntlet of issue 18: ``python -m tests.gauntlet`` (docs/gauntlet.md)."""
