@@ -27,6 +27,7 @@ BENCHMARKS = {
     "cli": ("cli_bench", "gristmill --help start-up vs a bare python"),
     "memory": ("memory_bench", "StatisticsGen and Transform under a resident-memory cap"),
     "gpu": ("gpu_bench", "3x256 MLP on device-resident data: rows/s, optimizer share, serving"),
+    "chain": ("chain_bench", "orchestration overhead per node: 10- and 50-node @component chains"),
     "wide": ("wide_bench", "StatisticsGen+SchemaGen+ExampleValidator on 5,000 x 100"),
 }
 
