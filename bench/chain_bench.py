@@ -46,7 +46,7 @@ def run(args) -> dict:
         configs["postgres_mirror_off"] = ("postgres", False)
     for backend, mirror in configs.values():  # warm-up: imports, MLflow database, pools
         _one_run(home, backend, mirror, SIZES[0], counter)
-    samples: dict[str, dict[int, list[tuple[float, int]]]] = {
+    samples: dict[str, dict[int, list[tuple[float, float, int]]]] = {
         name: {n: [] for n in SIZES} for name in configs}
     for _ in range(args.repeats):
         for name, (backend, mirror) in configs.items():
@@ -66,40 +66,44 @@ def run(args) -> dict:
     return result
 
 
-def _summary(by_size: dict[int, list[tuple[float, int]]]) -> dict:
+def _summary(by_size: dict[int, list[tuple[float, float, int]]]) -> dict:
     small, large = SIZES
-    t_small = statistics.median(s for s, _ in by_size[small])
-    t_large = statistics.median(s for s, _ in by_size[large])
-    # Medians of the paired differences are steadier than differences of medians.
-    marginals = [(b[0] - a[0]) / (large - small) * 1000
-                 for a, b in zip(by_size[small], by_size[large], strict=True)]
-    trips = [(b[1] - a[1]) / (large - small)
-             for a, b in zip(by_size[small], by_size[large], strict=True)]
-    return {"t10_seconds": round(t_small, 3), "t50_seconds": round(t_large, 3),
+    pairs = list(zip(by_size[small], by_size[large], strict=True))
+
+    def per_node(index: int, scale: float = 1000.0) -> list[float]:
+        # Medians of the paired differences are steadier than differences of medians.
+        return [(b[index] - a[index]) / (large - small) * scale for a, b in pairs]
+
+    marginals = per_node(0)
+    return {"t10_seconds": round(statistics.median(s[0] for s in by_size[small]), 3),
+            "t50_seconds": round(statistics.median(s[0] for s in by_size[large]), 3),
             "marginal_ms_per_node": round(statistics.median(marginals), 2),
             "marginal_ms_samples": [round(m, 1) for m in marginals],
-            "round_trips_per_node": round(statistics.median(trips), 2),
-            "round_trips_t50": by_size[large][0][1]}
+            # CPU of this process only (a loaded machine inflates wall, much less CPU).
+            "marginal_cpu_ms_per_node": round(statistics.median(per_node(1)), 2),
+            "round_trips_per_node": round(statistics.median(per_node(2, 1.0)), 2),
+            "round_trips_t50": by_size[large][0][2]}
 
 
-def _one_run(home: Path, backend: str, mirror: bool, n: int, counter: list[int]
-             ) -> tuple[float, int]:
-    """Seconds of one cold run of an ``n``-node chain and the statements it executed."""
+def _one_run(home: Path, backend: str, mirror: bool, n: int, counter: list[int],
+             runner=None) -> tuple[float, float, int]:
+    """Wall and CPU seconds of one cold run of an ``n``-node chain, and the statements
+    it executed."""
     from gristmill.orchestrator import LocalDagRunner
 
     pipeline = build_chain(home, backend, n)
-    runner = LocalDagRunner(mirror_mlflow=mirror)
+    runner = runner or LocalDagRunner(mirror_mlflow=mirror)
     before = counter[0]
-    started = time.perf_counter()
+    started, cpu_started = time.perf_counter(), time.process_time()
     result = runner.run(pipeline)
-    seconds = time.perf_counter() - started
+    seconds, cpu = time.perf_counter() - started, time.process_time() - cpu_started
     statements = counter[0] - before
     if result.status != "COMPLETE" or len(result.components) != n:
         raise RuntimeError(f"chain of {n} ended {result.status}: "
                            f"{[c.error for c in result.components if c.error][:1]}")
     if mirror:
         _wait_for_replay(home / "mirror")
-    return seconds, statements
+    return seconds, cpu, statements
 
 
 def build_chain(home: Path, backend: str, n: int):
@@ -141,10 +145,14 @@ def _wait_for_replay(mirror: Path, timeout: float = 120.0) -> None:
 
 
 def _profile(home: Path, counter: list[int], path: str) -> None:
+    """cProfile sees one thread: profile the 50-node chain on the SequentialRunner (the
+    same lifecycle, run in the calling thread)."""
     import cProfile
+
+    from gristmill.orchestrator import SequentialRunner
 
     profiler = cProfile.Profile()
     profiler.enable()
-    _one_run(home, "sqlite", True, 50, counter)
+    _one_run(home, "sqlite", True, 50, counter, SequentialRunner())
     profiler.disable()
     profiler.dump_stats(path)
