@@ -211,6 +211,7 @@ def _execute_node(component: BaseComponent, run: RunState, node_context_id: int,
     use_cache = run.enable_cache if component.execution_options.enable_cache is None \
         else component.execution_options.enable_cache
     cached = _lookup_cache(run, key, component.id, result) if use_cache else None
+    # (the earlier execution, its outputs as just checked: not read from the store again)
     token = uuid.uuid4().hex[:12]
     outputs = {} if cached else _plan_outputs(component, run, token)
     execution = publisher.register_execution(
@@ -224,7 +225,7 @@ def _execute_node(component: BaseComponent, run: RunState, node_context_id: int,
     run.hooks.before_node(run.info, result, context)
     try:
         if cached:
-            _finish_cached(run, execution, cached, result)
+            _finish_cached(run, execution, *cached, result)
         else:
             _run_executor(component, run, execution, outputs, context, result)
     finally:
@@ -235,13 +236,14 @@ def _execute_node(component: BaseComponent, run: RunState, node_context_id: int,
 
 
 def _lookup_cache(run: RunState, key: str, node_id: str, result: NodeResult
-                  ) -> ExecutionRecord | None:
+                  ) -> tuple[ExecutionRecord, dict[str, list[Artifact]]] | None:
     store = run.store
     record = store.find_cached_execution(key)
     if record is None:
         result.cache_reason = "no earlier execution with this cache key"
         return None
-    for artifacts in store.get_outputs(record.id).values():
+    outputs = store.get_outputs(record.id)
+    for artifacts in outputs.values():
         for artifact in artifacts:
             try:
                 verify_intact(artifact, node_id, run.read_roots)
@@ -257,7 +259,7 @@ def _lookup_cache(run: RunState, key: str, node_id: str, result: NodeResult
                 result.cache_reason = f"cached outputs unusable: {e}"
                 log.warning("%s", result.cache_reason)
                 return None
-    return record
+    return record, outputs
 
 
 def _plan_outputs(component: BaseComponent, run: RunState, token: str
@@ -289,8 +291,7 @@ def _make_context(component: BaseComponent, run: RunState, execution: ExecutionR
 
 
 def _finish_cached(run: RunState, execution: ExecutionRecord, cached: ExecutionRecord,
-                   result: NodeResult) -> None:
-    outputs = run.store.get_outputs(cached.id)
+                   outputs: dict[str, list[Artifact]], result: NodeResult) -> None:
     metrics = dict(cached.custom_properties.get("metrics", {}))
     publisher.publish_cached(run.store, execution, outputs,
                              {"cached_from_execution": cached.id, "metrics": metrics})
