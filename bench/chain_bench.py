@@ -23,6 +23,8 @@ import time
 import uuid
 from pathlib import Path
 
+from e2e_bench import watch_replay
+
 SIZES = (10, 50)
 PG_URL_ENV = "GRISTMILL_TEST_DB_URL"
 
@@ -101,8 +103,9 @@ def _one_run(home: Path, backend: str, mirror: bool, n: int, counter: list[int],
     if result.status != "COMPLETE" or len(result.components) != n:
         raise RuntimeError(f"chain of {n} ended {result.status}: "
                            f"{[c.error for c in result.components if c.error][:1]}")
-    if mirror:
+    if mirror:  # until the replay process has exited, not only renamed the journal
         _wait_for_replay(home / "mirror")
+        watch_replay(home, appear_within=0.0)
     return seconds, cpu, statements
 
 
