@@ -35,10 +35,12 @@ BENCHMARKS = {
 SUITES = {
     "small": {"stats": ["--rows", "1000000"], "examplegen": ["--rows", "300000"],
               "transform": ["--rows", "1000000"], "trainer": [], "serve": [], "e2e": [],
-              "cli": [], "memory": ["--rows", "5000000", "--cap-mb", "512"]},
+              "cli": [], "memory": ["--rows", "5000000", "--cap-mb", "512"],
+              "chain": ["--repeats", "3"]},
     "full": {"stats": ["--rows", "10000000"], "examplegen": ["--rows", "1000000"],
              "transform": ["--rows", "10000000"], "trainer": [], "serve": [], "e2e": [],
-             "cli": [], "memory": ["--rows", "52000000", "--cap-mb", "512"]},
+             "cli": [], "memory": ["--rows", "52000000", "--cap-mb", "512"],
+             "chain": ["--repeats", "3"]},
 }
 
 
