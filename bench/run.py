@@ -27,6 +27,7 @@ BENCHMARKS = {
     "cli": ("cli_bench", "gristmill --help start-up vs a bare python"),
     "memory": ("memory_bench", "StatisticsGen and Transform under a resident-memory cap"),
     "gpu": ("gpu_bench", "3x256 MLP on device-resident data: rows/s, optimizer share, serving"),
+    "chain": ("chain_bench", "orchestration overhead per node: 10- and 50-node @component chains"),
     "wide": ("wide_bench", "StatisticsGen+SchemaGen+ExampleValidator on 5,000 x 100"),
 }
 
@@ -34,10 +35,12 @@ BENCHMARKS = {
 SUITES = {
     "small": {"stats": ["--rows", "1000000"], "examplegen": ["--rows", "300000"],
               "transform": ["--rows", "1000000"], "trainer": [], "serve": [], "e2e": [],
-              "cli": [], "memory": ["--rows", "5000000", "--cap-mb", "512"]},
+              "cli": [], "memory": ["--rows", "5000000", "--cap-mb", "512"],
+              "chain": ["--repeats", "3"]},
     "full": {"stats": ["--rows", "10000000"], "examplegen": ["--rows", "1000000"],
              "transform": ["--rows", "10000000"], "trainer": [], "serve": [], "e2e": [],
-             "cli": [], "memory": ["--rows", "52000000", "--cap-mb", "512"]},
+             "cli": [], "memory": ["--rows", "52000000", "--cap-mb", "512"],
+             "chain": ["--repeats", "3"]},
 }
 
 

@@ -37,6 +37,11 @@ class MetadataStore(abc.ABC):
                     ) -> ContextRecord:
         """Get or create the context ``(type, name)``; properties are merged in."""
 
+    def put_contexts(self, type: str, names: Iterable[str]) -> dict[str, ContextRecord]:
+        """Get or create the contexts ``(type, name)`` of every name (no properties); by name.
+        Stores may do it in one transaction (the SQL store does)."""
+        return {name: self.put_context(type, name) for name in names}
+
     @abc.abstractmethod
     def get_context(self, type: str, name: str) -> ContextRecord | None:
         """Return the context ``(type, name)`` or ``None``."""

@@ -20,10 +20,11 @@ from gristmill.components.framework.executor import ExecutionContext
 from gristmill.metadata.confinement import ConfinementError, confine
 from gristmill.metadata.errors import IntegrityError
 from gristmill.metadata.fingerprint import fingerprint_path
-from gristmill.metadata.store import MetadataStore
+from gristmill.metadata.store import NODE, MetadataStore
 from gristmill.metadata.types import Artifact, ArtifactState, ExecutionRecord, ExecutionState
 from gristmill.orchestrator import publisher
 from gristmill.orchestrator.cache import cache_ingredients, cache_key
+from gristmill.orchestrator.cleanup import DeferredCleanup
 from gristmill.orchestrator.failures import Failure, describe_failure
 from gristmill.orchestrator.hooks import NodeResult, PipelineHooks, RunInfo
 from gristmill.orchestrator.store_nodes import import_node, resolve_node
@@ -52,6 +53,18 @@ class RunState:
     interrupted: threading.Event = field(default_factory=threading.Event)
     #: The nodes whose executions were canceled by the interrupt.
     canceled: list[str] = field(default_factory=list)
+    #: Deletes scratch and emptied staging directories off the critical path; the runner
+    #: drains it before the run returns.
+    cleanup: DeferredCleanup = field(default_factory=DeferredCleanup)
+    #: Node id -> id of its NODE context, created for every selected node at the start.
+    node_context_ids: dict[str, int] = field(default_factory=dict)
+
+    def node_context_id(self, node_id: str) -> int:
+        """The id of ``node_id``'s NODE context (created when it was not prepared)."""
+        if node_id not in self.node_context_ids:
+            name = f"{self.info.pipeline_name}.{node_id}"
+            self.node_context_ids[node_id] = self.store.put_context(NODE, name).id
+        return self.node_context_ids[node_id]
 
 
 INTERRUPTED = "interrupted (Ctrl-C) while running; its partial outputs were discarded"
@@ -198,6 +211,7 @@ def _execute_node(component: BaseComponent, run: RunState, node_context_id: int,
     use_cache = run.enable_cache if component.execution_options.enable_cache is None \
         else component.execution_options.enable_cache
     cached = _lookup_cache(run, key, component.id, result) if use_cache else None
+    # (the earlier execution, its outputs as just checked: not read from the store again)
     token = uuid.uuid4().hex[:12]
     outputs = {} if cached else _plan_outputs(component, run, token)
     execution = publisher.register_execution(
@@ -207,27 +221,29 @@ def _execute_node(component: BaseComponent, run: RunState, node_context_id: int,
         outputs={k: [a for a, _ in v] for k, v in outputs.items()},
         pipeline_name=run.info.pipeline_name, run_id=run.info.run_id)
     result.execution_id = execution.id
-    context = _make_context(component, run, execution, token)
+    context = _make_context(component, run, execution, token, scratch=not cached)
     run.hooks.before_node(run.info, result, context)
     try:
         if cached:
-            _finish_cached(run, execution, cached, result)
+            _finish_cached(run, execution, *cached, result)
         else:
             _run_executor(component, run, execution, outputs, context, result)
     finally:
-        shutil.rmtree(context.tmp_dir, ignore_errors=True)
+        if not cached:
+            run.cleanup.remove_tree(context.tmp_dir)
         result.seconds = time.time() - started
         run.hooks.after_node(run.info, result, context)
 
 
 def _lookup_cache(run: RunState, key: str, node_id: str, result: NodeResult
-                  ) -> ExecutionRecord | None:
+                  ) -> tuple[ExecutionRecord, dict[str, list[Artifact]]] | None:
     store = run.store
     record = store.find_cached_execution(key)
     if record is None:
         result.cache_reason = "no earlier execution with this cache key"
         return None
-    for artifacts in store.get_outputs(record.id).values():
+    outputs = store.get_outputs(record.id)
+    for artifacts in outputs.values():
         for artifact in artifacts:
             try:
                 verify_intact(artifact, node_id, run.read_roots)
@@ -243,7 +259,7 @@ def _lookup_cache(run: RunState, key: str, node_id: str, result: NodeResult
                 result.cache_reason = f"cached outputs unusable: {e}"
                 log.warning("%s", result.cache_reason)
                 return None
-    return record
+    return record, outputs
 
 
 def _plan_outputs(component: BaseComponent, run: RunState, token: str
@@ -260,9 +276,12 @@ def _plan_outputs(component: BaseComponent, run: RunState, token: str
 
 
 def _make_context(component: BaseComponent, run: RunState, execution: ExecutionRecord,
-                  token: str) -> ExecutionContext:
+                  token: str, scratch: bool = True) -> ExecutionContext:
+    """The executor's context; its ``tmp_dir`` is created only when ``scratch`` (a node
+    taken from the cache runs no executor and needs none)."""
     tmp_dir = os.path.join(run.info.root, ".tmp", token)
-    os.makedirs(tmp_dir, exist_ok=True)
+    if scratch:
+        os.makedirs(tmp_dir, exist_ok=True)
     return ExecutionContext(
         component_id=component.id, pipeline_name=run.info.pipeline_name,
         run_id=run.info.run_id, execution_id=execution.id, pipeline_root=run.info.root,
@@ -272,8 +291,7 @@ def _make_context(component: BaseComponent, run: RunState, execution: ExecutionR
 
 
 def _finish_cached(run: RunState, execution: ExecutionRecord, cached: ExecutionRecord,
-                   result: NodeResult) -> None:
-    outputs = run.store.get_outputs(cached.id)
+                   outputs: dict[str, list[Artifact]], result: NodeResult) -> None:
     metrics = dict(cached.custom_properties.get("metrics", {}))
     publisher.publish_cached(run.store, execution, outputs,
                              {"cached_from_execution": cached.id, "metrics": metrics})
@@ -326,7 +344,8 @@ def _run_executor(component: BaseComponent, run: RunState, execution: ExecutionR
     if context.halt_reason:
         context.halt_reason = _published_paths(context.halt_reason, staged)
         props["halt_reason"] = context.halt_reason
-    publisher.publish_succeeded(run.store, execution, staged, props)
+    publisher.publish_succeeded(run.store, execution, staged, props,
+                                run.cleanup.remove_if_empty)
     result.state, result.metrics = ExecutionState.COMPLETE, dict(context.metrics)
     result.halt_reason = context.halt_reason
     result.outputs = {k: [a for a, _ in v] for k, v in staged.items()}

@@ -8,19 +8,19 @@ which :func:`recover_stale` marks ABANDONED.
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import os
 import re
 import shutil
 import socket
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from gristmill.metadata.confinement import ConfinementError, confine
 from gristmill.metadata.fingerprint import fingerprint_path
 from gristmill.metadata.store import PIPELINE_RUN, MetadataStore
 from gristmill.metadata.types import Artifact, ArtifactState, ExecutionRecord, ExecutionState
+from gristmill.orchestrator.cleanup import remove_if_empty
 
 log = logging.getLogger(__name__)
 
@@ -41,11 +41,14 @@ def register_execution(store: MetadataStore, *, component_id: str, component_typ
 
 def publish_succeeded(store: MetadataStore, execution: ExecutionRecord,
                       staged: Mapping[str, Sequence[tuple[Artifact, str]]],
-                      custom_properties: Mapping[str, Any]) -> ExecutionRecord:
+                      custom_properties: Mapping[str, Any],
+                      remove_if_empty: Callable[[str], None] | None = None) -> ExecutionRecord:
     """Fingerprint and promote staged outputs, then mark them LIVE in one transaction.
 
     Args:
         staged: Output key -> (artifact whose ``uri`` is the final URI, its staging path).
+        remove_if_empty: Deletes the emptied staging directory (default: at once; a run
+            passes its :class:`~gristmill.orchestrator.cleanup.DeferredCleanup`'s).
     """
     outputs: dict[str, list[Artifact]] = {}
     for key, pairs in staged.items():
@@ -54,6 +57,8 @@ def publish_succeeded(store: MetadataStore, execution: ExecutionRecord,
             artifact.fingerprint = fingerprint_path(staging)
             _promote(staging, artifact.uri)
             outputs[key].append(artifact)
+    for staging in {os.path.dirname(s) for pairs in staged.values() for _, s in pairs}:
+        (remove_if_empty or _remove_if_empty)(staging)
     return store.publish_execution(execution.id, state=ExecutionState.COMPLETE, outputs=outputs,
                                    custom_properties=custom_properties)
 
@@ -178,10 +183,8 @@ def _promote(staging: str, final: str) -> None:
     if os.path.exists(final):  # left by a crash between promote and publish; never LIVE
         shutil.rmtree(final)
     os.replace(staging, final)
-    _remove_if_empty(os.path.dirname(staging))
 
 
 def _remove_if_empty(directory: str) -> None:
     """Drop an execution's staging directory once its last output has moved out."""
-    with contextlib.suppress(OSError):  # not empty yet (more outputs to come) or already gone
-        os.rmdir(directory)
+    remove_if_empty(directory)

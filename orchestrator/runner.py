@@ -144,12 +144,15 @@ class BaseRunner:
             publisher.recover_stale(store, artifact_root(pipeline), pipeline.name)
             state = self._start_run(pipeline, store, params or {}, enable_cache,
                                     allow_shared_name)
+            _prepare_node_contexts(selected, state)
             _load_skipped_outputs(compiled, selected, state)
             state.hooks.before_pipeline_run(state.info)
             try:
                 results = self._schedule(compiled, selected, state)
             except KeyboardInterrupt:
                 raise _interrupted(state, resume_command) from None
+            finally:
+                state.cleanup.drain()  # no scratch directory outlives the run
             status = run_status(results)
             store.put_context(PIPELINE_RUN, state.info.run_id,
                               {"status": status, "end_time": time.time()})
@@ -208,8 +211,8 @@ class BaseRunner:
     def _launch_fn(compiled: CompiledPipeline, node_id: str, state: RunState
                    ) -> Callable[[], NodeResult]:
         component = compiled.nodes[node_id].component
-        node_ctx = state.store.put_context(NODE, f"{state.info.pipeline_name}.{node_id}")
-        return lambda: launch(component, state, node_ctx.id)
+        node_context_id = state.node_context_id(node_id)
+        return lambda: launch(component, state, node_context_id)
 
     def _submit(self, fn: Callable[[], NodeResult]) -> Any:
         raise NotImplementedError
@@ -355,10 +358,10 @@ def _conditions_verdict(component, outputs: dict) -> str:
 def _cancel(compiled: CompiledPipeline, node_id: str, state: RunState, reason: str
             ) -> NodeResult:
     component = compiled.nodes[node_id].component
-    node_ctx = state.store.put_context(NODE, f"{state.info.pipeline_name}.{node_id}")
     execution = publisher.register_execution(
         state.store, component_id=node_id, component_type=component.type_name, parameters={},
-        cache_key=None, ingredients={}, context_ids=[*state.context_ids, node_ctx.id],
+        cache_key=None, ingredients={},
+        context_ids=[*state.context_ids, state.node_context_id(node_id)],
         inputs={}, outputs={}, pipeline_name=state.info.pipeline_name,
         run_id=state.info.run_id, state=ExecutionState.NEW)
     publisher.publish_canceled(state.store, execution, reason)
@@ -369,6 +372,13 @@ def _cancel(compiled: CompiledPipeline, node_id: str, state: RunState, reason: s
 def _record_outputs(state: RunState, result: NodeResult) -> None:
     if result.state.succeeded:
         state.outputs[result.node_id] = result.outputs
+
+
+def _prepare_node_contexts(selected: list[str], state: RunState) -> None:
+    """Get or create the NODE context of every selected node in one store transaction."""
+    prefix = f"{state.info.pipeline_name}."
+    contexts = state.store.put_contexts(NODE, [prefix + n for n in selected])
+    state.node_context_ids.update({n: contexts[prefix + n].id for n in selected})
 
 
 def _load_skipped_outputs(compiled: CompiledPipeline, selected: list[str], state: RunState

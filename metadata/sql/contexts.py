@@ -49,6 +49,13 @@ def _link(session, row_class, member_column, member_name, context_ids, member_id
                 session.add(row_class(context_id=context_id, **{member_name: member_id}))
 
 
+def _create_one(session: Session, type: str, name: str) -> ContextRow:
+    row = ContextRow(type=type, name=name, properties={}, create_time=time.time())
+    session.add(row)
+    session.flush()
+    return row
+
+
 class ContextQueries:
     """Context methods of :class:`SqlMetadataStore`."""
 
@@ -74,6 +81,35 @@ class ContextQueries:
                 row.properties = {**row.properties, **properties}
                 session.flush()
             return to_context(row)
+
+        return self._db.write(work)
+
+    def put_contexts(self, type: str, names: Iterable[str]) -> dict[str, ContextRecord]:
+        """Get or create the contexts ``(type, name)`` for every name in ONE transaction
+        (one query for those that exist, one insert for the rest); by name."""
+        wanted = sorted(set(names))
+        if not wanted:
+            return {}
+
+        def work(session: Session) -> dict[str, ContextRecord]:
+            query = select(ContextRow).where(ContextRow.type == type,
+                                             ContextRow.name.in_(wanted))
+            found = {row.name: row for row in session.scalars(query)}
+            missing = [name for name in wanted if name not in found]
+            if missing:
+                try:
+                    with session.begin_nested():  # a concurrent writer may create some too
+                        now = time.time()
+                        rows = [ContextRow(type=type, name=name, properties={},
+                                           create_time=now) for name in missing]
+                        session.add_all(rows)
+                    found.update((row.name, row) for row in rows)
+                except IntegrityError:
+                    found = {row.name: row for row in session.scalars(query)}
+                    for name in wanted:  # still missing ones were not the conflict: create
+                        if name not in found:
+                            found[name] = _create_one(session, type, name)
+            return {name: to_context(row) for name, row in found.items()}
 
         return self._db.write(work)
 

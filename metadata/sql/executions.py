@@ -9,7 +9,7 @@ import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
-from sqlalchemy import exists, select
+from sqlalchemy import exists, insert, literal, select, union_all
 from sqlalchemy.orm import Session
 
 from gristmill.metadata.errors import StoreError
@@ -47,10 +47,16 @@ def _check_references(session: Session, context_ids: Sequence[int],
     if unsaved:
         raise StoreError(f"execution of {component_id}: inputs {unsaved} have no store id.",
                          fix="pass artifacts read from the store (published outputs)")
-    wanted = {a.id for arts in inputs.values() for a in arts}
-    found = set(session.scalars(select(ArtifactRow.id).where(ArtifactRow.id.in_(wanted))))
-    unknown_contexts = set(context_ids) - set(
-        session.scalars(select(ContextRow.id).where(ContextRow.id.in_(set(context_ids)))))
+    wanted, contexts = {a.id for arts in inputs.values() for a in arts}, set(context_ids)
+    # One round trip for both checks: ("a", id) for artifacts found, ("c", id) for contexts.
+    queries = [select(literal("a").label("kind"), ArtifactRow.id)
+               .where(ArtifactRow.id.in_(wanted))] if wanted else []
+    if contexts:
+        queries.append(select(literal("c").label("kind"), ContextRow.id)
+                       .where(ContextRow.id.in_(contexts)))
+    rows = session.execute(union_all(*queries)).all() if queries else []
+    found = {row_id for kind, row_id in rows if kind == "a"}
+    unknown_contexts = contexts - {row_id for kind, row_id in rows if kind == "c"}
     if wanted - found or unknown_contexts:
         raise StoreError(f"execution of {component_id}: unknown input artifact ids "
                          f"{sorted(wanted - found)}, unknown context ids "
@@ -58,25 +64,33 @@ def _check_references(session: Session, context_ids: Sequence[int],
                          fix="create contexts with put_context() and use stored artifacts")
 
 
-def _add_events(session: Session, execution_id: int, event_type: EventType,
-                linked: Iterable[tuple[str, int, int]], now: float) -> None:
-    """Add one event per ``(key, index, artifact_id)``."""
-    for key, index, artifact_id in linked:
-        session.add(EventRow(execution_id=execution_id, artifact_id=artifact_id,
-                             type=event_type.value, key=key, index=index, create_time=now))
+def _event_rows(execution_id: int, event_type: EventType,
+                linked: Iterable[tuple[str, int, int]], now: float) -> list[dict[str, Any]]:
+    """One event row per ``(key, index, artifact_id)``, for a bulk INSERT."""
+    return [{"execution_id": execution_id, "artifact_id": artifact_id,
+             "type": event_type.value, "key": key, "index": index, "create_time": now}
+            for key, index, artifact_id in linked]
 
 
 def _insert_outputs(session: Session, component_id: str,
-                    outputs: Mapping[str, Sequence[Artifact]], now: float
-                    ) -> list[tuple[str, int, ArtifactRow]]:
-    type_ids: dict[str, int] = {}
+                    outputs: Mapping[str, Sequence[Artifact]], now: float,
+                    known_types: Mapping[tuple, int]
+                    ) -> tuple[list[tuple[str, int, ArtifactRow]], dict[tuple, int]]:
+    """Insert the PENDING output rows; also the artifact types this transaction stored.
+
+    ``known_types`` (type key -> id, see :func:`type_key`) are types this store has stored
+    and committed before, with the same declared properties: they need no query.
+    """
+    type_ids: dict[tuple, int] = {}
     created = []
     for key, artifacts in outputs.items():
         for index, artifact in enumerate(artifacts):
-            if artifact.type_name not in type_ids:
-                type_ids[artifact.type_name] = put_artifact_type(session, artifact)
+            stored_as = type_key(artifact)
+            if stored_as not in type_ids:
+                type_ids[stored_as] = known_types.get(stored_as) or put_artifact_type(session,
+                                                                                  artifact)
             row = ArtifactRow(
-                type_id=type_ids[artifact.type_name], uri=artifact.uri,
+                type_id=type_ids[stored_as], uri=artifact.uri,
                 state=ArtifactState.PENDING.value, properties=dict(artifact.properties),
                 custom_properties=dict(artifact.custom_properties),
                 fingerprint=artifact.fingerprint, producer_component=component_id,
@@ -84,7 +98,12 @@ def _insert_outputs(session: Session, component_id: str,
             session.add(row)
             created.append((key, index, row))
     session.flush()
-    return created
+    return created, type_ids
+
+
+def type_key(artifact: Artifact) -> tuple:
+    """An artifact type as stored: its name and declared property kinds."""
+    return (artifact.type_name, tuple(sorted(dict(artifact.PROPERTIES).items())))
 
 
 class ExecutionQueries:
@@ -116,18 +135,23 @@ class ExecutionQueries:
                 custom_properties={})
             session.add(row)
             session.flush()
-            _add_events(session, row.id, EventType.INPUT,
-                        ((k, i, a.id) for k, arts in inputs.items()
-                         for i, a in enumerate(arts)), now)
-            created = _insert_outputs(session, component_id, outputs, now)
-            _add_events(session, row.id, EventType.OUTPUT,
-                        ((k, i, r.id) for k, i, r in created), now)
+            created, types = _insert_outputs(session, component_id, outputs, now,
+                                             self._db.artifact_type_ids)
+            # INPUT and OUTPUT events: one executemany (no ids needed back).
+            events = [*_event_rows(row.id, EventType.INPUT,
+                                   ((k, i, a.id) for k, arts in inputs.items()
+                                    for i, a in enumerate(arts)), now),
+                      *_event_rows(row.id, EventType.OUTPUT,
+                                   ((k, i, r.id) for k, i, r in created), now)]
+            if events:
+                session.execute(insert(EventRow), events)
             associate(session, context_ids, [row.id], new=True)
             attribute(session, context_ids, [r.id for _, _, r in created], new=True)
             session.flush()
-            return to_execution(row), [(r.id, r.create_time) for _, _, r in created]
+            return to_execution(row), [(r.id, r.create_time) for _, _, r in created], types
 
-        record, created = self._db.write(work)
+        record, created, types = self._db.write(work)
+        self._db.artifact_type_ids.update(types)  # committed: later registrations skip it
         registered = [(k, a) for k, arts in outputs.items() for a in arts]
         for (key, artifact), (artifact_id, create_time) in zip(registered, created, strict=True):
             artifact.id, artifact.state = artifact_id, ArtifactState.PENDING

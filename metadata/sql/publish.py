@@ -39,7 +39,8 @@ def _registered_outputs(session: Session, execution_id: int) -> dict[int, tuple[
 
 def _make_live(session: Session, execution: ExecutionRow, outputs: Outputs | None,
                now: float) -> None:
-    """COMPLETE: the registered outputs become LIVE with their final uri and properties."""
+    """COMPLETE: the registered outputs become LIVE with their final uri and properties;
+    those left out become ABANDONED (from the rows already read: no second query)."""
     registered = _registered_outputs(session, execution.id)
     if outputs is None:  # promote everything as registered
         outputs = {}
@@ -60,6 +61,9 @@ def _make_live(session: Session, execution: ExecutionRow, outputs: Outputs | Non
             row.properties = dict(artifact.properties)
             row.custom_properties = dict(artifact.custom_properties)
             row.state, row.update_time = ArtifactState.LIVE.value, now
+    for _, row in registered.values():
+        if row.state == ArtifactState.PENDING.value:
+            row.state, row.update_time = ArtifactState.ABANDONED.value, now
 
 
 def _link_reused(session: Session, execution: ExecutionRow, outputs: Outputs,
@@ -113,10 +117,11 @@ class PublishQueries:
                     fix="register a new execution for a new attempt")
             now = time.time()
             if state is ExecutionState.COMPLETE:
-                _make_live(session, row, outputs, now)
+                _make_live(session, row, outputs, now)  # abandons what it leaves PENDING
             elif state is ExecutionState.CACHED:
-                _link_reused(session, row, outputs or {}, now)
-            abandon_pending_outputs(session, row.id, now)
+                _link_reused(session, row, outputs or {}, now)  # abandons the placeholders
+            else:
+                abandon_pending_outputs(session, row.id, now)
             row.state, row.end_time = state.value, now
             if error is not None:
                 row.error = error

@@ -125,6 +125,10 @@ class Database:
         self.url = url
         self.redacted_url = redact_url(url)
         self._sessions = sessionmaker(bind=engine, expire_on_commit=False)
+        #: Artifact types stored and committed through this store: (name, property kinds)
+        #: -> id. Types are never deleted and a stored kind never changes, so a hit needs
+        #: no query (saves one round trip per registered output type).
+        self.artifact_type_ids: dict[tuple, int] = {}
 
     @contextlib.contextmanager
     def session(self, *, write: bool = False) -> Iterator[Session]:
