@@ -40,6 +40,8 @@ def build_parser() -> argparse.ArgumentParser:
     runs.add_argument("action", nargs="?", choices=["show"], help="show one run")
     runs.add_argument("run_id", nargs="?", help="the run id to show")
     runs.add_argument("--pipeline", help="only runs of this pipeline")
+    runs.add_argument("--graph", action="store_true",
+                      help="with show: draw the run's DAG (layers, states, artifact edges)")
     _store_args(runs)
 
     artifacts = sub.add_parser("artifacts", help="list artifacts")

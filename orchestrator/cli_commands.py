@@ -254,6 +254,9 @@ def cmd_runs(args) -> int:
             if not args.run_id:
                 raise ConfigError("runs show: expected a run id.", fix="gristmill runs show ID")
             data = inspect_store.run_details(store, args.run_id)
+            if args.graph and not args.json:
+                print(inspect_store.run_graph(data))
+                return 0
             return _emit(args, data, inspect_store.run_table(data))
         data = inspect_store.list_runs(store, args.pipeline)
         return _emit(args, data, inspect_store.runs_table(data))

@@ -9,6 +9,7 @@ from rich.table import Table
 
 from gristmill.metadata.errors import ConfigError
 from gristmill.metadata.store import PIPELINE_RUN, MetadataStore
+from gristmill.orchestrator.dag_view import build_dag, display_state, layout_dag, render_text
 
 
 def list_runs(store: MetadataStore, pipeline: str | None) -> list[dict[str, Any]]:
@@ -25,21 +26,55 @@ def list_runs(store: MetadataStore, pipeline: str | None) -> list[dict[str, Any]
     return runs
 
 
+def resolve_run_id(store: MetadataStore, given: str, command: str = "runs show") -> str:
+    """The one run id that is ``given`` or starts with it.
+
+    Raises:
+        ConfigError: No run matches, or several do (the error lists them).
+    """
+    names = [ctx.name for ctx in store.list_contexts(PIPELINE_RUN)]
+    if given in names:
+        return given
+    matches = sorted(n for n in names if n.startswith(given))
+    if len(matches) == 1:
+        return matches[0]
+    if not matches:
+        raise ConfigError(f"{command}: no run {given!r} (nor one starting with it) in this "
+                          "metadata store.", fix="list runs with `gristmill runs`, or pass "
+                                                 "--db URL")
+    shown = ", ".join(matches[:10]) + (f" and {len(matches) - 10} more" if len(matches) > 10
+                                       else "")
+    raise ConfigError(f"{command}: run id prefix {given!r} is ambiguous: {len(matches)} runs "
+                      f"start with it: {shown}.", fix="give more characters of the run id")
+
+
 def run_details(store: MetadataStore, run_id: str) -> dict[str, Any]:
-    """One run with every execution, its state, timing and outputs."""
+    """One run with every execution, its state, timing, inputs and outputs (``run_id`` may
+    be a unique prefix)."""
+    run_id = resolve_run_id(store, run_id)
     ctx = store.get_context(PIPELINE_RUN, run_id)
-    if ctx is None:
-        raise ConfigError(f"runs show: no run {run_id!r} in this metadata store.",
-                          fix="list runs with `gristmill runs`, or pass --db URL")
     components = []
     for e in store.list_executions(run_id=run_id):
-        outputs = store.get_outputs(e.id)
+        outputs, inputs = store.get_outputs(e.id), store.get_inputs(e.id)
         components.append({
             "name": e.component_id, "type": e.component_type, "state": e.state.value,
+            "display_state": display_state(e.state.value, e.error,
+                                           e.custom_properties.get("halt_reason")),
             "execution_id": e.id, "seconds": round(e.seconds, 3) if e.seconds else None,
             "cached_from": e.custom_properties.get("cached_from_execution"), "error": e.error,
+            "inputs": {k: [{"id": a.id, "uri": a.uri} for a in v] for k, v in inputs.items()},
             "outputs": {k: [{"id": a.id, "uri": a.uri} for a in v] for k, v in outputs.items()}})
     return {"run_id": run_id, **ctx.properties, "components": components}
+
+
+def run_graph(run: dict[str, Any]) -> str:
+    """The terminal DAG of a run from :func:`run_details` (``runs show ID --graph``)."""
+    components = [{**c, "state": c["display_state"],
+                   "inputs": {k: [a["id"] for a in v] for k, v in c["inputs"].items()},
+                   "outputs": {k: [a["id"] for a in v] for k, v in c["outputs"].items()}}
+                  for c in run["components"]]
+    layout = layout_dag(*build_dag(components))
+    return f"run {run['run_id']} ({run.get('status')})\n{render_text(layout)}"
 
 
 def list_artifacts(store: MetadataStore, type_name: str | None, producer: str | None

@@ -129,6 +129,7 @@ class MlflowMirror(PipelineHooks):
                            state=result.state.value, seconds=result.seconds,
                            execution_id=result.execution_id,
                            error=_redacted(result.error), metrics=result.metrics,
+                           skipped=result.skipped, halt_reason=_redacted(result.halt_reason),
                            parameters=_redacted(result.parameters),
                            inputs=_artifact_refs(result.inputs),
                            outputs=_artifact_refs(result.outputs))
@@ -139,7 +140,7 @@ class MlflowMirror(PipelineHooks):
         for result in results:
             if result.state.value == "CANCELED":
                 self.journal.write("end_node", node=result.node_id, type=result.component_type,
-                                   state="CANCELED", seconds=0.0,
+                                   state="CANCELED", seconds=0.0, skipped=result.skipped,
                                    execution_id=result.execution_id, error=_redacted(result.error),
                                    metrics={}, parameters={}, inputs={}, outputs={})
         self.journal.write("end_pipeline", status=status, seconds=time.time() - run.started)

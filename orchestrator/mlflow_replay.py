@@ -20,6 +20,7 @@ from gristmill.metadata.db_url import HIDDEN, redact_text, redact_url, sqlite_fi
 
 log = logging.getLogger(__name__)
 _PARAM_LIMIT = 6000  # MLflow 3's maximum param value length
+_NOTE_LIMIT = 8000  # MLflow's maximum tag value length (the run description is a tag)
 
 
 TRACKING_URI_ENV = "GRISTMILL_REPLAY_TRACKING_URI"
@@ -239,9 +240,27 @@ class _Replayer:
             "components_executed": states.count("COMPLETE"),
             "components_failed": states.count("FAILED")})
         self.client.set_tag(self.parent_id, "gristmill.status", event["status"])
+        self._log_dag(event["status"])
         self.client.set_terminated(self.parent_id,
                                    "FINISHED" if event["status"] == "COMPLETE" else "FAILED",
                                    end_time=_ms(event["time"]))
+
+    def _log_dag(self, status: str) -> None:
+        """The parent run's ``dag.html`` artifact and Markdown description."""
+        from gristmill.orchestrator import dag_view
+
+        links = {node: f"#/experiments/{self.experiment_id}/runs/{run_id}"
+                 for node, run_id in self.node_runs.items()}
+        layout = dag_view.layout_dag(*dag_view.build_dag(
+            dag_view.components_from_journal(self.events, links)))
+        title = f"{self.start['pipeline']} run {self.start['run_id']} ({status})"
+        self.client.log_text(self.parent_id, dag_view.render_html(layout, title, "/"),
+                             "dag.html")
+        note = dag_view.render_markdown(layout, title)
+        if len(note) > _NOTE_LIMIT:  # said, never cut silently
+            note = note[:_NOTE_LIMIT - 120].rsplit("\n", 1)[0] + \
+                "\n\n(table cut at MLflow's 8,000-character limit: dag.html lists every node)"
+        self.client.set_tag(self.parent_id, "mlflow.note.content", note)
 
     def _log_batch(self, run_id: str, *, params: dict | None = None,
                    metrics: dict | None = None, step: int | None = None) -> None:
