@@ -50,10 +50,11 @@ def build_parser() -> argparse.ArgumentParser:
     _store_args(artifacts)
 
     lineage = sub.add_parser("lineage", help="what an artifact came from and what it fed")
-    lineage.add_argument("artifact_id", type=int)
-    lineage.add_argument("--direction", choices=["upstream", "downstream", "both"],
-                         default="both")
-    lineage.add_argument("--hops", type=int, default=3)
+    lineage.add_argument("artifact_id", type=int, help="the artifact id (see `artifacts`)")
+    lineage.add_argument("--direction", choices=["up", "down", "both", "upstream",
+                                                 "downstream"], default="both",
+                         help="up: what it was made from; down: what was made from it")
+    lineage.add_argument("--hops", type=int, default=3, help="executions to follow")
     _store_args(lineage)
 
     ui = sub.add_parser("ui", help="start the MLflow UI over Gristmill's tracking store")

@@ -272,10 +272,15 @@ def cmd_artifacts(args) -> int:
 
 def cmd_lineage(args) -> int:
     from gristmill.orchestrator import inspect_store
+    from gristmill.orchestrator.lineage_view import DIRECTIONS, render_tree
 
     with _store(args) as store:
-        data = inspect_store.lineage(store, args.artifact_id, args.direction, args.hops)
-        return _emit(args, data, inspect_store.lineage_table(data))
+        data = inspect_store.lineage(store, args.artifact_id, DIRECTIONS[args.direction],
+                                     args.hops)
+    if args.json:
+        return _emit(args, data, None)
+    print(render_tree(data))
+    return 0
 
 
 def cmd_ui(args) -> int:

@@ -122,19 +122,6 @@ def artifacts_table(artifacts: list[dict[str, Any]]) -> Table:
     return table
 
 
-def lineage_table(data: dict[str, Any]) -> Table:
-    executions = {e["id"]: e for e in data["executions"]}
-    artifacts = {a["id"]: a for a in data["artifacts"]}
-    table = Table("execution", "component", "event", "key", "artifact", "type", "uri",
-                  title=f"lineage of artifact {data['artifact_id']} ({data['direction']}, "
-                        f"{data['hops']} hops)")
-    for ev in sorted(data["events"], key=lambda ev: (ev["execution_id"], ev["type"])):
-        e, a = executions.get(ev["execution_id"], {}), artifacts.get(ev["artifact_id"], {})
-        table.add_row(str(ev["execution_id"]), e.get("component", ""), ev["type"], ev["key"],
-                      str(ev["artifact_id"]), a.get("type", ""), a.get("uri", ""))
-    return table
-
-
 def _when(timestamp: float | None) -> str:
     if not timestamp:
         return ""

@@ -160,8 +160,19 @@ def _redacted(value: Any) -> Any:
 
 
 def _artifact_refs(artifacts: Mapping[str, list]) -> dict[str, list[dict[str, Any]]]:
-    return {k: [{"id": a.id, "uri": a.uri, "type": a.type_name} for a in v]
-            for k, v in artifacts.items()}
+    return {k: [_artifact_ref(a) for a in v] for k, v in artifacts.items()}
+
+
+def _artifact_ref(artifact) -> dict[str, Any]:
+    """Id, URI and type; for a Pusher's output also the model version it registered."""
+    ref = {"id": artifact.id, "uri": artifact.uri, "type": artifact.type_name}
+    props = getattr(artifact, "custom_properties", None) or {}
+    if props.get("registered_model_name") and props.get("registered_model_version"):
+        ref["model_version"] = {"name": str(props["registered_model_name"]),
+                                "version": str(props["registered_model_version"]),
+                                "alias": str(props.get("registered_model_alias") or ""),
+                                "model_id": props.get("model_id")}
+    return ref
 
 
 def _start_tracking_store_creation(tracking_uri: str | None) -> None:

@@ -240,27 +240,57 @@ class _Replayer:
             "components_executed": states.count("COMPLETE"),
             "components_failed": states.count("FAILED")})
         self.client.set_tag(self.parent_id, "gristmill.status", event["status"])
-        self._log_dag(event["status"])
+        self._log_lineage()
+        self._log_dag(event["status"], self._link_model_versions())
         self.client.set_terminated(self.parent_id,
                                    "FINISHED" if event["status"] == "COMPLETE" else "FAILED",
                                    end_time=_ms(event["time"]))
 
-    def _log_dag(self, status: str) -> None:
+    def _links(self) -> dict[str, str]:
+        """Node id -> the UI route of its nested run."""
+        return {node: f"#/experiments/{self.experiment_id}/runs/{run_id}"
+                for node, run_id in self.node_runs.items()}
+
+    def _log_lineage(self) -> None:
+        """Each component run: ``lineage.html`` and a description listing its inputs (with
+        their makers) and outputs (with their readers), linked to those runs."""
+        from gristmill.orchestrator import lineage_view
+
+        links = self._links()
+        for node, flow in lineage_view.artifact_flow(self.events).items():
+            run_id = self._node_run({"node": node, "time": self.start["start"]})
+            self.client.log_text(run_id, lineage_view.render_node_html(node, flow, links),
+                                 "lineage.html")
+            self.client.set_tag(run_id, "mlflow.note.content", _fit_note(
+                lineage_view.render_node_markdown(node, flow, links)))
+
+    def _link_model_versions(self) -> list[str]:
+        """Link each model version a Pusher registered to the run that trained it; tag the
+        parent with them. Returns the parent description's lines."""
+        from gristmill.orchestrator.lineage_view import link_model_versions
+
+        lines = link_model_versions(self.client, self.events, self.node_runs, self._links(),
+                                    f"Pipeline {self.start['pipeline']} run "
+                                    f"{self.start['run_id']}")
+        if lines:
+            self.client.set_tag(self.parent_id, "gristmill.model_versions",
+                                ", ".join(name for name, _ in lines)[:_PARAM_LIMIT])
+        return [line for _, line in lines]
+
+    def _log_dag(self, status: str, model_lines: list[str]) -> None:
         """The parent run's ``dag.html`` artifact and Markdown description."""
         from gristmill.orchestrator import dag_view
 
-        links = {node: f"#/experiments/{self.experiment_id}/runs/{run_id}"
-                 for node, run_id in self.node_runs.items()}
+        links = self._links()
         layout = dag_view.layout_dag(*dag_view.build_dag(
             dag_view.components_from_journal(self.events, links)))
         title = f"{self.start['pipeline']} run {self.start['run_id']} ({status})"
         self.client.log_text(self.parent_id, dag_view.render_html(layout, title, "/"),
                              "dag.html")
         note = dag_view.render_markdown(layout, title)
-        if len(note) > _NOTE_LIMIT:  # said, never cut silently
-            note = note[:_NOTE_LIMIT - 120].rsplit("\n", 1)[0] + \
-                "\n\n(table cut at MLflow's 8,000-character limit: dag.html lists every node)"
-        self.client.set_tag(self.parent_id, "mlflow.note.content", note)
+        if model_lines:
+            note = "\n".join([note, "", "**Registered model versions**", "", *model_lines])
+        self.client.set_tag(self.parent_id, "mlflow.note.content", _fit_note(note))
 
     def _log_batch(self, run_id: str, *, params: dict | None = None,
                    metrics: dict | None = None, step: int | None = None) -> None:
@@ -276,6 +306,15 @@ class _Replayer:
         param_list = [Param(k, v) for k, v in (params or {}).items() if _valid_name(k, "param")]
         if metric_list or param_list:
             self.client.log_batch(run_id, metrics=metric_list, params=param_list)
+
+
+def _fit_note(note: str) -> str:
+    """A run description within MLflow's tag limit; a cut says so (dag.html and
+    lineage.html hold everything)."""
+    if len(note) <= _NOTE_LIMIT:
+        return note
+    return note[:_NOTE_LIMIT - 120].rsplit("\n", 1)[0] + \
+        "\n\n(cut at MLflow's 8,000-character limit: the HTML artifact lists everything)"
 
 
 def _valid_name(name: str, kind: str) -> bool:

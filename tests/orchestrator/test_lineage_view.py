@@ -1,0 +1,116 @@
+"""Lineage you can read and click: ``gristmill lineage ID`` trees, component-run lineage
+tables in MLflow, and model versions linked to the run that trained them."""
+
+from __future__ import annotations
+
+import json
+import re
+
+import pytest
+from orchestrator_fakes import Counter, diamond, make_pipeline, read_value, write_value
+
+from gristmill.components import InputArtifact, OutputArtifact, component
+from gristmill.components.pusher.component import Pusher
+from gristmill.metadata.standard_artifacts import Examples, Model
+from gristmill.orchestrator import SequentialRunner
+from gristmill.orchestrator.cli import main
+
+
+@component
+def FakeTrainer(examples: InputArtifact[Examples], model: OutputArtifact[Model]) -> None:
+    """A "model": the input's value, in a file."""
+    write_value(model, read_value(examples))
+
+
+def _lineage(capsys, db: str, artifact_id: int, *args: str) -> str:
+    capsys.readouterr()
+    assert main(["lineage", str(artifact_id), "--db", db, *args]) == 0
+    return capsys.readouterr().out
+
+
+@pytest.fixture
+def diamond_run(tmp_path, home):
+    pipeline = make_pipeline(tmp_path, diamond())
+    result = SequentialRunner(mirror_mlflow=False).run(pipeline)
+    ids = {n: result.node(n).outputs["out"][0].id for n in ("Source", "left", "right", "Join")}
+    executions = {n: result.node(n).execution_id for n in ids}
+    return pipeline.metadata_url, result.run_id, ids, executions
+
+
+@pytest.mark.unit
+def test_lineage_up_draws_the_tree_to_the_source(diamond_run, capsys):
+    db, run_id, ids, ex = diamond_run
+    text = _lineage(capsys, db, ids["Join"], "--direction", "up")
+    assert text.splitlines() == [
+        f"Examples #{ids['Join']}",
+        f"└─ <- Join  execution #{ex['Join']} COMPLETE  run {run_id}",
+        f"   ├─ a: Examples #{ids['left']}",
+        f"   │  └─ <- left  execution #{ex['left']} COMPLETE  run {run_id}",
+        f"   │     └─ x: Examples #{ids['Source']}",
+        f"   │        └─ <- Source  execution #{ex['Source']} COMPLETE  run {run_id}",
+        f"   └─ b: Examples #{ids['right']}",
+        f"      └─ <- right  execution #{ex['right']} COMPLETE  run {run_id}",
+        f"         └─ x: Examples #{ids['Source']}",
+        f"            └─ <- Source  execution #{ex['Source']} COMPLETE  run {run_id}",
+        "               └─ (shown above)"]
+
+
+@pytest.mark.unit
+def test_lineage_down_and_both_and_the_hops_cut(diamond_run, capsys):
+    db, run_id, ids, ex = diamond_run
+    down = _lineage(capsys, db, ids["Source"], "--direction", "down").splitlines()
+    assert down[0] == f"Examples #{ids['Source']}"
+    assert down[1] == f"├─ -> left  execution #{ex['left']} COMPLETE  run {run_id}"
+    assert f"│  └─ out: Examples #{ids['left']}" in down
+    assert sum("-> Join" in line for line in down) == 2
+    both = _lineage(capsys, db, ids["left"], "--direction", "both").splitlines()
+    assert both[0] == "upstream (made from):" and "downstream (fed):" in both
+    assert both[both.index("downstream (fed):") + 2].endswith(
+        f"-> Join  execution #{ex['Join']} COMPLETE  run {run_id}")
+    cut = _lineage(capsys, db, ids["Join"], "--direction", "upstream", "--hops", "1")
+    assert cut.count("… (stopped at --hops 1)") == 2 and "Source" not in cut
+    as_json = json.loads(_lineage(capsys, db, ids["Join"], "--direction", "up", "--json"))
+    assert as_json["direction"] == "upstream" and len(as_json["executions"]) == 4
+
+
+@pytest.mark.integration
+def test_component_runs_carry_lineage_and_model_versions_link_to_the_trainer(
+        tmp_path, home, monkeypatch):
+    from mlflow import MlflowClient
+
+    monkeypatch.setenv("GRISTMILL_MLFLOW_MIRROR", "sync")
+    tracking = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    counter = Counter(n=4)
+    trainer = FakeTrainer(examples=counter.outputs["examples"]).with_id("Trainer")
+    pusher = Pusher(model=trainer.outputs["model"], registered_model_name="fakemodel",
+                    push_destination={"filesystem": {"base_directory": str(tmp_path / "srv")}})
+    result = SequentialRunner().run(make_pipeline(tmp_path, [counter, trainer, pusher],
+                                                  tracking_uri=tracking))
+    assert result.status == "COMPLETE", [(c.node_id, c.error) for c in result.components]
+    client = MlflowClient(tracking_uri=tracking)
+    experiment_id = client.get_experiment_by_name("fake").experiment_id
+    runs = client.search_runs([experiment_id], max_results=100)
+    (parent,) = [r for r in runs if "mlflow.parentRunId" not in r.data.tags]
+    children = {r.data.tags["gristmill.node"]: r for r in runs if r is not parent}
+    link = {n: f"#/experiments/{experiment_id}/runs/{r.info.run_id}"
+            for n, r in children.items()}
+    examples_id = result.node("Counter").outputs["examples"][0].id
+    model_id = result.node("Trainer").outputs["model"][0].id
+    note = children["Trainer"].data.tags["mlflow.note.content"]
+    assert f"| examples | #{examples_id} | Examples | [Counter]({link['Counter']}) |" in note
+    assert f"| model | #{model_id} | Model | [Pusher]({link['Pusher']}) |" in note
+    client.download_artifacts(children["Trainer"].info.run_id, "lineage.html", str(tmp_path))
+    page = (tmp_path / "lineage.html").read_text()
+    assert f'<a href="/{link["Counter"]}" target="_blank">Counter</a>' in page
+    assert "<script" not in page
+    counter_note = children["Counter"].data.tags["mlflow.note.content"]
+    assert "**Inputs**\n\n(none)" in counter_note
+
+    version = client.get_model_version("fakemodel", "1")
+    assert version.tags["gristmill.source_mlflow_run_id"] == children["Trainer"].info.run_id
+    assert f"trained by [Trainer]({link['Trainer']})" in version.description
+    assert f"pushed by [Pusher]({link['Pusher']})" in version.description
+    assert parent.data.tags["gristmill.model_versions"] == "fakemodel version 1"
+    assert re.search(r"- \[fakemodel version 1\]\(#/models/fakemodel/versions/1\) "
+                     r"\(alias `champion`\), trained by \[Trainer\]",
+                     parent.data.tags["mlflow.note.content"])
