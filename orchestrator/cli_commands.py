@@ -314,7 +314,7 @@ def cmd_db(args) -> int:
 def _store(args):
     from gristmill.metadata.store import open_store
 
-    return open_store(args.db_url)
+    return open_store(args.db_url or os.environ.get("GRISTMILL_METADATA_URL"))
 
 
 def _emit(args, data: Any, table: Table) -> int:

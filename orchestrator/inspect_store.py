@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import difflib
 from typing import Any
 
 from rich.table import Table
@@ -79,10 +80,34 @@ def run_graph(run: dict[str, Any]) -> str:
 
 def list_artifacts(store: MetadataStore, type_name: str | None, producer: str | None
                    ) -> list[dict[str, Any]]:
-    """Artifacts, newest first."""
+    """Artifacts, newest first; ``type_name`` in any case (``model`` is ``Model``).
+
+    Raises:
+        ConfigError: ``type_name`` is no known artifact type (with a did-you-mean).
+    """
+    if type_name is not None:
+        type_name = resolve_type_name(store, type_name)
     return [{"id": a.id, "type": a.type_name, "uri": a.uri, "state": a.state.value,
              "producer": a.producer_component}
             for a in store.list_artifacts(type_name=type_name, producer_component=producer)]
+
+
+def resolve_type_name(store: MetadataStore, given: str) -> str:
+    """The artifact type spelled ``given`` in any case, among the standard types and those
+    in the store."""
+    from gristmill.metadata import standard_artifacts
+    from gristmill.metadata.types import Artifact
+
+    known = {cls.TYPE_NAME for cls in vars(standard_artifacts).values()
+             if isinstance(cls, type) and issubclass(cls, Artifact)}
+    known |= {a.type_name for a in store.list_artifacts()}
+    by_lower = {name.lower(): name for name in known}
+    if given.lower() in by_lower:
+        return by_lower[given.lower()]
+    close = difflib.get_close_matches(given.lower(), list(by_lower), n=1)
+    hint = f" Did you mean {by_lower[close[0]]!r}?" if close else ""
+    raise ConfigError(f"artifacts --type {given!r}: no such artifact type.{hint}",
+                      fix=f"use one of {sorted(known)} (any case)")
 
 
 def lineage(store: MetadataStore, artifact_id: int, direction: str, hops: int
