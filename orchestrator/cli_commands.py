@@ -126,14 +126,18 @@ def _coerce(value: str, default: Any) -> Any:
 
 
 class Progress(PipelineHooks):
-    """One line per component on stderr as it finishes."""
+    """One line per component on stderr as it finishes, node ids in one column."""
+
+    def __init__(self, node_ids: list[str] = ()):
+        self.width = max([28, *map(len, node_ids)])
 
     def before_pipeline_run(self, run: RunInfo) -> None:
         err.print(f"[bold]{escape(run.pipeline_name)}[/] run [bold]{escape(run.run_id)}[/]")
 
     def after_node(self, run: RunInfo, result: NodeResult, context) -> None:
         style = _STATE_STYLE.get(result.state.value, "default")
-        err.print(f"  [{style}]{result.state.value:<9}[/] {escape(f'{result.node_id:<28}')} "
+        err.print(f"  [{style}]{result.state.value:<9}[/] "
+                  f"{escape(f'{result.node_id:<{self.width}}')} "
                   f"{result.seconds:7.2f}s")
         if result.error:
             err.print(f"    [red]{escape(redact_text(result.error))}[/]")
@@ -154,7 +158,7 @@ def cmd_run(args) -> int:
 
     runner_cls = SequentialRunner if args.sequential else LocalDagRunner
     resume = _resume_command(args)
-    result = runner_cls(hooks=[Progress()]).run(
+    result = runner_cls(hooks=[Progress([c.id for c in pipeline.components])]).run(
         pipeline, from_nodes=args.from_nodes, to_nodes=args.to_nodes,
         enable_cache=False if args.no_cache else None, params=params, resume_command=resume,
         allow_shared_name=args.allow_shared_name)
@@ -203,10 +207,16 @@ def _print_summary(result, pipeline: Pipeline) -> None:
         if node.skipped:
             reason = (node.error or "").removeprefix("skipped: ")
             err.print(f"  skipped:   {escape(node.node_id)}: {escape(reason)}")
+    from gristmill.orchestrator.run_summary import headline_lines, mlflow_line
+
+    for label, text in headline_lines(result.components):
+        err.print(f"  {label:<10} {escape(redact_text(text))}")
     err.print(f"  run id:    {escape(result.run_id)}")
     err.print(f"  artifacts: {escape(result.root)}")
     if pipeline.tracking_uri != "":
-        err.print("  browse:    gristmill ui   (then open http://127.0.0.1:5000)")
+        from gristmill.orchestrator.mlflow_mirror import mirror_dir
+
+        err.print(f"  mlflow:    {escape(mlflow_line(mirror_dir(), result.run_id))}")
     if result.resume_command:
         err.print(f"  resume:    {escape(result.resume_command)}   (completed components come from "
                   "cache)")
@@ -257,7 +267,13 @@ def cmd_runs(args) -> int:
             if args.graph and not args.json:
                 print(inspect_store.run_graph(data))
                 return 0
-            return _emit(args, data, inspect_store.run_table(data))
+            code = _emit(args, data, inspect_store.run_table(data))
+            if not args.json:
+                from gristmill.orchestrator.mlflow_mirror import mirror_dir
+                from gristmill.orchestrator.run_summary import mlflow_line
+
+                out.print(f"mlflow: {escape(mlflow_line(mirror_dir(), data['run_id']))}")
+            return code
         data = inspect_store.list_runs(store, args.pipeline)
         return _emit(args, data, inspect_store.runs_table(data))
 

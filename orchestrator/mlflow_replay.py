@@ -85,8 +85,16 @@ def replay_file(path: str, tracking_uri: str | None = None) -> None:
                                  f"journal); renamed to {journal.with_suffix('.bad').name}")
         events[0]["tracking_uri"] = _full_tracking_uri(events[0].get("tracking_uri") or "",
                                                        tracking_uri)
-        _Replayer(events).replay()
+        replayer = _Replayer(events)
+        replayer.replay()
+        _write_location(journal.parent / f"{events[0]['run_id']}.mlflow.json", replayer)
         journal.rename(journal.with_suffix(".done"))
+
+
+def _write_location(path: Path, replayer: _Replayer) -> None:
+    """Where the run now is in MLflow, for the run summary and ``gristmill runs show``."""
+    path.write_text(json.dumps({"experiment_id": replayer.experiment_id,
+                                "parent_run_id": replayer.parent_id}))
 
 
 def read_events(journal: Path) -> list[dict[str, Any]]:
