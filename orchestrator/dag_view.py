@@ -19,7 +19,7 @@ from typing import Any
 STATE_COLOURS = {"COMPLETE": "#2e7d32", "CACHED": "#0277bd", "FAILED": "#c62828",
                  "SKIPPED": "#9e9e9e", "HALTED": "#ef6c00", "CANCELED": "#6d4c41",
                  "RUNNING": "#6a1b9a", "NEW": "#616161"}
-_BOX_W, _BOX_H, _GAP_X, _GAP_Y, _MARGIN = 190, 54, 90, 26, 24
+_BOX_W, _BOX_H, _GAP_X, _GAP_Y, _MARGIN = 190, 54, 150, 30, 24
 
 
 @dataclass(frozen=True)
@@ -172,18 +172,28 @@ def _xy(layout: DagLayout, node_id: str) -> tuple[int, int]:
     return _MARGIN + x * (_BOX_W + _GAP_X), _MARGIN + 30 + y * (_BOX_H + _GAP_Y)
 
 
+def _port(edges: list[DagEdge], edge: DagEdge, top: int) -> int:
+    """The y of ``edge``'s own port on a box side shared by ``edges`` (one each)."""
+    return top + (_BOX_H * (edges.index(edge) + 1)) // (len(edges) + 1)
+
+
 def _svg_edge(layout: DagLayout, edge: DagEdge) -> str:
-    (x1, y1), (x2, y2) = _xy(layout, edge.source), _xy(layout, edge.target)
-    x1, y1, y2 = x1 + _BOX_W, y1 + _BOX_H // 2, y2 + _BOX_H // 2
-    mid = (x1 + x2) / 2
-    label = html.escape(edge.label)
+    """A curve from its own port on the source's right side to its own port on the
+    target's left side; the label sits above the straight stem leaving the source."""
+    (x1, top1), (x2, top2) = _xy(layout, edge.source), _xy(layout, edge.target)
+    y1 = _port([e for e in layout.edges if e.source == edge.source], edge, top1)
+    y2 = _port([e for e in layout.edges if e.target == edge.target], edge, top2)
+    x1, stem = x1 + _BOX_W, x1 + _BOX_W + _GAP_X * 0.75
+    bend = max(stem + 10, x2 - _GAP_X / 2)
+    label = edge.label if len(edge.label) <= 22 else edge.label[:21] + "\u2026"
     return (f'<g class="edge" data-source="{html.escape(edge.source)}" '
-            f'data-target="{html.escape(edge.target)}">'
-            f'<path d="M{x1},{y1} C{mid},{y1} {mid},{y2} {x2 - 6},{y2}" fill="none" '
-            f'stroke="#555" stroke-width="1.4" marker-end="url(#arrow)"/>'
-            f'<text x="{mid:.0f}" y="{(y1 + y2) / 2 - 4:.0f}" font-size="11" fill="#333" '
-            f'text-anchor="middle" paint-order="stroke" stroke="#fff" stroke-width="3">'
-            f'{label}</text></g>')
+            f'data-target="{html.escape(edge.target)}"><title>{html.escape(edge.source)} '
+            f'\u2192 {html.escape(edge.target)}: {html.escape(edge.label)}</title>'
+            f'<path d="M{x1},{y1} L{stem:.0f},{y1} C{bend:.0f},{y1} {stem:.0f},{y2} '
+            f'{x2 - 6},{y2}" fill="none" stroke="#555" stroke-width="1.3" '
+            f'marker-end="url(#arrow)"/><text x="{x1 + 4}" y="{y1 - 3}" font-size="10" '
+            f'fill="#333" paint-order="stroke" stroke="#fff" stroke-width="3">'
+            f'{html.escape(label)}</text></g>')
 
 
 def _svg_node(layout: DagLayout, node: DagNode, link_prefix: str) -> str:
