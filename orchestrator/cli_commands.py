@@ -214,9 +214,10 @@ def _print_summary(result, pipeline: Pipeline) -> None:
     err.print(f"  run id:    {escape(result.run_id)}")
     err.print(f"  artifacts: {escape(result.root)}")
     if pipeline.tracking_uri != "":
-        from gristmill.orchestrator.mlflow_mirror import mirror_dir
+        from gristmill.orchestrator.mlflow_mirror import mirror_dir, mirror_mode
 
-        err.print(f"  mlflow:    {escape(mlflow_line(mirror_dir(), result.run_id))}")
+        err.print(f"  mlflow:    "
+                  f"{escape(mlflow_line(mirror_dir(), result.run_id, mirror_mode()))}")
     if result.resume_command:
         err.print(f"  resume:    {escape(result.resume_command)}   (completed components come from "
                   "cache)")
@@ -269,10 +270,11 @@ def cmd_runs(args) -> int:
                 return 0
             code = _emit(args, data, inspect_store.run_table(data))
             if not args.json:
-                from gristmill.orchestrator.mlflow_mirror import mirror_dir
+                from gristmill.orchestrator.mlflow_mirror import mirror_dir, mirror_mode
                 from gristmill.orchestrator.run_summary import mlflow_line
 
-                out.print(f"mlflow: {escape(mlflow_line(mirror_dir(), data['run_id']))}")
+                line = mlflow_line(mirror_dir(), data["run_id"], mirror_mode())
+                out.print(f"mlflow: {escape(line)}")
             return code
         data = inspect_store.list_runs(store, args.pipeline)
         return _emit(args, data, inspect_store.runs_table(data))

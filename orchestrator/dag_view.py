@@ -19,6 +19,8 @@ from typing import Any
 STATE_COLOURS = {"COMPLETE": "#2e7d32", "CACHED": "#0277bd", "FAILED": "#c62828",
                  "SKIPPED": "#9e9e9e", "HALTED": "#ef6c00", "CANCELED": "#6d4c41",
                  "RUNNING": "#6a1b9a", "NEW": "#616161"}
+#: MLflow's maximum tag value length (a run's description is the tag mlflow.note.content).
+NOTE_LIMIT = 8000
 _BOX_W, _BOX_H, _GAP_X, _GAP_Y, _MARGIN = 190, 54, 150, 30, 24
 
 
@@ -285,3 +287,12 @@ def components_from_journal(events: list[dict[str, Any]], links: Mapping[str, st
                                  "seconds": e.get("seconds"), "link": links.get(e["node"]),
                                  **ids}
     return list(components.values())
+
+
+def fit_note(note: str) -> str:
+    """A run description within MLflow's tag limit; a cut says so (the HTML artifacts,
+    ``dag.html`` and ``lineage.html``, hold everything)."""
+    if len(note) <= NOTE_LIMIT:
+        return note
+    return note[:NOTE_LIMIT - 120].rsplit("\n", 1)[0] + \
+        "\n\n(cut at MLflow's 8,000-character limit: the HTML artifact lists everything)"

@@ -205,12 +205,12 @@ def render_node_html(node: str, flow: Mapping[str, list[ArtifactUse]],
 
 def link_model_versions(client, events: list[dict[str, Any]], node_runs: Mapping[str, str],
                         links: Mapping[str, str], where: str) -> list[tuple[str, str]]:
-    """Point each model version a Pusher of this run registered at the run that trained it.
+    """Describe each model version a Pusher of this run registered, linking its runs.
 
-    MLflow sets a version's own ``run_id`` only when the version is created, and the Pusher
-    creates it before the mirror's replay has made the component runs; so the version gets
-    a description linking to the Trainer's (and Pusher's) MLflow run, and the tag
-    ``gristmill.source_mlflow_run_id``.
+    The version's own ``run_id`` (MLflow's "Source run" link) is set when the Pusher creates
+    it, from the Trainer run the mirror opened early; a model from an earlier pipeline run
+    has none. This adds a description linking the Trainer's and Pusher's MLflow runs, and
+    the tag ``gristmill.source_mlflow_run_id``.
 
     Args:
         client: An ``MlflowClient`` on the tracking store the versions live in.

@@ -17,10 +17,11 @@ from typing import Any
 
 from gristmill.metadata.confinement import is_within
 from gristmill.metadata.db_url import HIDDEN, redact_text, redact_url, sqlite_file
+from gristmill.orchestrator.dag_view import fit_note
+from gristmill.orchestrator.run_summary import write_mlflow_location
 
 log = logging.getLogger(__name__)
 _PARAM_LIMIT = 6000  # MLflow 3's maximum param value length
-_NOTE_LIMIT = 8000  # MLflow's maximum tag value length (the run description is a tag)
 
 
 TRACKING_URI_ENV = "GRISTMILL_REPLAY_TRACKING_URI"
@@ -87,14 +88,15 @@ def replay_file(path: str, tracking_uri: str | None = None) -> None:
                                                        tracking_uri)
         replayer = _Replayer(events)
         replayer.replay()
-        _write_location(journal.parent / f"{events[0]['run_id']}.mlflow.json", replayer)
+        write_mlflow_location(journal.parent, events[0]["run_id"], replayer.experiment_id,
+                              replayer.parent_id)
         journal.rename(journal.with_suffix(".done"))
 
 
-def _write_location(path: Path, replayer: _Replayer) -> None:
-    """Where the run now is in MLflow, for the run summary and ``gristmill runs show``."""
-    path.write_text(json.dumps({"experiment_id": replayer.experiment_id,
-                                "parent_run_id": replayer.parent_id}))
+def _early_runs(events: list[dict[str, Any]]) -> dict[str, Any]:
+    """The runs opened during the pipeline run (the last ``early_runs`` event has all)."""
+    found = [e for e in events if e.get("op") == "early_runs"]
+    return {k: found[-1][k] for k in ("experiment", "parent", "nodes")} if found else {}
 
 
 def read_events(journal: Path) -> list[dict[str, Any]]:
@@ -154,27 +156,43 @@ class _Replayer:
         self.client = MlflowClient(tracking_uri=start["tracking_uri"])
 
     def replay(self) -> None:
-        experiment_id = self._experiment(self.start["pipeline"])
-        self._discard_partial_replay(experiment_id)
-        parent = self.client.create_run(
-            experiment_id, run_name=self.start["run_id"], start_time=_ms(self.start["start"]),
-            tags={"gristmill.run_id": self.start["run_id"],
-                  "gristmill.pipeline": self.start["pipeline"],
-                  "gristmill.root": self.start["root"]})
-        self.experiment_id, self.parent_id = experiment_id, parent.info.run_id
+        early = _early_runs(self.events)
+        self._open_parent(early)
         params = {k: str(v)[:_PARAM_LIMIT] for k, v in self.start["params"].items()}
         self._log_batch(self.parent_id, params=params)
         for event in self.events[1:]:
             getattr(self, f"_on_{event['op']}")(event)
 
-    def _discard_partial_replay(self, experiment_id: str) -> None:
+    def _open_parent(self, early: dict[str, Any]) -> None:
+        """Create the parent run, or adopt the one opened during the run (``early_runs``)."""
+        experiment_id = early.get("experiment") or self._experiment(self.start["pipeline"])
+        self._discard_partial_replay(experiment_id, keep={early.get("parent"),
+                                                          *early.get("nodes", {}).values()})
+        self.experiment_id = experiment_id
+        if early.get("parent"):
+            self.parent_id = early["parent"]
+            self.node_runs.update(early.get("nodes", {}))
+            return
+        parent = self.client.create_run(
+            experiment_id, run_name=self.start["run_id"], start_time=_ms(self.start["start"]),
+            tags={"gristmill.run_id": self.start["run_id"],
+                  "gristmill.pipeline": self.start["pipeline"],
+                  "gristmill.root": self.start["root"]})
+        self.parent_id = parent.info.run_id
+
+    def _on_early_runs(self, event):
+        pass  # adopted by _open_parent
+
+    def _discard_partial_replay(self, experiment_id: str, keep: set | None = None) -> None:
         """Delete the runs an earlier, failed replay of this journal left, so a retry never
-        shows the pipeline run twice (MLflow deletes softly: ``mlflow gc`` purges)."""
+        shows the pipeline run twice (MLflow deletes softly: ``mlflow gc`` purges). Runs
+        opened during the pipeline run (``keep``) stay."""
         found = self.client.search_runs(
             [experiment_id], filter_string=f"tags.`gristmill.run_id` = '{self.start['run_id']}'",
             max_results=50_000)
         for run in found:
-            self.client.delete_run(run.info.run_id)
+            if run.info.run_id not in (keep or set()):
+                self.client.delete_run(run.info.run_id)
 
     def _experiment(self, name: str) -> str:
         existing = self.client.get_experiment_by_name(name)
@@ -269,7 +287,7 @@ class _Replayer:
             run_id = self._node_run({"node": node, "time": self.start["start"]})
             self.client.log_text(run_id, lineage_view.render_node_html(node, flow, links),
                                  "lineage.html")
-            self.client.set_tag(run_id, "mlflow.note.content", _fit_note(
+            self.client.set_tag(run_id, "mlflow.note.content", fit_note(
                 lineage_view.render_node_markdown(node, flow, links)))
 
     def _link_model_versions(self) -> list[str]:
@@ -298,7 +316,7 @@ class _Replayer:
         note = dag_view.render_markdown(layout, title)
         if model_lines:
             note = "\n".join([note, "", "**Registered model versions**", "", *model_lines])
-        self.client.set_tag(self.parent_id, "mlflow.note.content", _fit_note(note))
+        self.client.set_tag(self.parent_id, "mlflow.note.content", fit_note(note))
 
     def _log_batch(self, run_id: str, *, params: dict | None = None,
                    metrics: dict | None = None, step: int | None = None) -> None:
@@ -314,15 +332,6 @@ class _Replayer:
         param_list = [Param(k, v) for k, v in (params or {}).items() if _valid_name(k, "param")]
         if metric_list or param_list:
             self.client.log_batch(run_id, metrics=metric_list, params=param_list)
-
-
-def _fit_note(note: str) -> str:
-    """A run description within MLflow's tag limit; a cut says so (dag.html and
-    lineage.html hold everything)."""
-    if len(note) <= _NOTE_LIMIT:
-        return note
-    return note[:_NOTE_LIMIT - 120].rsplit("\n", 1)[0] + \
-        "\n\n(cut at MLflow's 8,000-character limit: the HTML artifact lists everything)"
 
 
 def _valid_name(name: str, kind: str) -> bool:

@@ -74,6 +74,13 @@ def _number(value: float) -> str:
     return f"{value:.4f}"
 
 
+def write_mlflow_location(mirror_dir: Path, run_id: str, experiment_id: str,
+                          parent_run_id: str) -> None:
+    """Record where the replay put ``run_id`` in MLflow (read by :func:`mlflow_location`)."""
+    (mirror_dir / f"{run_id}{MLFLOW_LOCATION_SUFFIX}").write_text(json.dumps(
+        {"experiment_id": experiment_id, "parent_run_id": parent_run_id}))
+
+
 def mlflow_location(mirror_dir: Path, run_id: str) -> dict[str, str] | None:
     """The experiment and parent run ids the mirror gave ``run_id``, once replayed."""
     path = mirror_dir / f"{run_id}{MLFLOW_LOCATION_SUFFIX}"
@@ -83,10 +90,16 @@ def mlflow_location(mirror_dir: Path, run_id: str) -> dict[str, str] | None:
         return None
 
 
-def mlflow_line(mirror_dir: Path, run_id: str, ui_base: str = "http://127.0.0.1:5000"
-                ) -> str:
-    """The run's MLflow URL when the mirror has replayed it, else how to find it."""
+def mlflow_line(mirror_dir: Path, run_id: str, mode: str,
+                ui_base: str = "http://127.0.0.1:5000") -> str:
+    """The run's MLflow URL when the mirror has replayed it, else how to find it.
+
+    Args:
+        mode: The mirror mode (``async``, ``sync``, ``off``).
+    """
     where = mlflow_location(mirror_dir, run_id)
+    if where is None and mode == "off":
+        return "not mirrored (GRISTMILL_MLFLOW_MIRROR=off)"
     if where:
         return (f"{ui_base}/#/experiments/{where['experiment_id']}/runs/"
                 f"{where['parent_run_id']}   (after `gristmill ui`)")

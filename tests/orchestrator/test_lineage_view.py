@@ -107,6 +107,11 @@ def test_component_runs_carry_lineage_and_model_versions_link_to_the_trainer(
     assert "**Inputs**\n\n(none)" in counter_note
 
     version = client.get_model_version("fakemodel", "1")
+    # MLflow's model page links a version to its run through run_id: the Trainer's run.
+    assert version.run_id == children["Trainer"].info.run_id
+    assert version.source == f"runs:/{children['Trainer'].info.run_id}/pushed_model"
+    assert children["Trainer"].data.tags["gristmill.state"] == "COMPLETE"  # adopted, replayed
+    assert children["Trainer"].info.status == "FINISHED"
     assert version.tags["gristmill.source_mlflow_run_id"] == children["Trainer"].info.run_id
     assert f"trained by [Trainer]({link['Trainer']})" in version.description
     assert f"pushed by [Pusher]({link['Pusher']})" in version.description
@@ -114,3 +119,46 @@ def test_component_runs_carry_lineage_and_model_versions_link_to_the_trainer(
     assert re.search(r"- \[fakemodel version 1\]\(#/models/fakemodel/versions/1\) "
                      r"\(alias `champion`\), trained by \[Trainer\]",
                      parent.data.tags["mlflow.note.content"])
+
+
+@pytest.mark.integration
+def test_a_retried_replay_keeps_the_runs_opened_during_the_pipeline_run(
+        tmp_path, home, monkeypatch):
+    from mlflow import MlflowClient
+
+    import gristmill.orchestrator.mlflow_mirror as mirror
+    from gristmill.orchestrator.mlflow_replay import _Replayer, replay_file
+
+    monkeypatch.setattr(mirror, "_spawn_replay", lambda path, uri: None)  # replay by hand
+    monkeypatch.setenv("GRISTMILL_MLFLOW_MIRROR", "async")
+    tracking = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    counter = Counter(n=4)
+    trainer = FakeTrainer(examples=counter.outputs["examples"]).with_id("Trainer")
+    pusher = Pusher(model=trainer.outputs["model"], registered_model_name="fakemodel",
+                    push_destination={"filesystem": {"base_directory": str(tmp_path / "srv")}})
+    result = SequentialRunner().run(make_pipeline(tmp_path, [counter, trainer, pusher],
+                                                  tracking_uri=tracking))
+    (journal,) = (home / "mirror").glob("*.ready")
+    original = _Replayer._on_end_node
+
+    def fail_on_pusher(self, event):
+        if event["node"] == "Pusher":
+            raise ConnectionError("tracking server went away")
+        original(self, event)
+
+    monkeypatch.setattr(_Replayer, "_on_end_node", fail_on_pusher)
+    with pytest.raises(ConnectionError):
+        replay_file(str(journal), tracking)
+    monkeypatch.setattr(_Replayer, "_on_end_node", original)
+    replay_file(str(journal), tracking)
+    client = MlflowClient(tracking_uri=tracking)
+    runs = client.search_runs([client.get_experiment_by_name("fake").experiment_id],
+                              max_results=100)
+    parents = [r for r in runs if "mlflow.parentRunId" not in r.data.tags]
+    assert [p.data.tags["gristmill.run_id"] for p in parents] == [result.run_id]
+    children = {r.data.tags["gristmill.node"]: r for r in runs if r not in parents}
+    assert sorted(children) == ["Counter", "Pusher", "Trainer"]  # each once
+    assert client.get_model_version("fakemodel", "1").run_id == \
+        children["Trainer"].info.run_id
+    assert {r.data.tags["mlflow.parentRunId"] for r in children.values()} == {
+        parents[0].info.run_id}

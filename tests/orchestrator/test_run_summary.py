@@ -77,6 +77,7 @@ def test_summary_says_not_blessed_and_not_pushed_and_where_mlflow_will_be(
     import gristmill.orchestrator.mlflow_mirror as mirror
 
     monkeypatch.setattr(mirror, "_spawn_replay", lambda path, uri: None)  # replay pending
+    monkeypatch.setenv("GRISTMILL_MLFLOW_MIRROR", "async")
     monkeypatch.setattr(mirror, "_start_tracking_store_creation", lambda uri: None)
     pipeline = _pipeline(tmp_path, 0, f"sqlite:///{tmp_path / 'mlflow.db'}")
     result = SequentialRunner().run(pipeline)
@@ -101,3 +102,13 @@ def test_progress_columns_stay_aligned_for_long_node_ids(tmp_path, home, capsys)
     assert len(rows) == 2
     assert len({line.rindex("s") - len(line) for line in rows}) == 1  # right edges match
     assert len({len(line) for line in rows}) == 1, rows
+
+
+@pytest.mark.unit
+def test_summary_says_when_the_mirror_is_off(tmp_path, home, capsys):
+    pipeline = make_pipeline(tmp_path, [Source()], tracking_uri=f"sqlite:///{tmp_path}/m.db")
+    result = SequentialRunner().run(pipeline)  # home: GRISTMILL_MLFLOW_MIRROR=off
+    capsys.readouterr()
+    _print_summary(result, pipeline)
+    assert "  mlflow:    not mirrored (GRISTMILL_MLFLOW_MIRROR=off)" in \
+        capsys.readouterr().err.splitlines()
