@@ -220,13 +220,14 @@ def link_model_versions(client, events: list[dict[str, Any]], node_runs: Mapping
         where: Names the pipeline run in the description.
 
     Returns:
-        ``(name version N, Markdown line)`` per version, for the parent run.
+        ``(name version N, Markdown line)`` per version registered in this run (a cached
+        Pusher's version belongs to the run that registered it and is left as it is).
     """
     ended = [e for e in events if e.get("op") == "end_node"]
     producers = {ref["id"]: e["node"] for e in ended
                  for refs in (e.get("outputs") or {}).values() for ref in refs}
     found = []
-    for e in ended:
+    for e in (e for e in ended if e.get("state") == "COMPLETE"):  # a cache hit registered
         for ref in (r for refs in (e.get("outputs") or {}).values() for r in refs):
             version = ref.get("model_version")
             if not version:

@@ -125,7 +125,10 @@ class MlflowMirror(PipelineHooks):
         context.reporter = JournalReporter(self.journal, result.node_id)
         self.journal.write("start_node", node=result.node_id, type=result.component_type,
                            execution_id=result.execution_id)
-        if result.component_type in REGISTERING_TYPES and context.tracking_uri:
+        # Only on a cache miss (cache_reason set): a cache hit registers nothing, and opening
+        # runs costs the MLflow import (~2 s) on a cached run's critical path.
+        if result.component_type in REGISTERING_TYPES and context.tracking_uri and \
+                result.cache_reason is not None:
             context.mlflow_run_id = self._open_model_source_run(run, result)
 
     def _open_model_source_run(self, run: RunInfo, result: NodeResult) -> str | None:

@@ -22,6 +22,14 @@ def FakeTrainer(examples: InputArtifact[Examples], model: OutputArtifact[Model])
     write_value(model, read_value(examples))
 
 
+def client_runs(tracking: str) -> list:
+    from mlflow import MlflowClient
+
+    client = MlflowClient(tracking_uri=tracking)
+    return client.search_runs([client.get_experiment_by_name("fake").experiment_id],
+                              max_results=100)
+
+
 def _lineage(capsys, db: str, artifact_id: int, *args: str) -> str:
     capsys.readouterr()
     assert main(["lineage", str(artifact_id), "--db", db, *args]) == 0
@@ -84,14 +92,25 @@ def test_component_runs_carry_lineage_and_model_versions_link_to_the_trainer(
     trainer = FakeTrainer(examples=counter.outputs["examples"]).with_id("Trainer")
     pusher = Pusher(model=trainer.outputs["model"], registered_model_name="fakemodel",
                     push_destination={"filesystem": {"base_directory": str(tmp_path / "srv")}})
-    result = SequentialRunner().run(make_pipeline(tmp_path, [counter, trainer, pusher],
-                                                  tracking_uri=tracking))
+    pipeline = make_pipeline(tmp_path, [counter, trainer, pusher], tracking_uri=tracking)
+    result = SequentialRunner().run(pipeline)
     assert result.status == "COMPLETE", [(c.node_id, c.error) for c in result.components]
+    cached = SequentialRunner().run(pipeline)
+    assert cached.node("Pusher").state.value == "CACHED"
+    journal = (home / "mirror" / f"{cached.run_id}.done").read_text()
+    assert '"op": "early_runs"' not in journal  # a cache hit opens no MLflow run early
+    assert '"op": "early_runs"' in (home / "mirror" / f"{result.run_id}.done").read_text()
+    cached_parent = next(r for r in client_runs(tracking)
+                         if r.data.tags["gristmill.run_id"] == cached.run_id
+                         and "mlflow.parentRunId" not in r.data.tags)
+    assert "gristmill.model_versions" not in cached_parent.data.tags  # it registered none
     client = MlflowClient(tracking_uri=tracking)
     experiment_id = client.get_experiment_by_name("fake").experiment_id
     runs = client.search_runs([experiment_id], max_results=100)
-    (parent,) = [r for r in runs if "mlflow.parentRunId" not in r.data.tags]
-    children = {r.data.tags["gristmill.node"]: r for r in runs if r is not parent}
+    (parent,) = [r for r in runs if "mlflow.parentRunId" not in r.data.tags
+                 and r.data.tags["gristmill.run_id"] == result.run_id]
+    children = {r.data.tags["gristmill.node"]: r for r in runs
+                if r.data.tags.get("mlflow.parentRunId") == parent.info.run_id}
     link = {n: f"#/experiments/{experiment_id}/runs/{r.info.run_id}"
             for n, r in children.items()}
     examples_id = result.node("Counter").outputs["examples"][0].id
