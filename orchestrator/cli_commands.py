@@ -260,6 +260,9 @@ def _print_explain(pipeline: Pipeline, as_json: bool, enable_cache: bool,
 def cmd_runs(args) -> int:
     from gristmill.orchestrator import inspect_store
 
+    if args.graph and args.action != "show":
+        raise ConfigError("runs --graph: the graph is of one run.",
+                          fix="gristmill runs show ID --graph")
     with _store(args) as store:
         if args.action == "show":
             if not args.run_id:

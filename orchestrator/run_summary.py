@@ -92,16 +92,26 @@ def mlflow_location(mirror_dir: Path, run_id: str) -> dict[str, str] | None:
 
 def mlflow_line(mirror_dir: Path, run_id: str, mode: str,
                 ui_base: str = "http://127.0.0.1:5000") -> str:
-    """The run's MLflow URL when the mirror has replayed it, else how to find it.
+    """The run's MLflow URL when the mirror has replayed it, else where it stands.
 
     Args:
-        mode: The mirror mode (``async``, ``sync``, ``off``).
+        mirror_dir: Where the run journals are.
+        run_id: The pipeline run.
+        mode: The mirror mode now (``async``, ``sync``, ``off``).
     """
     where = mlflow_location(mirror_dir, run_id)
-    if where is None and mode == "off":
-        return "not mirrored (GRISTMILL_MLFLOW_MIRROR=off)"
     if where:
         return (f"{ui_base}/#/experiments/{where['experiment_id']}/runs/"
                 f"{where['parent_run_id']}   (after `gristmill ui`)")
-    return (f"being mirrored in the background; `gristmill ui`, then the run named {run_id} "
-            "(`gristmill runs show ID` prints its URL once mirrored)")
+    journal = mirror_dir / run_id
+    if journal.with_suffix(".ready").exists() and journal.with_suffix(".log").exists():
+        return (f"not in MLflow yet: its replay failed (see {journal.with_suffix('.log')}); "
+                "`gristmill ui` retries it")
+    if journal.with_suffix(".ready").exists() or journal.with_suffix(".jsonl").exists():
+        return (f"being mirrored in the background; `gristmill ui`, then the run named {run_id} "
+                "(`gristmill runs show ID` prints its URL once mirrored)")
+    if journal.with_suffix(".done").exists():
+        return f"mirrored; `gristmill ui`, then the run named {run_id}"
+    if mode == "off":
+        return "not mirrored (GRISTMILL_MLFLOW_MIRROR=off)"
+    return f"no MLflow journal for this run in {mirror_dir}"

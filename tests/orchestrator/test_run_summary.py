@@ -112,3 +112,29 @@ def test_summary_says_when_the_mirror_is_off(tmp_path, home, capsys):
     _print_summary(result, pipeline)
     assert "  mlflow:    not mirrored (GRISTMILL_MLFLOW_MIRROR=off)" in \
         capsys.readouterr().err.splitlines()
+
+
+@pytest.mark.unit
+def test_mlflow_line_says_where_the_run_stands(tmp_path):
+    from gristmill.orchestrator.run_summary import mlflow_line, write_mlflow_location
+
+    run = "20261203-101500-abc123"
+    assert mlflow_line(tmp_path, run, "off") == "not mirrored (GRISTMILL_MLFLOW_MIRROR=off)"
+    assert mlflow_line(tmp_path, run, "async") == f"no MLflow journal for this run in {tmp_path}"
+    (tmp_path / f"{run}.ready").write_text("{}")
+    assert mlflow_line(tmp_path, run, "off").startswith("being mirrored in the background")
+    (tmp_path / f"{run}.log").write_text("ConnectionError")
+    assert mlflow_line(tmp_path, run, "async") == (
+        f"not in MLflow yet: its replay failed (see {tmp_path / run}.log); `gristmill ui` "
+        "retries it")
+    write_mlflow_location(tmp_path, run, "7", "abc")
+    assert mlflow_line(tmp_path, run, "async", "http://h:1") == \
+        "http://h:1/#/experiments/7/runs/abc   (after `gristmill ui`)"
+
+
+@pytest.mark.unit
+def test_runs_graph_without_show_is_refused(tmp_path, home, capsys):
+    from gristmill.orchestrator.cli import main
+
+    assert main(["runs", "--graph", "--db", f"sqlite:///{tmp_path}/m.db"]) == 2
+    assert "runs --graph: the graph is of one run." in capsys.readouterr().err
