@@ -180,19 +180,27 @@ def _port(edges: list[DagEdge], edge: DagEdge, top: int) -> int:
 
 
 def _svg_edge(layout: DagLayout, edge: DagEdge) -> str:
-    """A curve from its own port on the source's right side to its own port on the
-    target's left side; the label sits above the straight stem leaving the source."""
+    """A line from its own port on the source's right side to its own port on the
+    target's left side; the label sits above the stem leaving the source. An edge that
+    skips layers runs in the gap between rows, never behind another node's box."""
     (x1, top1), (x2, top2) = _xy(layout, edge.source), _xy(layout, edge.target)
     y1 = _port([e for e in layout.edges if e.source == edge.source], edge, top1)
     y2 = _port([e for e in layout.edges if e.target == edge.target], edge, top2)
-    x1, stem = x1 + _BOX_W, x1 + _BOX_W + _GAP_X * 0.75
-    bend = max(stem + 10, x2 - _GAP_X / 2)
+    x1, stem = x1 + _BOX_W, x1 + _BOX_W + _GAP_X * 0.6
+    if layout.position(edge.target)[0] - layout.position(edge.source)[0] <= 1:
+        path = f"M{x1},{y1} L{stem:.0f},{y1} C{stem + 30:.0f},{y1} {stem:.0f},{y2} {x2 - 6},{y2}"
+    else:
+        long_edges = [e for e in layout.edges
+                      if layout.position(e.target)[0] - layout.position(e.source)[0] > 1]
+        offset = (long_edges.index(edge) % 5 - 2) * 4
+        lane = (top1 + _BOX_H + _GAP_Y // 2 if top2 >= top1 else top1 - _GAP_Y // 2) + offset
+        path = (f"M{x1},{y1} L{stem:.0f},{y1} L{stem + 12:.0f},{lane} "
+                f"L{x2 - _GAP_X * 0.4:.0f},{lane} L{x2 - 18},{y2} L{x2 - 6},{y2}")
     label = edge.label if len(edge.label) <= 22 else edge.label[:21] + "\u2026"
     return (f'<g class="edge" data-source="{html.escape(edge.source)}" '
             f'data-target="{html.escape(edge.target)}"><title>{html.escape(edge.source)} '
             f'\u2192 {html.escape(edge.target)}: {html.escape(edge.label)}</title>'
-            f'<path d="M{x1},{y1} L{stem:.0f},{y1} C{bend:.0f},{y1} {stem:.0f},{y2} '
-            f'{x2 - 6},{y2}" fill="none" stroke="#555" stroke-width="1.3" '
+            f'<path d="{path}" fill="none" stroke="#555" stroke-width="1.3" '
             f'marker-end="url(#arrow)"/><text x="{x1 + 4}" y="{y1 - 3}" font-size="10" '
             f'fill="#333" paint-order="stroke" stroke="#fff" stroke-width="3">'
             f'{html.escape(label)}</text></g>')
