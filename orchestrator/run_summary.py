@@ -63,13 +63,15 @@ def _metrics_text(metrics: Mapping[str, Any]) -> str:
     numbers = {k: v for k, v in metrics.items() if isinstance(v, (int, float))}
     names = sorted(numbers, key=lambda k: (_FIRST_METRICS.index(k) if k in _FIRST_METRICS
                                            else len(_FIRST_METRICS), k))
-    shown = ", ".join(f"{k} {_number(numbers[k])}" for k in names[:_METRICS_SHOWN])
+    shown = ", ".join(f"{k} {_number(k, numbers[k])}" for k in names[:_METRICS_SHOWN])
     more = len(names) - _METRICS_SHOWN
     return shown + (f" (+{more} more in MLflow)" if more > 0 else "") if shown else "no metrics"
 
 
-def _number(value: float) -> str:
-    if float(value).is_integer() and abs(value) < 1e15:
+def _number(name: str, value: float) -> str:
+    """Counts as integers (``example_count 114``), other metrics with 4 decimals
+    (``accuracy 1.0000``, never ``1``), never scientific notation."""
+    if ("count" in name or name.startswith("num_")) and float(value).is_integer():
         return str(int(value))
     return f"{value:.4f}"
 

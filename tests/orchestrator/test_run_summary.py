@@ -26,7 +26,7 @@ def FakeEvaluator(model: InputArtifact[Model], evaluation: OutputArtifact[ModelE
     """Record fixed metrics and a blessing, as the Evaluator's artifacts carry them."""
     write_value(evaluation, read_value(model))
     evaluation.set_custom_property("overall_metrics", {
-        "loss": 0.08712, "accuracy": 0.97619, "example_count": 84.0, "auc": 0.99,
+        "loss": 0.08712, "accuracy": 0.97619, "example_count": 84.0, "auc": 1.0,
         "precision": 0.9, "recall": 0.95})
     blessing.set_custom_property("blessed", bless)
     blessing.set_custom_property("blessing_message", "" if bless else "accuracy 0.5 < 0.6")
@@ -55,7 +55,7 @@ def test_summary_names_metrics_blessing_pushed_version_and_the_mlflow_url(
     capsys.readouterr()
     _print_summary(result, pipeline)
     lines = capsys.readouterr().err.splitlines()
-    assert "  evaluated: Evaluator: accuracy 0.9762, auc 0.9900, loss 0.0871, " \
+    assert "  evaluated: Evaluator: accuracy 0.9762, auc 1.0000, loss 0.0871, " \
            "example_count 84 (+2 more in MLflow)" in lines
     assert "  blessing:  Evaluator: BLESSED" in lines
     pushed = next(line for line in lines if line.startswith("  pushed:"))
