@@ -176,8 +176,18 @@ def main(argv: list[str] | None = None) -> int:
         return handler(args)
     except KeyboardInterrupt as interrupt:
         return _report_interrupt(interrupt)
+    except BrokenPipeError:  # the reader left (`gristmill lineage 12 | head`): not a bug
+        return _reader_left()
     except Exception as e:  # the error boundary: never a raw traceback
         return _report_error(e)
+
+
+def _reader_left() -> int:
+    """Stop writing to a closed stdout quietly, as Unix tools do (exit 141 = 128 + SIGPIPE);
+    stdout goes to /dev/null so the interpreter's final flush cannot fail again."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    return 141
 
 
 def _report_interrupt(interrupt: KeyboardInterrupt) -> int:

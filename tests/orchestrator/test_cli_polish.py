@@ -61,3 +61,20 @@ def test_artifact_type_is_case_insensitive_with_a_did_you_mean(tmp_path, home, c
     message = capsys.readouterr().err
     assert "artifacts --type 'exampels': no such artifact type. Did you mean 'Examples'?" \
         in message and "(any case)" in message
+
+
+@pytest.mark.integration
+def test_a_reader_that_stops_early_is_not_reported_as_a_bug(tmp_path, home):
+    import subprocess
+
+    from orchestrator_fakes import gristmill_command, subprocess_env
+
+    pipeline = make_pipeline(tmp_path, diamond())
+    run_id = SequentialRunner(mirror_mlflow=False).run(pipeline).run_id
+    command = gristmill_command("runs", "show", run_id, "--graph", "--db",
+                                pipeline.metadata_url)
+    reader = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                              env=subprocess_env(home))
+    reader.stdout.close()  # the reader is gone before the graph is written (`| head -0`)
+    _, error = reader.communicate(timeout=60)
+    assert reader.returncode in (0, 141) and b"BrokenPipe" not in error, error
