@@ -15,7 +15,10 @@ from gristmill.metadata.settings import redact_text
 def build_parser() -> argparse.ArgumentParser:
     """All commands and their flags."""
     parser = argparse.ArgumentParser(prog="gristmill", description=(
-        "Gristmill: typed ML pipelines with lineage, caching and an MLflow UI."))
+        "Gristmill: typed ML pipelines with lineage, caching and an MLflow UI."),
+        formatter_class=HelpFormatter, epilog="example:\n  gristmill run pipeline.py "
+        "--param rows=1000\n  gristmill COMMAND --help   (each command's flags and an example)")
+    parser.add_argument("--version", action="version", version=f"gristmill {_version()}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     run = sub.add_parser("run", help="run a pipeline file's create_pipeline(**params)")
@@ -40,18 +43,22 @@ def build_parser() -> argparse.ArgumentParser:
     runs.add_argument("action", nargs="?", choices=["show"], help="show one run")
     runs.add_argument("run_id", nargs="?", help="the run id to show")
     runs.add_argument("--pipeline", help="only runs of this pipeline")
+    runs.add_argument("--graph", action="store_true",
+                      help="with show: draw the run's DAG (layers, states, artifact edges)")
     _store_args(runs)
 
     artifacts = sub.add_parser("artifacts", help="list artifacts")
-    artifacts.add_argument("--type", dest="type_name", help="only this artifact type")
+    artifacts.add_argument("--type", dest="type_name",
+                           help="only this artifact type (any case: model, Model)")
     artifacts.add_argument("--producer", help="only artifacts made by this node id")
     _store_args(artifacts)
 
     lineage = sub.add_parser("lineage", help="what an artifact came from and what it fed")
-    lineage.add_argument("artifact_id", type=int)
-    lineage.add_argument("--direction", choices=["upstream", "downstream", "both"],
-                         default="both")
-    lineage.add_argument("--hops", type=int, default=3)
+    lineage.add_argument("artifact_id", type=int, help="the artifact id (see `artifacts`)")
+    lineage.add_argument("--direction", choices=["up", "down", "both", "upstream",
+                                                 "downstream"], default="both",
+                         help="up: what it was made from; down: what was made from it")
+    lineage.add_argument("--hops", type=int, default=3, help="executions to follow")
     _store_args(lineage)
 
     bless = sub.add_parser("bless", help="manually bless a model (or --revoke), on the record")
@@ -61,8 +68,8 @@ def build_parser() -> argparse.ArgumentParser:
     _store_args(bless)
 
     ui = sub.add_parser("ui", help="start the MLflow UI over Gristmill's tracking store")
-    ui.add_argument("--port", type=int, default=5000)
-    ui.add_argument("--host", default="127.0.0.1", help="bind address (default loopback only)")
+    ui.add_argument("--port", type=int, default=5000, help="port to serve on")
+    ui.add_argument("--host", default="127.0.0.1", help="bind address (loopback: this host only)")
     ui.add_argument("--tracking-uri", help="default: sqlite under GRISTMILL_HOME")
 
     db = sub.add_parser("db", help="metadata database maintenance")
@@ -72,7 +79,51 @@ def build_parser() -> argparse.ArgumentParser:
     from gristmill.orchestrator.compile.commands import add_commands  # run-node, compile
 
     add_commands(sub)
+    _add_examples(sub)
     return parser
+
+
+#: One example per command, shown under its ``--help``.
+EXAMPLES = {
+    "run": "gristmill run pipelines/penguin/pipeline.py --param epochs=5 --from Trainer",
+    "explain": "gristmill explain pipelines/penguin/pipeline.py",
+    "runs": "gristmill runs --pipeline penguin\n  gristmill runs show 20261203-0955 --graph   "
+            "(a unique prefix of the run id is enough)",
+    "artifacts": "gristmill artifacts --type model --producer Trainer   (--type ignores case)",
+    "lineage": "gristmill lineage 56 --direction up --hops 8",
+    "ui": "gristmill ui --port 5000",
+    "db": "gristmill db upgrade --url postgresql+psycopg://user@host/gristmill",
+    "run-node": "gristmill run-node pipeline.py Trainer --run-id 20261203-095500-ab12cd",
+    "compile": "gristmill compile pipeline.py --target airflow --out dags/",
+    "bless": "gristmill bless 56 --reason 'reviewed: the drop is one mislabelled slice'",
+}
+
+
+class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter,
+                    argparse.RawDescriptionHelpFormatter):
+    """Help with each flag's default (when it has a real one) and the example kept as typed."""
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        if action.default in (None, False, [], argparse.SUPPRESS) or not action.help:
+            return action.help or ""
+        return super()._get_help_string(action)
+
+
+def _add_examples(sub) -> None:
+    """Give every command (also those added by other modules) the formatter and its example."""
+    for name, command in sub.choices.items():
+        command.formatter_class = HelpFormatter
+        if name in EXAMPLES and not command.epilog:
+            command.epilog = f"example:\n  {EXAMPLES[name]}"
+
+
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("gristmill")
+    except PackageNotFoundError:  # run from a source tree that is not installed
+        return "unknown (not installed)"
 
 
 def _pipeline_args(parser: argparse.ArgumentParser) -> None:
@@ -84,8 +135,9 @@ def _pipeline_args(parser: argparse.ArgumentParser) -> None:
 
 def _store_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", action="store_true", help="print JSON")
-    parser.add_argument("--db", dest="db_url", default=os.environ.get("GRISTMILL_METADATA_URL"),
-                        help="metadata database URL (default: GRISTMILL_HOME/metadata.db)")
+    # The default is read when the command runs: help must never print a URL's password.
+    parser.add_argument("--db", dest="db_url", help="metadata database URL (default: "
+                        "$GRISTMILL_METADATA_URL, else GRISTMILL_HOME/metadata.db)")
 
 
 class _RedactingFilter(logging.Filter):
@@ -135,8 +187,18 @@ def main(argv: list[str] | None = None) -> int:
         return handler(args)
     except KeyboardInterrupt as interrupt:
         return _report_interrupt(interrupt)
+    except BrokenPipeError:  # the reader left (`gristmill lineage 12 | head`): not a bug
+        return _reader_left()
     except Exception as e:  # the error boundary: never a raw traceback
         return _report_error(e)
+
+
+def _reader_left() -> int:
+    """Stop writing to a closed stdout quietly, as Unix tools do (exit 141 = 128 + SIGPIPE);
+    stdout goes to /dev/null so the interpreter's final flush cannot fail again."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    return 141
 
 
 def _report_interrupt(interrupt: KeyboardInterrupt) -> int:

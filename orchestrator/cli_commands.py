@@ -126,14 +126,18 @@ def _coerce(value: str, default: Any) -> Any:
 
 
 class Progress(PipelineHooks):
-    """One line per component on stderr as it finishes."""
+    """One line per component on stderr as it finishes, node ids in one column."""
+
+    def __init__(self, node_ids: list[str] = ()):
+        self.width = max([28, *map(len, node_ids)])
 
     def before_pipeline_run(self, run: RunInfo) -> None:
         err.print(f"[bold]{escape(run.pipeline_name)}[/] run [bold]{escape(run.run_id)}[/]")
 
     def after_node(self, run: RunInfo, result: NodeResult, context) -> None:
         style = _STATE_STYLE.get(result.state.value, "default")
-        err.print(f"  [{style}]{result.state.value:<9}[/] {escape(f'{result.node_id:<28}')} "
+        err.print(f"  [{style}]{result.state.value:<9}[/] "
+                  f"{escape(f'{result.node_id:<{self.width}}')} "
                   f"{result.seconds:7.2f}s")
         if result.error:
             err.print(f"    [red]{escape(redact_text(result.error))}[/]")
@@ -154,7 +158,7 @@ def cmd_run(args) -> int:
 
     runner_cls = SequentialRunner if args.sequential else LocalDagRunner
     resume = _resume_command(args)
-    result = runner_cls(hooks=[Progress()]).run(
+    result = runner_cls(hooks=[Progress([c.id for c in pipeline.components])]).run(
         pipeline, from_nodes=args.from_nodes, to_nodes=args.to_nodes,
         enable_cache=False if args.no_cache else None, params=params, resume_command=resume,
         allow_shared_name=args.allow_shared_name)
@@ -203,10 +207,17 @@ def _print_summary(result, pipeline: Pipeline) -> None:
         if node.skipped:
             reason = (node.error or "").removeprefix("skipped: ")
             err.print(f"  skipped:   {escape(node.node_id)}: {escape(reason)}")
+    from gristmill.orchestrator.run_summary import headline_lines, mlflow_line
+
+    for label, text in headline_lines(result.components):
+        err.print(f"  {label:<10} {escape(redact_text(text))}")
     err.print(f"  run id:    {escape(result.run_id)}")
     err.print(f"  artifacts: {escape(result.root)}")
     if pipeline.tracking_uri != "":
-        err.print("  browse:    gristmill ui   (then open http://127.0.0.1:5000)")
+        from gristmill.orchestrator.mlflow_mirror import mirror_dir, mirror_mode
+
+        err.print(f"  mlflow:    "
+                  f"{escape(mlflow_line(mirror_dir(), result.run_id, mirror_mode()))}")
     if result.resume_command:
         err.print(f"  resume:    {escape(result.resume_command)}   (completed components come from "
                   "cache)")
@@ -249,12 +260,25 @@ def _print_explain(pipeline: Pipeline, as_json: bool, enable_cache: bool,
 def cmd_runs(args) -> int:
     from gristmill.orchestrator import inspect_store
 
+    if args.graph and args.action != "show":
+        raise ConfigError("runs --graph: the graph is of one run.",
+                          fix="gristmill runs show ID --graph")
     with _store(args) as store:
         if args.action == "show":
             if not args.run_id:
                 raise ConfigError("runs show: expected a run id.", fix="gristmill runs show ID")
             data = inspect_store.run_details(store, args.run_id)
-            return _emit(args, data, inspect_store.run_table(data))
+            if args.graph and not args.json:
+                print(inspect_store.run_graph(data))
+                return 0
+            code = _emit(args, data, inspect_store.run_table(data))
+            if not args.json:
+                from gristmill.orchestrator.mlflow_mirror import mirror_dir, mirror_mode
+                from gristmill.orchestrator.run_summary import mlflow_line
+
+                line = mlflow_line(mirror_dir(), data["run_id"], mirror_mode())
+                out.print(f"mlflow: {escape(line)}")
+            return code
         data = inspect_store.list_runs(store, args.pipeline)
         return _emit(args, data, inspect_store.runs_table(data))
 
@@ -269,10 +293,15 @@ def cmd_artifacts(args) -> int:
 
 def cmd_lineage(args) -> int:
     from gristmill.orchestrator import inspect_store
+    from gristmill.orchestrator.lineage_view import DIRECTIONS, render_tree
 
     with _store(args) as store:
-        data = inspect_store.lineage(store, args.artifact_id, args.direction, args.hops)
-        return _emit(args, data, inspect_store.lineage_table(data))
+        data = inspect_store.lineage(store, args.artifact_id, DIRECTIONS[args.direction],
+                                     args.hops)
+    if args.json:
+        return _emit(args, data, None)
+    print(render_tree(data))
+    return 0
 
 
 def cmd_bless(args) -> int:
@@ -323,7 +352,7 @@ def cmd_db(args) -> int:
 def _store(args):
     from gristmill.metadata.store import open_store
 
-    return open_store(args.db_url)
+    return open_store(args.db_url or os.environ.get("GRISTMILL_METADATA_URL"))
 
 
 def _emit(args, data: Any, table: Table) -> int:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import difflib
 from typing import Any
 
 from rich.markup import escape
@@ -10,6 +11,7 @@ from rich.table import Table
 
 from gristmill.metadata.errors import ConfigError
 from gristmill.metadata.store import PIPELINE_RUN, MetadataStore
+from gristmill.orchestrator.dag_view import build_dag, display_state, layout_dag, render_text
 
 
 def list_runs(store: MetadataStore, pipeline: str | None) -> list[dict[str, Any]]:
@@ -26,19 +28,43 @@ def list_runs(store: MetadataStore, pipeline: str | None) -> list[dict[str, Any]
     return runs
 
 
+def resolve_run_id(store: MetadataStore, given: str, command: str = "runs show") -> str:
+    """The one run id that is ``given`` or starts with it.
+
+    Raises:
+        ConfigError: No run matches, or several do (the error lists them).
+    """
+    names = [ctx.name for ctx in store.list_contexts(PIPELINE_RUN)]
+    if given in names:
+        return given
+    matches = sorted(n for n in names if n.startswith(given))
+    if len(matches) == 1:
+        return matches[0]
+    if not matches:
+        raise ConfigError(f"{command}: no run {given!r} (nor one starting with it) in this "
+                          "metadata store.", fix="list runs with `gristmill runs`, or pass "
+                                                 "--db URL")
+    shown = ", ".join(matches[:10]) + (f" and {len(matches) - 10} more" if len(matches) > 10
+                                       else "")
+    raise ConfigError(f"{command}: run id prefix {given!r} is ambiguous: {len(matches)} runs "
+                      f"start with it: {shown}.", fix="give more characters of the run id")
+
+
 def run_details(store: MetadataStore, run_id: str) -> dict[str, Any]:
-    """One run with every execution, its state, timing and outputs."""
+    """One run with every execution, its state, timing, inputs and outputs (``run_id`` may
+    be a unique prefix)."""
+    run_id = resolve_run_id(store, run_id)
     ctx = store.get_context(PIPELINE_RUN, run_id)
-    if ctx is None:
-        raise ConfigError(f"runs show: no run {run_id!r} in this metadata store.",
-                          fix="list runs with `gristmill runs`, or pass --db URL")
     components = []
     for e in store.list_executions(run_id=run_id):
-        outputs = store.get_outputs(e.id)
+        outputs, inputs = store.get_outputs(e.id), store.get_inputs(e.id)
         components.append({
             "name": e.component_id, "type": e.component_type, "state": e.state.value,
+            "display_state": display_state(e.state.value, e.error,
+                                           e.custom_properties.get("halt_reason")),
             "execution_id": e.id, "seconds": round(e.seconds, 3) if e.seconds else None,
             "cached_from": e.custom_properties.get("cached_from_execution"), "error": e.error,
+            "inputs": {k: [{"id": a.id, "uri": a.uri} for a in v] for k, v in inputs.items()},
             "outputs": {k: [{"id": a.id, "uri": a.uri} for a in v] for k, v in outputs.items()}})
     _add_manual_blessings(store, components)
     return {"run_id": run_id, **ctx.properties, "components": components}
@@ -56,14 +82,48 @@ def _add_manual_blessings(store: MetadataStore, components: list[dict[str, Any]]
             c["manual_blessings"] = lines
 
 
+def run_graph(run: dict[str, Any]) -> str:
+    """The terminal DAG of a run from :func:`run_details` (``runs show ID --graph``)."""
+    components = [{**c, "state": c["display_state"],
+                   "inputs": {k: [a["id"] for a in v] for k, v in c["inputs"].items()},
+                   "outputs": {k: [a["id"] for a in v] for k, v in c["outputs"].items()}}
+                  for c in run["components"]]
+    layout = layout_dag(*build_dag(components))
+    return f"run {run['run_id']} ({run.get('status')})\n{render_text(layout)}"
+
+
 def list_artifacts(store: MetadataStore, type_name: str | None, producer: str | None
                    ) -> list[dict[str, Any]]:
-    """Artifacts, newest first."""
+    """Artifacts, newest first; ``type_name`` in any case (``model`` is ``Model``).
+
+    Raises:
+        ConfigError: ``type_name`` is no known artifact type (with a did-you-mean).
+    """
+    if type_name is not None:
+        type_name = resolve_type_name(store, type_name)
     return [{"id": a.id, "type": a.type_name, "uri": a.uri, "state": a.state.value,
              "producer": a.producer_component,
              **({"manual_blessing": a.custom_properties.get("blessing_message")}
                 if a.custom_properties.get("manual") else {})}
             for a in store.list_artifacts(type_name=type_name, producer_component=producer)]
+
+
+def resolve_type_name(store: MetadataStore, given: str) -> str:
+    """The artifact type spelled ``given`` in any case, among the standard types and those
+    in the store."""
+    from gristmill.metadata import standard_artifacts
+    from gristmill.metadata.types import Artifact
+
+    known = {cls.TYPE_NAME for cls in vars(standard_artifacts).values()
+             if isinstance(cls, type) and issubclass(cls, Artifact)}
+    known |= {a.type_name for a in store.list_artifacts()}
+    by_lower = {name.lower(): name for name in known}
+    if given.lower() in by_lower:
+        return by_lower[given.lower()]
+    close = difflib.get_close_matches(given.lower(), list(by_lower), n=1)
+    hint = f" Did you mean {by_lower[close[0]]!r}?" if close else ""
+    raise ConfigError(f"artifacts --type {given!r}: no such artifact type.{hint}",
+                      fix=f"use one of {sorted(known)} (any case)")
 
 
 def lineage(store: MetadataStore, artifact_id: int, direction: str, hops: int
@@ -104,19 +164,6 @@ def artifacts_table(artifacts: list[dict[str, Any]]) -> Table:
         if a.get("manual_blessing"):
             producer += f" ({escape(a['manual_blessing'])})"
         table.add_row(str(a["id"]), a["type"], a["state"], producer, a["uri"])
-    return table
-
-
-def lineage_table(data: dict[str, Any]) -> Table:
-    executions = {e["id"]: e for e in data["executions"]}
-    artifacts = {a["id"]: a for a in data["artifacts"]}
-    table = Table("execution", "component", "event", "key", "artifact", "type", "uri",
-                  title=f"lineage of artifact {data['artifact_id']} ({data['direction']}, "
-                        f"{data['hops']} hops)")
-    for ev in sorted(data["events"], key=lambda ev: (ev["execution_id"], ev["type"])):
-        e, a = executions.get(ev["execution_id"], {}), artifacts.get(ev["artifact_id"], {})
-        table.add_row(str(ev["execution_id"]), e.get("component", ""), ev["type"], ev["key"],
-                      str(ev["artifact_id"]), a.get("type", ""), a.get("uri", ""))
     return table
 
 

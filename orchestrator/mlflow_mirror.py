@@ -23,12 +23,14 @@ from pathlib import Path
 from typing import Any
 
 from gristmill.components.framework.executor import ExecutionContext, Reporter
-from gristmill.metadata.db_url import redact_values
+from gristmill.metadata.db_url import redact_text, redact_values
 from gristmill.metadata.settings import gristmill_home
 from gristmill.orchestrator.hooks import NodeResult, PipelineHooks, RunInfo
 
 log = logging.getLogger(__name__)
 MODE_ENV = "GRISTMILL_MLFLOW_MIRROR"
+#: Component types that register model versions: their model's source run is opened early.
+REGISTERING_TYPES = frozenset({"Pusher"})
 
 
 def mirror_dir() -> Path:
@@ -104,6 +106,8 @@ class MlflowMirror(PipelineHooks):
         self.mode = mode or mirror_mode()
         self.journal: Journal | None = None
         self.tracking_uri: str | None = None  # in memory only: journals hold it redacted
+        self.made: dict[str, set[int]] = {}  # node -> ids of the artifacts it output
+        self.early: dict[str, Any] = {}  # MLflow runs opened during the run
 
     def before_pipeline_run(self, run: RunInfo) -> None:
         if self.mode == "off":
@@ -121,14 +125,44 @@ class MlflowMirror(PipelineHooks):
         context.reporter = JournalReporter(self.journal, result.node_id)
         self.journal.write("start_node", node=result.node_id, type=result.component_type,
                            execution_id=result.execution_id)
+        # Only on a cache miss (cache_reason set): a cache hit registers nothing, and opening
+        # runs costs the MLflow import (~2 s) on a cached run's critical path.
+        if result.component_type in REGISTERING_TYPES and context.tracking_uri and \
+                result.cache_reason is not None:
+            context.mlflow_run_id = self._open_model_source_run(run, result)
+
+    def _open_model_source_run(self, run: RunInfo, result: NodeResult) -> str | None:
+        """The MLflow run of the node that made this node's ``model`` input in this pipeline
+        run, opened now (see :func:`open_runs_early`); None for a model from
+        an earlier run (its version then has no source run) or when MLflow fails."""
+        models = result.inputs.get("model") or []
+        producer = next((node for node, ids in self.made.items()
+                         if models and models[0].id in ids), None)
+        if producer is None:
+            return None
+        start = {"op": "start_pipeline", "pipeline": run.pipeline_name, "run_id": run.run_id,
+                 "tracking_uri": self.tracking_uri, "params": run.params, "root": run.root,
+                 "start": run.started}
+        try:
+            self.early = open_runs_early(start, producer, mirror_dir(), self.early)
+        except Exception as e:  # the mirror never fails the run: register without a run
+            log.warning("MLflow mirror: could not open the run of %s for %s's model version "
+                        "(it gets no source run): %s", producer, result.node_id,
+                        redact_text(str(e).splitlines()[0] if str(e) else type(e).__name__))
+            return None
+        self.journal.write("early_runs", **self.early)
+        return self.early["nodes"][producer]
 
     def after_node(self, run: RunInfo, result: NodeResult, context: ExecutionContext) -> None:
         if self.journal is None:
             return
+        if result.state.succeeded:
+            self.made[result.node_id] = {a.id for v in result.outputs.values() for a in v}
         self.journal.write("end_node", node=result.node_id, type=result.component_type,
                            state=result.state.value, seconds=result.seconds,
                            execution_id=result.execution_id,
                            error=_redacted(result.error), metrics=result.metrics,
+                           skipped=result.skipped, halt_reason=_redacted(result.halt_reason),
                            parameters=_redacted(result.parameters),
                            inputs=_artifact_refs(result.inputs),
                            outputs=_artifact_refs(result.outputs))
@@ -139,7 +173,7 @@ class MlflowMirror(PipelineHooks):
         for result in results:
             if result.state.value == "CANCELED":
                 self.journal.write("end_node", node=result.node_id, type=result.component_type,
-                                   state="CANCELED", seconds=0.0,
+                                   state="CANCELED", seconds=0.0, skipped=result.skipped,
                                    execution_id=result.execution_id, error=_redacted(result.error),
                                    metrics={}, parameters={}, inputs={}, outputs={})
         self.journal.write("end_pipeline", status=status, seconds=time.time() - run.started)
@@ -153,14 +187,60 @@ class MlflowMirror(PipelineHooks):
             _spawn_replay(ready, self.tracking_uri)
 
 
+def open_runs_early(start: dict[str, Any], node: str, lock_dir: Path,
+                    early: dict[str, Any]) -> dict[str, Any]:
+    """During a pipeline run, open its parent MLflow run and ``node``'s nested run now.
+
+    The Pusher registers a model version while the pipeline runs, and MLflow sets a
+    version's source ``run_id`` only at creation; so the run that trained the model must
+    exist by then. The replay adopts these runs (the journal's ``early_runs`` event); the
+    replay lock is held while writing.
+
+    Args:
+        start: The journal's ``start_pipeline`` event with the full tracking URI.
+        node: The node whose run to open (the model's producer).
+        lock_dir: Where the replay lock lives (replays and this never write at once).
+        early: What an earlier call of this run returned (its parent run is reused).
+
+    Returns:
+        ``{"experiment", "parent", "nodes": {node: run id}}``.
+    """
+    import fcntl
+
+    from gristmill.orchestrator.mlflow_replay import _Replayer
+
+    with open(lock_dir / ".replay.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        replayer = _Replayer([start])
+        if early.get("parent"):
+            replayer.experiment_id, replayer.parent_id = early["experiment"], early["parent"]
+            replayer.node_runs.update(early.get("nodes", {}))
+        else:
+            replayer._open_parent({})
+        replayer._node_run({"node": node, "time": start["start"]})
+        return {"experiment": replayer.experiment_id, "parent": replayer.parent_id,
+                "nodes": dict(replayer.node_runs)}
+
+
 def _redacted(value: Any) -> Any:
     """``value`` with the passwords of URLs in its strings hidden (MLflow shows params)."""
     return redact_values(value)
 
 
 def _artifact_refs(artifacts: Mapping[str, list]) -> dict[str, list[dict[str, Any]]]:
-    return {k: [{"id": a.id, "uri": a.uri, "type": a.type_name} for a in v]
-            for k, v in artifacts.items()}
+    return {k: [_artifact_ref(a) for a in v] for k, v in artifacts.items()}
+
+
+def _artifact_ref(artifact) -> dict[str, Any]:
+    """Id, URI and type; for a Pusher's output also the model version it registered."""
+    ref = {"id": artifact.id, "uri": artifact.uri, "type": artifact.type_name}
+    props = getattr(artifact, "custom_properties", None) or {}
+    if props.get("registered_model_name") and props.get("registered_model_version"):
+        ref["model_version"] = {"name": str(props["registered_model_name"]),
+                                "version": str(props["registered_model_version"]),
+                                "alias": str(props.get("registered_model_alias") or ""),
+                                "model_id": props.get("model_id")}
+    return ref
 
 
 def _start_tracking_store_creation(tracking_uri: str | None) -> None:

@@ -17,6 +17,8 @@ from typing import Any
 
 from gristmill.metadata.confinement import is_within
 from gristmill.metadata.db_url import HIDDEN, redact_text, redact_url, sqlite_file
+from gristmill.orchestrator.dag_view import fit_note
+from gristmill.orchestrator.run_summary import write_mlflow_location
 
 log = logging.getLogger(__name__)
 _PARAM_LIMIT = 6000  # MLflow 3's maximum param value length
@@ -84,8 +86,17 @@ def replay_file(path: str, tracking_uri: str | None = None) -> None:
                                  f"journal); renamed to {journal.with_suffix('.bad').name}")
         events[0]["tracking_uri"] = _full_tracking_uri(events[0].get("tracking_uri") or "",
                                                        tracking_uri)
-        _Replayer(events).replay()
+        replayer = _Replayer(events)
+        replayer.replay()
+        write_mlflow_location(journal.parent, events[0]["run_id"], replayer.experiment_id,
+                              replayer.parent_id)
         journal.rename(journal.with_suffix(".done"))
+
+
+def _early_runs(events: list[dict[str, Any]]) -> dict[str, Any]:
+    """The runs opened during the pipeline run (the last ``early_runs`` event has all)."""
+    found = [e for e in events if e.get("op") == "early_runs"]
+    return {k: found[-1][k] for k in ("experiment", "parent", "nodes")} if found else {}
 
 
 def read_events(journal: Path) -> list[dict[str, Any]]:
@@ -145,27 +156,43 @@ class _Replayer:
         self.client = MlflowClient(tracking_uri=start["tracking_uri"])
 
     def replay(self) -> None:
-        experiment_id = self._experiment(self.start["pipeline"])
-        self._discard_partial_replay(experiment_id)
-        parent = self.client.create_run(
-            experiment_id, run_name=self.start["run_id"], start_time=_ms(self.start["start"]),
-            tags={"gristmill.run_id": self.start["run_id"],
-                  "gristmill.pipeline": self.start["pipeline"],
-                  "gristmill.root": self.start["root"]})
-        self.experiment_id, self.parent_id = experiment_id, parent.info.run_id
+        early = _early_runs(self.events)
+        self._open_parent(early)
         params = {k: str(v)[:_PARAM_LIMIT] for k, v in self.start["params"].items()}
         self._log_batch(self.parent_id, params=params)
         for event in self.events[1:]:
             getattr(self, f"_on_{event['op']}")(event)
 
-    def _discard_partial_replay(self, experiment_id: str) -> None:
+    def _open_parent(self, early: dict[str, Any]) -> None:
+        """Create the parent run, or adopt the one opened during the run (``early_runs``)."""
+        experiment_id = early.get("experiment") or self._experiment(self.start["pipeline"])
+        self._discard_partial_replay(experiment_id, keep={early.get("parent"),
+                                                          *early.get("nodes", {}).values()})
+        self.experiment_id = experiment_id
+        if early.get("parent"):
+            self.parent_id = early["parent"]
+            self.node_runs.update(early.get("nodes", {}))
+            return
+        parent = self.client.create_run(
+            experiment_id, run_name=self.start["run_id"], start_time=_ms(self.start["start"]),
+            tags={"gristmill.run_id": self.start["run_id"],
+                  "gristmill.pipeline": self.start["pipeline"],
+                  "gristmill.root": self.start["root"]})
+        self.parent_id = parent.info.run_id
+
+    def _on_early_runs(self, event):
+        pass  # adopted by _open_parent
+
+    def _discard_partial_replay(self, experiment_id: str, keep: set | None = None) -> None:
         """Delete the runs an earlier, failed replay of this journal left, so a retry never
-        shows the pipeline run twice (MLflow deletes softly: ``mlflow gc`` purges)."""
+        shows the pipeline run twice (MLflow deletes softly: ``mlflow gc`` purges). Runs
+        opened during the pipeline run (``keep``) stay."""
         found = self.client.search_runs(
             [experiment_id], filter_string=f"tags.`gristmill.run_id` = '{self.start['run_id']}'",
             max_results=50_000)
         for run in found:
-            self.client.delete_run(run.info.run_id)
+            if run.info.run_id not in (keep or set()):
+                self.client.delete_run(run.info.run_id)
 
     def _experiment(self, name: str) -> str:
         existing = self.client.get_experiment_by_name(name)
@@ -239,9 +266,57 @@ class _Replayer:
             "components_executed": states.count("COMPLETE"),
             "components_failed": states.count("FAILED")})
         self.client.set_tag(self.parent_id, "gristmill.status", event["status"])
+        self._log_lineage()
+        self._log_dag(event["status"], self._link_model_versions())
         self.client.set_terminated(self.parent_id,
                                    "FINISHED" if event["status"] == "COMPLETE" else "FAILED",
                                    end_time=_ms(event["time"]))
+
+    def _links(self) -> dict[str, str]:
+        """Node id -> the UI route of its nested run."""
+        return {node: f"#/experiments/{self.experiment_id}/runs/{run_id}"
+                for node, run_id in self.node_runs.items()}
+
+    def _log_lineage(self) -> None:
+        """Each component run: ``lineage.html`` and a description listing its inputs (with
+        their makers) and outputs (with their readers), linked to those runs."""
+        from gristmill.orchestrator import lineage_view
+
+        links = self._links()
+        for node, flow in lineage_view.artifact_flow(self.events).items():
+            run_id = self._node_run({"node": node, "time": self.start["start"]})
+            self.client.log_text(run_id, lineage_view.render_node_html(node, flow, links),
+                                 "lineage.html")
+            self.client.set_tag(run_id, "mlflow.note.content", fit_note(
+                lineage_view.render_node_markdown(node, flow, links)))
+
+    def _link_model_versions(self) -> list[str]:
+        """Link each model version a Pusher registered to the run that trained it; tag the
+        parent with them. Returns the parent description's lines."""
+        from gristmill.orchestrator.lineage_view import link_model_versions
+
+        lines = link_model_versions(self.client, self.events, self.node_runs, self._links(),
+                                    f"Pipeline {self.start['pipeline']} run "
+                                    f"{self.start['run_id']}")
+        if lines:
+            self.client.set_tag(self.parent_id, "gristmill.model_versions",
+                                ", ".join(name for name, _ in lines)[:_PARAM_LIMIT])
+        return [line for _, line in lines]
+
+    def _log_dag(self, status: str, model_lines: list[str]) -> None:
+        """The parent run's ``dag.html`` artifact and Markdown description."""
+        from gristmill.orchestrator import dag_view
+
+        links = self._links()
+        layout = dag_view.layout_dag(*dag_view.build_dag(
+            dag_view.components_from_journal(self.events, links)))
+        title = f"{self.start['pipeline']} run {self.start['run_id']} ({status})"
+        self.client.log_text(self.parent_id, dag_view.render_html(layout, title, "/"),
+                             "dag.html")
+        note = dag_view.render_markdown(layout, title)
+        if model_lines:
+            note = "\n".join([note, "", "**Registered model versions**", "", *model_lines])
+        self.client.set_tag(self.parent_id, "mlflow.note.content", fit_note(note))
 
     def _log_batch(self, run_id: str, *, params: dict | None = None,
                    metrics: dict | None = None, step: int | None = None) -> None:

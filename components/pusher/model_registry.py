@@ -17,7 +17,7 @@ def register_model_version(tracking_uri: str, name: str, bundle_dir: str, *,
     """Register a pushed bundle as a new version of ``name`` and point ``alias`` at it.
 
     The bundle's ``mlflow_model/`` (pyfunc) is what gets registered; a bundle without one is
-    registered whole. With ``run_id`` (the component's MLflow run) the model is logged to
+    registered whole. With ``run_id`` (the Trainer's MLflow run) the model is logged to
     that run and registered from it; without, the version's source is the absolute local
     path of ``bundle_dir`` (the pushed, versioned copy) and no run is created, so no stray
     run appears in the experiment. The registered model is created when missing; the version
@@ -29,7 +29,8 @@ def register_model_version(tracking_uri: str, name: str, bundle_dir: str, *,
         bundle_dir: The pushed bundle directory.
         tags: Tags for the model version (links back to the pipeline run and artifacts).
         alias: Alias to point at the new version.
-        run_id: The component's MLflow run to log the model under, if there is one.
+        run_id: The MLflow run to log the model under and link the version to (its
+            "Source run"): the mirror passes the run of the node that trained the model.
 
     Returns:
         The new version number.
