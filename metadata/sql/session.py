@@ -81,7 +81,13 @@ def _configure_sqlite_connection(dbapi_connection, _record) -> None:
     dbapi_connection.isolation_level = None
     cursor = dbapi_connection.cursor()
     cursor.execute(f"PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}")
-    _switch_to_wal(cursor)
+    try:
+        _switch_to_wal(cursor)
+    except UnicodeDecodeError as e:
+        # A damaged schema page: SQLite's own error text quotes the garbled bytes and
+        # pysqlite cannot decode it. Raise a driver error the damage checks recognise.
+        raise sqlite3.DatabaseError("file is not a database (its schema text could not "
+                                    f"be decoded: {str(e)[:80]})") from e
     cursor.execute("PRAGMA synchronous = NORMAL")
     cursor.execute("PRAGMA foreign_keys = ON")
     cursor.close()

@@ -122,3 +122,35 @@ def test_store_errors_on_a_damaged_file_give_the_restore_fix(tmp_path):
 
     with pytest.raises(StoreError, match="restore"):
         open_store(str(path))
+
+
+def test_a_garbled_schema_page_is_a_store_error_with_the_fix_not_a_decode_error(tmp_path):
+    """Random bytes over the first pages (the schema) made SQLite's error text undecodable:
+    a raw UnicodeDecodeError escaped from the connection set-up (found by make reliability's
+    first_start family: 2 of 200 damaged files)."""
+    import random
+
+    reference = tmp_path / "reference.db"
+    _store_with_rows(reference, 40)
+    connection = sqlite3.connect(reference)
+    connection.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    connection.close()
+    original = reference.read_bytes()
+    rng = random.Random(1)
+    outcomes = {"intact": 0, "refused": 0}
+    for index in range(200):
+        data = bytearray(original)
+        at = int(len(data) * rng.choice([0.01, 0.02]))
+        payload = bytes(rng.randrange(256) for _ in range(rng.randrange(1, 512)))
+        data[at:at + len(payload)] = payload
+        path = tmp_path / f"d{index}" / "metadata.db"
+        path.parent.mkdir()
+        path.write_bytes(bytes(data))
+        try:
+            with open_store(str(path)) as store:
+                store.list_contexts("pipeline")
+            outcomes["intact"] += 1
+        except StoreError as e:
+            assert "restore" in str(e) or "mv " in str(e), e
+            outcomes["refused"] += 1
+    assert outcomes["refused"] > 0, outcomes
