@@ -9,8 +9,10 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-#: Integer labels with at most this many distinct values are treated as classes.
-MAX_INTEGER_CLASSES = 50
+#: Integer labels with at most this many distinct values may be classes (see infer_task).
+MAX_INTEGER_CLASSES = 20
+#: ... and only when each class has on average at least this many labelled rows.
+MIN_ROWS_PER_INTEGER_CLASS = 2
 
 
 @dataclass
@@ -105,12 +107,22 @@ class LabelSpec:
 
 
 def infer_task(arrow_type: pa.DataType, values: pa.Array | pa.ChunkedArray) -> str:
-    """Strings and booleans are classes; integers with few values are classes; else regression."""
+    """The task a label's type and values suggest (when ``task`` is not given).
+
+    Strings and booleans are classes; floats and decimals are regression. Integers are
+    classes when they are binary (at most 2 distinct values), or when they have at most
+    :data:`MAX_INTEGER_CLASSES` distinct values and at least
+    :data:`MIN_ROWS_PER_INTEGER_CLASS` labelled rows per distinct value on average; otherwise
+    regression (51 rows with 50 distinct incomes are amounts, not 50 classes).
+    """
     if pa.types.is_floating(arrow_type) or pa.types.is_decimal(arrow_type):
         return "regression"
     if pa.types.is_integer(arrow_type):
         distinct = pc.count_distinct(values).as_py()
-        return "classification" if distinct <= MAX_INTEGER_CLASSES else "regression"
+        present = len(values) - values.null_count
+        few = (distinct <= MAX_INTEGER_CLASSES
+               and distinct * MIN_ROWS_PER_INTEGER_CLASS <= present)
+        return "classification" if distinct <= 2 or few else "regression"
     return "classification"
 
 

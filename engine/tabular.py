@@ -20,7 +20,7 @@ from torch import nn
 
 from gristmill.engine import data as data_mod
 from gristmill.engine.device import memory_budget_bytes, select_device
-from gristmill.engine.errors import ConfigError
+from gristmill.engine.errors import ConfigError, DataError
 from gristmill.engine.features import RawFeatureEncoder, TransformFeatureEncoder
 from gristmill.engine.labels import LabelSpec
 from gristmill.engine.models import build_model, init_parameters
@@ -55,7 +55,9 @@ def fit_encoding(train: Source, label_key: str, task: str | None = None,
     else:
         encoder = RawFeatureEncoder.fit(_iter_tables(train), exclude=[label_key, *exclude],
                                         categorical=categorical)
-    check_categorical(categorical, encoder, source_schema(train).names, [label_key, *exclude])
+    columns = source_schema(train).names
+    check_categorical(categorical, encoder, columns, [label_key, *exclude])
+    check_has_features(encoder, columns, [label_key, *exclude])
     labels = pa.chunked_array([t.column(label_key) for t in _iter_tables(train, [label_key])])
     if pa.types.is_dictionary(labels.type):
         labels = labels.cast(labels.type.value_type)
@@ -97,6 +99,23 @@ def check_categorical(categorical: Sequence[str], encoder: Any, columns: Sequenc
                           f"start keeps the base model's) treats {numeric} as numeric.",
                           fix="train without base_model to change which features are "
                               "categorical, or drop them from categorical_features")
+
+
+def check_has_features(encoder: Any, columns: Sequence[str], reserved: Sequence[str]) -> None:
+    """Refuse an encoding with no feature at all (a model needs at least one input).
+
+    Raises:
+        DataError: Neither a numeric nor a categorical feature is left once the label (and
+            weight) are set aside.
+    """
+    if list(encoder.numeric_names) or list(encoder.cardinalities):
+        return
+    raise DataError(
+        f"no feature columns to train on: the train split has columns {list(columns)}, and "
+        f"{[c for c in reserved if c in columns]} are the label/weight, so the model would "
+        "have no input",
+        fix="add at least one feature column besides the label (a table with only the label "
+            "cannot be learned from; a transform must output at least one feature)")
 
 
 def _check_transform_categorical(wanted: list[str], encoder: TransformFeatureEncoder) -> None:

@@ -222,16 +222,19 @@ class FittedTransform:
                             f"{table.column_names}.", fix=f"add column {name!r} to the input")
         col = k.as_array(table.column(name))
         want = self._raw[name].type
+        if want in ("float", "int") and pa.types.is_temporal(col.type):
+            return k.temporal_as_number(col)  # as its schema types it: a number
         if want in ("float", "int") and not _is_numeric(col.type):
             raise DataError(f"{self.source}: raw column {name!r} expected a numeric ({want}) "
                             f"column as when the transform was fitted, got {col.type}.",
-                            fix=f"cast {name!r} to a number before transforming")
+                            fix=f"give {name!r} a numeric type (or a date/timestamp type) in "
+                                "the input data, as in the data the transform was fitted on")
         return col
 
     def _output_column(self, table: pa.Table, feat: OutputFeature, values: dict) -> pa.Array:
         ref = self._ref(feat.name)
         if ref.startswith(INPUT_PREFIX):
-            return k.as_array(table.column(ref[len(INPUT_PREFIX):]))
+            return self._raw_value(table, ref[len(INPUT_PREFIX):])
         return k.to_arrow(values[ref], self._steps[ref]["dtype"])
 
     def _closure(self, refs: set[str]) -> set[str]:

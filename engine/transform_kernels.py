@@ -36,6 +36,32 @@ def as_array(col: pa.ChunkedArray | pa.Array) -> pa.Array:
     return col
 
 
+_UNITS_PER_SECOND = {"s": 1, "ms": 1_000, "us": 1_000_000, "ns": 1_000_000_000}
+_MS_PER_DAY = 86_400_000
+
+
+def temporal_as_number(arr: pa.Array) -> pa.Array:
+    """A date/time column as the number a transform sees, independent of its storage unit.
+
+    Dates (``date32``, ``date64``) become int64 days since 1970-01-01; timestamps, durations
+    and times of day become float64 seconds (since the epoch in UTC, of duration, since
+    midnight), so a column read as ``timestamp[ms]`` in training and ``timestamp[ns]`` at
+    serving gives the same numbers. Nulls stay null. Other types are returned unchanged.
+    """
+    t = arr.type
+    if pa.types.is_date32(t):
+        return pc.cast(arr.view(pa.int32()), pa.int64())
+    if pa.types.is_date64(t):
+        return pc.floor(pc.divide(pc.cast(arr.view(pa.int64()), pa.float64(), safe=False),
+                                  _MS_PER_DAY)
+                        ).cast(pa.int64())
+    if pa.types.is_timestamp(t) or pa.types.is_duration(t) or pa.types.is_time(t):
+        storage = arr.view(pa.int32() if t.bit_width == 32 else pa.int64())
+        return pc.divide(pc.cast(storage, pa.float64(), safe=False),
+                         float(_UNITS_PER_SECOND[t.unit]))
+    return arr
+
+
 def as_float(value: Value) -> np.ndarray:
     """float64 NumPy array with NaN for missing, from any numeric value form."""
     if isinstance(value, np.ndarray):

@@ -105,10 +105,11 @@ def _producer_of(pipeline: Pipeline, node: Node, key: str, channel: Channel,
         return None  # a free-standing channel, resolved from the store
     registered = nodes.get(producer.id)
     if registered is None or registered.component is not producer:
-        listed = "listed under that id is a different object" if registered else "not listed"
+        found = ("the component listed under that id is a different object" if registered
+                 else "it is not listed")
         raise CompileError(
             f"{node.id}({key}=...): expected its producer {producer.id} in pipeline "
-            f"{pipeline.name!r}, but it is {listed}.", component_id=node.id,
+            f"{pipeline.name!r}, but {found}.", component_id=node.id,
             fix=f"add {producer.id} to components=[...]; note with_id() returns a copy, so wire "
                 "downstream components to the copy's outputs")
     if producer is node.component:

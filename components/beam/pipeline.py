@@ -2,11 +2,39 @@
 
 Beam 2.77's DirectRunner first tries to download a Prism binary, which fails offline, so
 when no ``--runner`` is given we run in-process on the FnApiRunner.
+
+Beam logs every exception a DoFn raises, with its traceback, on the
+``apache_beam.runners.common`` logger before re-raising it. For Gristmill's own errors
+(which already name the column, what was expected and the fix, and which the orchestrator
+reports) that traceback is noise, so :func:`make_beam_pipeline` installs a filter that drops
+those records; any other exception is still logged.
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
+
+#: The Beam logger that logs a DoFn's exception with its traceback before re-raising it.
+BEAM_DOFN_LOGGER = "apache_beam.runners.common"
+
+
+class GristmillErrorLogFilter(logging.Filter):
+    """Drops log records whose exception is one of Gristmill's own (reported by the caller)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        from gristmill.engine.errors import EngineError
+        from gristmill.metadata.errors import GristmillError
+
+        exc = record.exc_info[1] if record.exc_info else None
+        return not isinstance(exc, GristmillError | EngineError)
+
+
+def quiet_beam_for_gristmill_errors() -> None:
+    """Install :class:`GristmillErrorLogFilter` on Beam's DoFn logger (once per process)."""
+    logger = logging.getLogger(BEAM_DOFN_LOGGER)
+    if not any(isinstance(f, GristmillErrorLogFilter) for f in logger.filters):
+        logger.addFilter(GristmillErrorLogFilter())
 
 
 def make_beam_pipeline(beam_pipeline_args: Sequence[str] = ()):
@@ -21,6 +49,7 @@ def make_beam_pipeline(beam_pipeline_args: Sequence[str] = ()):
     import apache_beam as beam
     from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions
 
+    quiet_beam_for_gristmill_errors()
     options = PipelineOptions(list(beam_pipeline_args))
     runner_name = options.view_as(StandardOptions).runner
     if runner_name:

@@ -26,9 +26,18 @@ _OUTPUT_DTYPES = {"float": "float32", "int": "int64", "onehot": "float32", "stri
 
 
 def raw_type(t: pa.DataType) -> str:
-    """Coarse type of an Arrow column: ``float``, ``int``, ``string`` or ``other``."""
+    """Coarse type of an Arrow column: ``float``, ``int``, ``string`` or ``other``.
+
+    Dates are ``int`` (days since 1970-01-01) and timestamps, durations and times ``float``
+    (seconds), the numbers :func:`gristmill.engine.transform_kernels.temporal_as_number`
+    gives the transform.
+    """
     if pa.types.is_dictionary(t):
         t = t.value_type
+    if pa.types.is_date(t):
+        return "int"
+    if pa.types.is_timestamp(t) or pa.types.is_duration(t) or pa.types.is_time(t):
+        return "float"
     if pa.types.is_floating(t) or pa.types.is_decimal(t):
         return "float"
     if pa.types.is_integer(t) or pa.types.is_boolean(t):

@@ -95,11 +95,15 @@ class TransformExecutor(BaseExecutor):
         schema = parquet.arrow_schema(files)
         arrow_types = {f.name: str(f.type) for f in schema}
         raw_types = {f.name: raw_type(f.type) for f in schema}
+        temporal = {f.name for f in schema if pa.types.is_temporal(f.type)}
         if input_dict.get("schema"):
             from gristmill.components.framework.data_schema import load_schema
 
+            # A date/timestamp is INT in the schema (its stored integer, in its storage
+            # unit); Transform sees it as days / seconds (raw_type), whatever the unit.
             for feature in load_schema(input_dict["schema"][0].uri).features:
-                if feature.name in raw_types and feature.type in _SCHEMA_TYPES:
+                if feature.name in raw_types and feature.type in _SCHEMA_TYPES \
+                        and feature.name not in temporal:
                     raw_types[feature.name] = _SCHEMA_TYPES[feature.type]
         return arrow_types, raw_types
 

@@ -83,8 +83,9 @@ def test_wiring_to_the_original_after_with_id_is_explained(tmp_path):
     source = Source()
     renamed = source.with_id("Source")  # a copy under the same id
     step = AddOne(x=source.outputs["out"]).with_id("step")
-    with pytest.raises(CompileError, match=r"listed under that id is a different object.*"
-                                           r"with_id\(\) returns a copy"):
+    with pytest.raises(CompileError, match=r"expected its producer Source in pipeline 'fake', "
+                                           r"but the component listed under that id is a "
+                                           r"different object\..*with_id\(\) returns a copy"):
         compile_pipeline(make_pipeline(tmp_path, [renamed, step]))
 
 
