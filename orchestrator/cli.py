@@ -113,8 +113,9 @@ def _add_examples(sub) -> None:
     """Give every command (also those added by other modules) the formatter and its example."""
     for name, command in sub.choices.items():
         command.formatter_class = HelpFormatter
-        if name in EXAMPLES and not command.epilog:
-            command.epilog = f"example:\n  {EXAMPLES[name]}"
+        if name in EXAMPLES and "example:" not in (command.epilog or ""):
+            example = f"example:\n  {EXAMPLES[name]}"
+            command.epilog = f"{command.epilog}\n\n{example}" if command.epilog else example
 
 
 def _version() -> str:
