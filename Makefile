@@ -10,7 +10,7 @@ PIP_INSTALL := $(BIN)/python -m pip install --disable-pip-version-check -q -c co
 STAMP := $(VENV)/.installed
 PIPELINE ?= pipelines/penguin/pipeline.py
 
-.PHONY: install run test test-fast lint reliability bench gauntlet clean airflow-e2e kfp-e2e
+.PHONY: install run test test-fast lint reliability bench gauntlet clean airflow-e2e kfp-e2e tool-venvs
 
 install: $(STAMP)
 
@@ -56,6 +56,10 @@ $(KFP_VENV)/.installed:
 	rm -rf $(KFP_VENV) && $(PYTHON) -m venv $(KFP_VENV)
 	$(KFP_VENV)/bin/$(TOOL_PIP) "kfp==2.17.3"
 	touch $@
+
+# Both tool venvs; .ci/run builds them before `make test` so the compile tests that run a DAG
+# through the real Airflow/kfp (tests/orchestrator/test_compile_*.py) run instead of skipping.
+tool-venvs: $(AIRFLOW_VENV)/.installed $(KFP_VENV)/.installed
 
 airflow-e2e: install $(AIRFLOW_VENV)/.installed
 	$(BIN)/python tests/e2e/dag_e2e.py airflow --tool-venv $(AIRFLOW_VENV)

@@ -109,6 +109,7 @@ class BaseExampleGenExecutor(BaseExecutor):
                                 fix="this is a bug in the runner or ExampleGen; rerun and report")
         output.splits = list(routing.splits)
         output.set_property("row_counts", written)
+        _warn_on_lopsided_splits(output, written, routing)
         if quarantine:
             output.set_custom_property("num_quarantined", result.bad_records)
             if result.bad_records:
@@ -119,6 +120,17 @@ class BaseExampleGenExecutor(BaseExecutor):
 
     def _scratch(self) -> str:
         return self.context.tmp_dir or os.path.join(os.getcwd(), ".gristmill-tmp")
+
+
+def _warn_on_lopsided_splits(output: Examples, written: dict[str, int], routing: Routing) -> None:
+    """Log and record (``split_warnings``) splits hashing left empty or far from their share."""
+    from gristmill.components.example_gen.split_check import split_warnings
+
+    messages = split_warnings(written, routing.hash_buckets, routing.partition_feature)
+    for message in messages:
+        log.warning(message)
+    if messages:
+        output.set_custom_property("split_warnings", messages)
 
 
 def _refuse_unstorable(schema: pa.Schema) -> None:

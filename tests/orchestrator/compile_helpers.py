@@ -23,6 +23,7 @@ def task_env(home: Path, **extra: str) -> dict[str, str]:
             "GRISTMILL_MLFLOW_MIRROR": "off", **extra}
 
 
-def run(command: list[str], env: dict[str, str]) -> subprocess.CompletedProcess:
+def run(command: list[str], env: dict[str, str],
+        timeout: float = 420) -> subprocess.CompletedProcess:
     """Run one task's command line as the scheduler would (no shell unless it asks)."""
-    return subprocess.run(command, env=env, capture_output=True, text=True, timeout=120)
+    return subprocess.run(command, env=env, capture_output=True, text=True, timeout=timeout)
