@@ -268,6 +268,13 @@ def _attribution_slices(attributions: dict[str, Any]) -> str:
             "sampled rows: count only)</h3>" + _table(["slice", "rows", *names], rows))
 
 
+def _model_text(model: dict[str, Any] | None) -> str:
+    """``#7 (/root/Trainer/model/7)`` for a model reference of ``metrics.json``."""
+    if not isinstance(model, dict):
+        return html.escape(str(model))
+    return f"#{html.escape(str(model.get('id')))} ({html.escape(str(model.get('uri')))})"
+
+
 def render_evaluation_report(summary: dict[str, Any], validation: dict[str, Any],
                              gaps: dict[str, Any], title: str = "Model evaluation") -> str:
     """The report as an HTML string.
@@ -278,13 +285,13 @@ def render_evaluation_report(summary: dict[str, Any], validation: dict[str, Any]
         gaps: The content of ``slice_gaps.json``.
         title: The page's heading.
     """
-    model = summary["candidate_model"]
+    model = _model_text(summary["candidate_model"])
     baseline = summary["baseline_model"]
     note = summary.get("baseline_note")
-    compared = (f"{html.escape(str(baseline))} (not comparable: {html.escape(note)})"
-                if baseline and note else html.escape(str(baseline)) if baseline
+    compared = (f"{_model_text(baseline)} (not comparable: {html.escape(note)})"
+                if baseline and note else _model_text(baseline) if baseline
                 else "none (first run)")
-    intro = (f"<p>Candidate model {html.escape(str(model))}; baseline {compared}; task "
+    intro = (f"<p>Candidate model {model}; baseline {compared}; task "
              f"{html.escape(summary['task'])}; label {html.escape(str(summary['label_key']))}; "
              f"splits {html.escape(str(summary['example_splits']))}.</p>")
     body = (_verdict(validation) + intro + _trivial_table(summary)

@@ -13,8 +13,13 @@ import subprocess
 import time
 
 import pytest
-from orchestrator_fakes import FAKE_PIPELINE, Source, gristmill_command, make_pipeline, \
-    subprocess_env
+from orchestrator_fakes import (
+    FAKE_PIPELINE,
+    Source,
+    gristmill_command,
+    make_pipeline,
+    subprocess_env,
+)
 from rich.console import Console
 
 from gristmill.metadata.types import ExecutionState

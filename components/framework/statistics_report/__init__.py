@@ -12,14 +12,10 @@ at once.
 from __future__ import annotations
 
 import html
+from typing import TYPE_CHECKING
 
-from gristmill.components.framework.html import table
-from gristmill.components.framework.statistics_model import DatasetStatistics
-from gristmill.components.framework.statistics_report.figures import (
-    QUANTILE_RANKS,
-    report_figures,
-)
-from gristmill.components.framework.statistics_report.page import render_page
+if TYPE_CHECKING:
+    from gristmill.components.framework.statistics_model import DatasetStatistics
 
 REPORT_FILE = "report.html"
 
@@ -45,6 +41,14 @@ def render_statistics_report(stats: dict[str, DatasetStatistics], title: str = "
         pipeline_name, run_id, component_id, artifact_uri: Where the statistics come from
             (shown under the title; any may be empty).
     """
+    # imported here: executors import REPORT_FILE at module level, the page only at the end
+    from gristmill.components.framework.html import table
+    from gristmill.components.framework.statistics_report.figures import (
+        QUANTILE_RANKS,
+        report_figures,
+    )
+    from gristmill.components.framework.statistics_report.page import render_page
+
     figures = report_figures(stats)
     figures["quantile_ranks"] = list(QUANTILE_RANKS)
     full_title = " / ".join(p for p in (title, pipeline_name, run_id and f"run {run_id}",

@@ -196,3 +196,19 @@ def test_the_slice_views_and_curves_draw_in_a_browser(tmp_path):
     curves = dom.split('id="curves"')[1].split("<script")[0]
     assert curves.count("<polyline") == 4  # ROC and PR of candidate and baseline
     assert "AUC " in curves and "<circle" in curves  # the calibration plot
+
+
+def test_a_regression_report_has_slice_views_and_no_curves():
+    rng = np.random.default_rng(8)
+    y = rng.normal(size=120)
+    arrays = {"labels": y, "candidate_pred": y + rng.normal(size=120) * 0.3}
+    options = Options(compute_confidence_intervals=False)
+    summary, _ = _summary(with_baseline=False)
+    summary.update(task="regression", classes=[], slices=json_ready(
+        [score_slice((), arrays, "regression", [], options)]))
+    report = render_evaluation_report(summary, {**VALIDATION, "checks": []},
+                                      slice_gap_report(summary["slices"]))
+    data = _embedded(report)
+    assert data["default_metric"] == "rmse" and data["curve_classes"] == []
+    assert data["slices"][0]["candidate"]["metrics"]["example_count"] == 120
+    assert "id=curves" not in report and "Confusion matrix" not in report
