@@ -57,7 +57,9 @@ class LiveProgress(PipelineHooks):
             done = self._done
         count = f" {done}/{self.total}" if self.total else ""
         if not running:
-            return Text(f"running{count}: waiting for the next component", style="dim")
+            idle = "finishing" if self.total and done >= self.total else \
+                "waiting for the next component"
+            return Text(f"running{count}: {idle}", style="dim")
         text = Text(f"running{count}: ", style="bold")
         for i, (node_id, started) in enumerate(running):
             text.append(", " if i else "")

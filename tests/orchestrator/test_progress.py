@@ -45,6 +45,8 @@ def test_line_names_the_running_components_with_their_elapsed_time(monkeypatch):
     assert live.line(now=103.0).plain == "running 1/3: an_evaluator_with_a_long_node_id 1.5s"
     live.after_node(None, _node("an_evaluator_with_a_long_node_id"), None)
     assert live.line(now=104.0).plain == "running 2/3: waiting for the next component"
+    live.after_node(None, _node("Pusher"), None)
+    assert live.line(now=105.0).plain == "running 3/3: finishing"
 
 
 @pytest.mark.unit
