@@ -158,10 +158,16 @@ def cmd_run(args) -> int:
 
     runner_cls = SequentialRunner if args.sequential else LocalDagRunner
     resume = _resume_command(args)
-    result = runner_cls(hooks=[Progress([c.id for c in pipeline.components])]).run(
-        pipeline, from_nodes=args.from_nodes, to_nodes=args.to_nodes,
-        enable_cache=False if args.no_cache else None, params=params, resume_command=resume,
-        allow_shared_name=args.allow_shared_name)
+    from gristmill.orchestrator.progress import LiveProgress
+
+    live = LiveProgress(err, total=len(pipeline.components))
+    try:
+        result = runner_cls(hooks=[Progress([c.id for c in pipeline.components]), live]).run(
+            pipeline, from_nodes=args.from_nodes, to_nodes=args.to_nodes,
+            enable_cache=False if args.no_cache else None, params=params,
+            resume_command=resume, allow_shared_name=args.allow_shared_name)
+    finally:
+        live.stop()  # also when the run raises: the terminal gets its cursor line back
     _print_summary(result, pipeline)
     if args.json:
         print(json.dumps(redact_values(result.to_dict())))
@@ -188,39 +194,14 @@ def _resume_command(args) -> str:
 
 
 def _print_summary(result, pipeline: Pipeline) -> None:
-    counts: dict[str, int] = {}
-    for node in result.components:
-        counts[node.display_state] = counts.get(node.display_state, 0) + 1
-    summary = ", ".join(f"{n} {s.lower()}" for s, n in sorted(counts.items()))
-    style = {"COMPLETE": "green", "HALTED": "bold yellow"}.get(result.status, "bold red")
-    headline = {"HALTED": "HALTED: a validation check stopped the run (see 'halted by' "
-                          "below); this is not a success"}.get(result.status, result.status)
-    err.print(f"[{style}]{headline}[/] in {result.seconds:.2f}s ({summary})")
-    for node in result.components:
-        if node.state.value == "FAILED":  # its first line; the whole error is printed above
-            first_line = (node.error or "failed (no message)").splitlines()[0]
-            err.print(f"  [red]failed:[/]    {escape(node.node_id)}: "
-                      f"{escape(redact_text(first_line))}")
-        if node.halt_reason:
-            err.print(f"  halted by: {escape(node.node_id)}: {escape(node.halt_reason)}\n"
-                      "             fix the data (or relax the check), then run again")
-        if node.skipped:
-            reason = (node.error or "").removeprefix("skipped: ")
-            err.print(f"  skipped:   {escape(node.node_id)}: {escape(reason)}")
-    from gristmill.orchestrator.run_summary import headline_lines, mlflow_line
+    from gristmill.orchestrator.run_summary import mlflow_line, summary_markup
 
-    for label, text in headline_lines(result.components):
-        err.print(f"  {label:<10} {escape(redact_text(text))}")
-    err.print(f"  run id:    {escape(result.run_id)}")
-    err.print(f"  artifacts: {escape(result.root)}")
+    mlflow = None
     if pipeline.tracking_uri != "":
         from gristmill.orchestrator.mlflow_mirror import mirror_dir, mirror_mode
 
-        err.print(f"  mlflow:    "
-                  f"{escape(mlflow_line(mirror_dir(), result.run_id, mirror_mode()))}")
-    if result.resume_command:
-        err.print(f"  resume:    {escape(result.resume_command)}   (completed components come from "
-                  "cache)")
+        mlflow = mlflow_line(mirror_dir(), result.run_id, mirror_mode())
+    err.print(summary_markup(result, mlflow))  # one write: no log line inside it
 
 
 def cmd_explain(args) -> int:

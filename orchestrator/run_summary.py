@@ -1,6 +1,12 @@
-"""What the end of ``gristmill run`` says besides the states: the headline results (the
-evaluation's metrics, BLESSED / NOT BLESSED, the pushed model's registry version and alias)
-and where the run is in MLflow. Read from the nodes' output artifacts, whatever their ids."""
+"""What the end of ``gristmill run`` says: the run's state and counts, failed / halted /
+skipped components, the headline results (the evaluation's metrics, BLESSED / NOT BLESSED,
+the pushed model's registry version and alias) and where the run is in MLflow. Read from the
+nodes' output artifacts, whatever their ids.
+
+:func:`summary_markup` builds the whole summary before anything is printed, and the CLI
+prints it in one write: a log record emitted while the figures are gathered (the MLflow
+location, the artifacts) lands above the summary, never between its lines.
+"""
 
 from __future__ import annotations
 
@@ -8,6 +14,10 @@ import json
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
+
+from rich.markup import escape
+
+from gristmill.metadata.settings import redact_text
 
 #: Metrics shown first when an evaluation has them; the rest follow by name.
 _FIRST_METRICS = ("accuracy", "auc", "binary_accuracy", "rmse", "mean_squared_error", "loss")
@@ -117,3 +127,60 @@ def mlflow_line(mirror_dir: Path, run_id: str, mode: str,
     if mode == "off":
         return "not mirrored (GRISTMILL_MLFLOW_MIRROR=off)"
     return f"no MLflow journal for this run in {mirror_dir}"
+
+
+_STATUS_STYLE = {"COMPLETE": "green", "HALTED": "bold yellow"}
+_HALTED = ("HALTED: a validation check stopped the run (see 'halted by' below); this is not a "
+           "success")
+
+
+def summary_rows(result: Any, mlflow: str | None) -> list[tuple[str, str]]:
+    """``(label, text)`` rows of the summary below its headline, in print order.
+
+    Args:
+        result: The :class:`~gristmill.orchestrator.runner.RunResult`.
+        mlflow: What :func:`mlflow_line` says, or ``None`` when tracking is off.
+    """
+    rows: list[tuple[str, str]] = []
+    for node in result.components:
+        if node.state.value == "FAILED":  # its first line; the whole error is printed above
+            first_line = (node.error or "failed (no message)").splitlines()[0]
+            rows.append(("failed:", f"{node.node_id}: {redact_text(first_line)}"))
+        if node.halt_reason:
+            rows.append(("halted by:", f"{node.node_id}: {node.halt_reason}\n"
+                                       "fix the data (or relax the check), then run again"))
+        if node.skipped:
+            rows.append(("skipped:",
+                         f"{node.node_id}: {(node.error or '').removeprefix('skipped: ')}"))
+    rows += [(label, redact_text(text)) for label, text in headline_lines(result.components)]
+    rows += [("run id:", result.run_id), ("artifacts:", result.root)]
+    if mlflow is not None:
+        rows.append(("mlflow:", mlflow))
+    if result.resume_command:
+        rows.append(("resume:", f"{result.resume_command}   (completed components come from "
+                                "cache)"))
+    return rows
+
+
+def summary_markup(result: Any, mlflow: str | None) -> str:
+    """The whole summary as Rich markup (user text escaped), to print in one write.
+
+    Labels form one column as wide as the longest label; a row's continuation lines are
+    indented to its text column.
+    """
+    counts: dict[str, int] = {}
+    for node in result.components:
+        counts[node.display_state] = counts.get(node.display_state, 0) + 1
+    tally = ", ".join(f"{n} {s.lower()}" for s, n in sorted(counts.items()))
+    style = _STATUS_STYLE.get(result.status, "bold red")
+    headline = _HALTED if result.status == "HALTED" else result.status
+    lines = [f"[{style}]{headline}[/] in {result.seconds:.2f}s ({tally})"]
+    rows = summary_rows(result, mlflow)
+    width = max([10, *(len(label) for label, _ in rows)])
+    for label, text in rows:
+        first, *more = text.split("\n")
+        shown = f"[red]{label}[/]" + " " * (width - len(label)) if label == "failed:" \
+            else f"{label:<{width}}"
+        lines.append(f"  {shown} {escape(first)}")
+        lines += [f"  {'':<{width}} {escape(line)}" for line in more]
+    return "\n".join(lines)

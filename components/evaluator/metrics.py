@@ -103,6 +103,75 @@ def expected_calibration_error(table: list[dict[str, float]]) -> float:
                      for row in table if row["count"]) / total)
 
 
+#: Most points kept per ROC / PR curve (evenly spaced over the distinct thresholds; the first
+#: and last always kept): enough to draw, small enough for metrics.json with many slices.
+MAX_CURVE_POINTS = 101
+
+
+def _curve_indices(count: int, cap: int) -> np.ndarray:
+    if count <= cap:
+        return np.arange(count)
+    return np.unique(np.round(np.linspace(0, count - 1, cap)).astype(np.int64))
+
+
+def _round(values: np.ndarray) -> list[float]:
+    return [float(f"{v:.6g}") for v in values.tolist()]
+
+
+def curve_points(positive: np.ndarray, scores: np.ndarray,
+                 max_points: int = MAX_CURVE_POINTS) -> dict[str, Any] | None:
+    """ROC and precision-recall points of one score against one positive class.
+
+    One point per distinct score, as ``sklearn.metrics.roc_curve(drop_intermediate=False)``
+    computes it: a row counts as predicted positive when its score is ``>= threshold``.
+    Beyond ``max_points`` distinct scores an evenly spaced subset of those exact points is
+    kept. The ROC curve starts at (0, 0) with threshold ``None`` (no row above it).
+
+    Args:
+        positive: Whether each row is of the positive class.
+        scores: The positive class's probability per row.
+        max_points: Cap on the points per curve.
+
+    Returns:
+        ``{"thresholds", "fpr", "tpr", "precision", "recall", "positives", "negatives"}``
+        (thresholds decreasing; ``thresholds[0]`` is ``None``; ``precision[0]`` is 1 by
+        convention), or ``None`` when either class is absent (no curve is defined).
+    """
+    positive = np.asarray(positive, dtype=bool)
+    scores = np.asarray(scores, dtype=np.float64)
+    n_pos = int(positive.sum())
+    n_neg = positive.size - n_pos
+    if n_pos == 0 or n_neg == 0:
+        return None
+    order = np.argsort(-scores, kind="mergesort")
+    sorted_scores, hits = scores[order], positive[order]
+    last = np.r_[np.flatnonzero(sorted_scores[1:] != sorted_scores[:-1]), hits.size - 1]
+    tps = np.cumsum(hits)[last].astype(np.float64)
+    fps = (last + 1) - tps
+    keep = _curve_indices(last.size, max(2, max_points - 1))
+    tps, fps, thresholds = tps[keep], fps[keep], sorted_scores[last][keep]
+    precision = tps / (tps + fps)
+    return {"thresholds": [None, *_round(thresholds)],
+            "fpr": [0.0, *_round(fps / n_neg)], "tpr": [0.0, *_round(tps / n_pos)],
+            "precision": [1.0, *_round(precision)], "recall": [0.0, *_round(tps / n_pos)],
+            "positives": n_pos, "negatives": n_neg}
+
+
+def classification_curves(labels: np.ndarray, probabilities: np.ndarray,
+                          classes: list[str]) -> dict[str, Any]:
+    """ROC and PR curves: of the positive class ``classes[1]`` with two classes, of every
+    class one-vs-rest with more (see :func:`curve_points`).
+
+    Returns:
+        ``{"one_vs_rest": bool, "classes": {class: curve points or None}}``.
+    """
+    k = probabilities.shape[1]
+    chosen = [1] if k == 2 else range(k)
+    return {"one_vs_rest": k > 2,
+            "classes": {str(classes[c]): curve_points(labels == c, probabilities[:, c])
+                        for c in chosen}}
+
+
 def classification_scalars(labels: np.ndarray, predicted: np.ndarray,
                            probabilities: np.ndarray) -> dict[str, float]:
     """The scalar classification metrics of one slice (those that get confidence intervals)."""
@@ -142,7 +211,7 @@ def classification_metrics(labels: np.ndarray, predicted: np.ndarray, probabilit
 
     Returns:
         ``{"metrics": {name: float}, "confusion_matrix": {...}, "per_class": {...},
-        "calibration": [...]}``.
+        "calibration": [...], "curves": {...}}`` (``curves``: :func:`classification_curves`).
     """
     scalars = classification_scalars(labels, predicted, probabilities)
     table = calibration_table(labels, probabilities, bins)
@@ -153,7 +222,8 @@ def classification_metrics(labels: np.ndarray, predicted: np.ndarray, probabilit
     return {"metrics": scalars,
             "confusion_matrix": {"labels": [str(c) for c in classes],
                                  "counts": matrix.tolist()},
-            "per_class": per_class, "calibration": table}
+            "per_class": per_class, "calibration": table,
+            "curves": classification_curves(labels, probabilities, classes)}
 
 
 def regression_scalars(labels: np.ndarray, predictions: np.ndarray) -> dict[str, float]:

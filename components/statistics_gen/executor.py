@@ -79,5 +79,7 @@ class StatisticsGenExecutor(BaseExecutor):
         path = os.path.join(output.uri, REPORT_FILE)
         with open(path, "w") as f:
             f.write(render_statistics_report(
-                stats, title=f"Statistics: {self.context.component_id}"))
+                stats, "Statistics", pipeline_name=self.context.pipeline_name,
+                run_id=self.context.run_id, component_id=self.context.component_id,
+                artifact_uri=output.uri))
         self.context.attach_report(path)

@@ -203,8 +203,9 @@ def _load_checked(artifact, jobs: dict[str, SplitStats], span, context, stats_ty
     path = os.path.join(artifact.uri, REPORT_FILE)
     with open(path, "w") as f:
         f.write(render_statistics_report(
-            stats, title=f"{stats_type.replace('_', '-').capitalize()} statistics: "
-                         f"{context.component_id}"))
+            stats, f"{stats_type.replace('_', '-').capitalize()} statistics",
+            pipeline_name=context.pipeline_name, run_id=context.run_id,
+            component_id=context.component_id, artifact_uri=artifact.uri))
     context.attach_report(path, stats_type)
     return stats
 
