@@ -40,6 +40,7 @@ class Pusher(BaseComponent):
     OUTPUTS = {"pushed_model": OutputSpec(PushedModel)}
     PARAMETERS = PusherParameters
     EXECUTOR = PusherExecutor
+    VERSION = "2"  # 2: writes model_card.html (a cached push from before has none)
 
     def fingerprint_external_inputs(self) -> dict[str, str] | None:
         """The manual blessings on record (``gristmill bless``): a new one re-runs the Pusher

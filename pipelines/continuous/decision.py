@@ -13,6 +13,7 @@ import json
 import os
 
 from gristmill.components import InputArtifact, OutputArtifact, Parameter, component
+from gristmill.metadata.errors import ConfigError
 from gristmill.metadata.standard_artifacts import ExampleAnomalies, Examples, Model
 from gristmill.metadata.types import Artifact
 from gristmill.orchestrator.resolver import ResolverStrategy
@@ -46,8 +47,9 @@ def RetrainDecision(examples: InputArtifact[Examples], drift: InputArtifact[Exam
     span = examples.get_property("span")
     blessed = (drift.get_custom_property("blessed") or {}).get(drift_split)
     if blessed is None:
-        raise ValueError(f"RetrainDecision: the drift check has no split {drift_split!r} "
-                         f"(blessed: {drift.get_custom_property('blessed')}); set drift_split")
+        raise ConfigError(f"RetrainDecision: the drift check has no split {drift_split!r} "
+                          f"(blessed: {drift.get_custom_property('blessed')}).",
+                          fix="set drift_split to a split the DistributionValidator compared")
     drifted = blessed == 0
     reasons = []
     if base_model is None:
