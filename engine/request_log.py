@@ -25,6 +25,7 @@ import atexit
 import os
 import threading
 import time
+import weakref
 
 import numpy as np
 import pyarrow as pa
@@ -33,6 +34,13 @@ import pyarrow.parquet as pq
 ENV_DIR = "GRISTMILL_REQUEST_LOG_DIR"
 ENV_RATE = "GRISTMILL_REQUEST_LOG_RATE"
 DEFAULT_RATE = 0.1
+_OPEN: weakref.WeakSet = weakref.WeakSet()  # loggers to flush at exit (not kept alive by it)
+
+
+@atexit.register
+def _flush_open_loggers() -> None:
+    for logger in list(_OPEN):
+        logger.close()
 
 
 def utc_day_span(now: float | None = None) -> int:
@@ -69,7 +77,7 @@ class RequestLogger:
         self._buffered = 0
         self._lock = threading.Lock()
         self.counts = {"rows_seen": 0, "rows_logged": 0, "files_written": 0}
-        atexit.register(self.close)
+        _OPEN.add(self)
 
     @classmethod
     def from_env(cls) -> RequestLogger | None:

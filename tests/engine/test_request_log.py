@@ -64,3 +64,16 @@ def test_bundle_logs_table_and_record_requests_with_the_model_input_types(tmp_pa
     # Without a logger nothing is written.
     load_bundle(bundle_dir).predict(train.slice(0, 5))
     assert len(glob.glob(str(tmp_path / "log" / "**" / "*.parquet"), recursive=True)) == len(files)
+
+
+@pytest.mark.unit
+def test_buffered_rows_are_written_at_interpreter_exit(tmp_path):
+    import subprocess
+
+    code = ("import pyarrow as pa\n"
+            "from gristmill.engine.request_log import RequestLogger\n"
+            f"logger = RequestLogger({str(tmp_path)!r}, sample_rate=1.0, span=2)\n"
+            "logger.log(pa.table({'x': [1, 2, 3]}))\n")  # no close(): the exit hook flushes
+    subprocess.run([sys.executable, "-c", code], check=True, timeout=60)
+    (path,) = glob.glob(str(tmp_path / "span-2" / "*.parquet"))
+    assert pq.read_table(path)["x"].to_pylist() == [1, 2, 3]
