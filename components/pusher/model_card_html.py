@@ -139,9 +139,9 @@ def metrics(evaluation: dict[str, Any] | None) -> str:
             f"{s['slice']} ({s['example_count']})" for s in evaluation["omitted_slices"])))
     if evaluation["skipped_examples"]:
         parts.append(_note(f"Skipped examples: {evaluation['skipped_examples']}"))
-    checks = [(c.get("slice"), c.get("metric"), c.get("kind"),
-               "passed" if c.get("passed") else "FAILED", c.get("message"))
-              for c in evaluation["checks"]]
+    outcome = {True: "passed", False: "FAILED", None: "skipped"}
+    checks = [(c.get("slice"), c.get("metric"), c.get("kind"), outcome[c.get("passed")],
+               c.get("message")) for c in evaluation["checks"]]
     if checks:
         parts.append("<h3>Checks</h3>" + table(["slice", "metric", "kind", "result", "message"],
                                                checks, left_columns=5))
@@ -201,7 +201,7 @@ def edge(model: dict[str, Any]) -> str:
 def lineage(found: dict[str, Any]) -> str:
     """The artifacts that fed this push, with their producing nodes."""
     rows = [(r["input"], r["type"], r["id"], r["producer"], r["output_key"], r["uri"],
-             (r["fingerprint"] or "")[:16]) for r in found["inputs"]]
+             (r["fingerprint"] or "")[:24]) for r in found["inputs"]]
     head = _note(f"Pipeline {found['pipeline']}, run {found['run_id']}, node "
                  f"{found['pusher']} (execution {found['execution_id']}). Full graph: "
                  f"gristmill runs show {found['run_id']}")

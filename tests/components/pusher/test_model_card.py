@@ -166,6 +166,8 @@ def test_card_figures_equal_the_evaluation_and_it_lies_beside_the_pushed_files(
 
     with open(os.path.join(evaluated["evaluation"].uri, "metrics.json")) as f:
         metrics = json.load(f)
+    with open(os.path.join(evaluated["evaluation"].uri, "validations.json")) as f:
+        validations = json.load(f)
     shown = by_first_column(card.sections["metrics"][0])
     assert set(shown) == {s["slice"] for s in metrics["slices"]} == {
         "Overall", "island=Biscoe", "island=Dream", "island=Torgersen"}
@@ -209,6 +211,9 @@ def test_card_figures_equal_the_evaluation_and_it_lies_beside_the_pushed_files(
     assert lineage["evaluation"]["artifact"] == "6"
     assert "execution 9" in card.text["lineage"]
     assert "no edge model" in card.text["edge"]
+    checks = card.sections["metrics"][1]
+    assert [row[3] for row in checks[1:]] == ["passed" if c["passed"] else "FAILED"
+                                              for c in validations["checks"]]
 
 
 @pytest.mark.integration
@@ -237,6 +242,23 @@ def test_card_shows_the_manual_blessing_and_the_refusal(tmp_path, evaluated):
     # Not wired: said, not hidden.
     assert "No evaluation: the Pusher was not given an evaluation" in card.text["metrics"]
     assert "No statistics" in card.text["data"]
+
+
+@pytest.mark.unit
+def test_a_skipped_check_reads_skipped_not_failed():
+    from gristmill.components.pusher.model_card_html import metrics
+
+    evaluation = {"id": 1, "example_splits": ["eval"], "baseline_model": None,
+                  "baseline_note": None, "omitted_slices": [], "skipped_examples": {},
+                  "slices": [{"slice": "Overall", "example_count": 10,
+                              "metrics": {"auc": 0.9}}],
+                  "checks": [{"slice": "Overall", "metric": "auc", "kind": k, "passed": p,
+                              "message": "m"} for k, p in (("value", True), ("change", None),
+                                                           ("value", False))]}
+    parser = CardParser()
+    parser.feed(metrics(evaluation))
+    assert [row[3] for row in parser.sections["metrics"][1][1:]] == [
+        "passed", "skipped", "FAILED"]
 
 
 @pytest.mark.integration
