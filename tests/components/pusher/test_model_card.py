@@ -234,7 +234,7 @@ def test_card_shows_the_manual_blessing_and_the_refusal(tmp_path, evaluated):
     out, _ = push(tmp_path, {"model": model, "model_blessing": evaluated["model_blessing"]})
     assert out.get_custom_property("pushed") == 0
     card = parse(os.path.join(out.uri, CARD_FILE))
-    manual = {row[0]: row[1] for row in card.sections["blessing"][0]}
+    manual = {row[0]: row[1] for row in card.sections["blessing"][0][1:]}
     assert manual["decision"] == "manual blessing REVOKED"
     assert manual["by"] == "alice"
     assert manual["reason"] == "labels of Dream are stale"
@@ -282,3 +282,21 @@ def test_edge_report_is_shown_when_the_model_has_one(tmp_path):
     rows = {row[0]: row[1] for row in parser.sections["edge"][0][1:]}
     assert rows == {"sizes.float": "41,234", "sizes.int8": "12,001", "accuracy_delta": "-0.004",
                     "latency_ms.p50": "0.21", "latency_ms.p99": "0.9"}
+
+
+@pytest.mark.unit
+def test_a_manual_blessing_that_overrules_the_evaluator_is_on_the_pushed_card(tmp_path):
+    from test_pusher import _blessing, _model
+
+    model = _model(tmp_path, "m", 12)
+    _record(model, "2026-12-03T11-00-00-3", blessed=True, reason="accepted by the risk board")
+    out, _ = push(tmp_path, {"model": model,
+                             "model_blessing": _blessing(tmp_path, "b", False, 12)})
+    assert out.get_custom_property("pushed") == 1
+    pushed_card = os.path.join(out.get_custom_property("pushed_destination"), CARD_FILE)
+    card = parse(pushed_card)
+    manual = {row[0]: row[1] for row in card.sections["blessing"][0][1:]}
+    assert manual == {"decision": "manual blessing", "by": "alice", "at": "2026-12-03T10:00:00Z",
+                      "reason": "accepted by the risk board", "execution": "5"}
+    assert "Evaluator: NOT blessed" in card.text["blessing"]
+    assert "overrides the Evaluator" in card.text["blessing"]
