@@ -28,6 +28,7 @@ import pyarrow as pa
 from gristmill.engine.errors import ConfigError
 from gristmill.engine.features import RawFeatureEncoder, TransformFeatureEncoder, stack_columns
 from gristmill.engine.labels import LabelSpec
+from gristmill.engine.request_log import RequestLogger
 from gristmill.engine.serving_input import (
     InputReport,
     clean_records,
@@ -129,6 +130,7 @@ class ServingBundle:
         self.backend = backend
         self.inputs = model_raw_inputs(config, encoder)
         self._run = runner
+        self.request_log: RequestLogger | None = None  # sampled requests as Parquet spans
 
     @property
     def raw_feature_names(self) -> list[str]:
@@ -169,6 +171,8 @@ class ServingBundle:
             conformed, report = conform_table(_to_table(table), self.inputs,
                                               label_key=self.label_key,
                                               source=self._source("predict"))
+        if self.request_log is not None:
+            self.request_log.log(conformed)
         return self._predict_conformed(conformed), report
 
     def _predict_conformed(self, table: pa.Table) -> pa.Table:
@@ -200,6 +204,8 @@ class ServingBundle:
                                     ) -> tuple[list[dict[str, Any]], InputReport]:
         """:meth:`predict_records`, plus the report (unknown keys and their counts)."""
         source = self._source("predict_records")
+        if self.request_log is not None:
+            self._log_records(records, source)
         if getattr(self.encoder, "transform", None) is not None:
             table, report = table_from_records(records, self.inputs, label_key=self.label_key,
                                                source=source)
@@ -216,6 +222,14 @@ class ServingBundle:
         probs = z / z.sum(axis=1, keepdims=True)
         return [{"prediction": self.classes[int(p.argmax())], "probabilities": p.tolist()}
                 for p in probs], report
+
+    def _log_records(self, records: Sequence[dict[str, Any]], source: str) -> None:
+        """Conform only the sampled records (typed like the table path) and log them."""
+        keep = self.request_log.sample(len(records))
+        if len(keep):
+            table, _ = table_from_records([records[i] for i in keep], self.inputs,
+                                          label_key=self.label_key, source=source)
+            self.request_log.write(table)
 
 
 def _to_table(data: Any) -> pa.Table:
@@ -349,7 +363,8 @@ def _make_runner(uri: str, config: dict[str, Any], backend: str,
 
 
 def load_bundle(uri: str, backend: str = "torch",
-                trusted_model_classes: Sequence[str] = ()) -> ServingBundle:
+                trusted_model_classes: Sequence[str] = (),
+                request_log: RequestLogger | None = None) -> ServingBundle:
     """Load a serving bundle written by the Trainer.
 
     Args:
@@ -359,9 +374,15 @@ def load_bundle(uri: str, backend: str = "torch",
             verified at export but never loaded here: torch.export.load can unpickle.
         trusted_model_classes: ``module:QualName`` model classes to allow besides the
             built-in ones (see :func:`check_model_class`).
+        request_log: Logs a sample of the scored records as Parquet spans
+            (:mod:`gristmill.engine.request_log`); ``None``: nothing is logged. Only
+            explicit (a serving process may pass ``RequestLogger.from_env()``), so the
+            Evaluator's and BulkInferrer's scoring is never logged as requests.
     """
     uri = os.fspath(uri)
     config = read_config(uri)
     encoder = load_encoder(uri, config)
     runner, backend = _make_runner(uri, config, backend, trusted_model_classes)
-    return ServingBundle(uri, config, encoder, runner, backend)
+    bundle = ServingBundle(uri, config, encoder, runner, backend)
+    bundle.request_log = request_log
+    return bundle

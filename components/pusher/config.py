@@ -34,6 +34,27 @@ class PushDestination(pydantic.BaseModel):
     filesystem: Filesystem
 
 
+class ModelCardInfo(pydantic.BaseModel):
+    """What only the pipeline's authors can say about a model, shown on its model card.
+
+    Everything else on the card (data, schema, metrics, fairness, attributions, lineage,
+    blessing) is read from the Pusher's inputs. A field left empty is shown as "not
+    stated", never left out, so a reader sees what was not written down.
+
+    Attributes:
+        intended_use: Who should use the model, for what decisions.
+        limitations: Known weak spots: populations, ranges or uses it was not checked on.
+        owners: People or teams answerable for the model (names or e-mail addresses).
+        ethical_considerations: Risks, sensitive features, mitigations.
+    """
+
+    model_config = pydantic.ConfigDict(frozen=True, extra="forbid")
+    intended_use: str = ""
+    limitations: str = ""
+    owners: list[str] = []
+    ethical_considerations: str = ""
+
+
 class PusherParameters(Parameters):
     """Pusher parameters.
 
@@ -41,8 +62,10 @@ class PusherParameters(Parameters):
         push_destination: The versioned filesystem destination.
         registered_model_name: MLflow registered model name; default: the pipeline name.
         alias: Registry alias moved to the pushed version.
+        model_card: Intended use, limitations and owners for ``model_card.html``.
     """
 
     push_destination: PushDestination
     registered_model_name: str | None = None
     alias: str = "champion"
+    model_card: ModelCardInfo = ModelCardInfo()

@@ -13,7 +13,13 @@ verdict: a manual blessing pushes a model the Evaluator refused, a revoke blocks
   when it has one, else straight from the pushed directory, creating no run), tagged back
   to the pipeline run, execution and artifact ids, and given the alias ``champion``.
 
-Output ``pushed_model`` (PushedModel): ``push_result.json``; custom properties ``pushed``
+Model card: ``model_card.html`` (self-contained, :mod:`.model_card`) and ``model_card.json``
+go into the output artifact on every run (a refused model's card says why it was refused),
+into the pushed version directory when pushed (inside the atomic rename) and onto the
+Pusher's MLflow run.
+
+Output ``pushed_model`` (PushedModel): ``push_result.json``, ``model_card.html``,
+``model_card.json``; custom properties ``pushed``
 (1/0), ``pushed_destination``, ``pushed_version``, ``registered_model_name``,
 ``registered_model_version``, ``reason`` (when not pushed) and ``registry_skipped``.
 """
@@ -31,6 +37,12 @@ from gristmill.components.framework.blessing import blessing_verdict
 from gristmill.components.framework.executor import BaseExecutor
 from gristmill.components.pusher.config import Filesystem, PusherParameters, Versioning
 from gristmill.components.pusher.manual_override import describe, latest_manual_blessing
+from gristmill.components.pusher.model_card import (
+    CARD_FILE,
+    FACTS_FILE,
+    gather_card_facts,
+    write_model_card,
+)
 from gristmill.components.pusher.model_registry import register_model_version
 from gristmill.metadata.errors import ExecutorError
 from gristmill.metadata.standard_artifacts import Model, PushedModel
@@ -46,11 +58,14 @@ def next_version(base: str, versioning: Versioning) -> int:
     return max(existing, default=0) + 1
 
 
-def push_to_filesystem(model_dir: str, destination: Filesystem) -> tuple[str, int]:
-    """Copy ``model_dir`` into a new version directory atomically.
+def push_to_filesystem(model_dir: str, destination: Filesystem,
+                       extra_files: tuple[str, ...] = ()) -> tuple[str, int]:
+    """Copy ``model_dir`` (and ``extra_files``, e.g. the model card) into a new version
+    directory atomically.
 
     The copy goes to a temporary sibling first and is renamed into place; when another writer
-    took the version meanwhile, the next number is tried.
+    took the version meanwhile, the next number is tried. A reader never sees a pushed
+    version without its extra files.
 
     Returns:
         ``(pushed directory, version)``.
@@ -61,6 +76,8 @@ def push_to_filesystem(model_dir: str, destination: Filesystem) -> tuple[str, in
     staging = os.path.join(base, f"{version}.tmp-{os.getpid()}")
     shutil.rmtree(staging, ignore_errors=True)
     shutil.copytree(model_dir, staging)
+    for path in extra_files:
+        shutil.copy2(path, os.path.join(staging, os.path.basename(path)))
     for _ in range(1000):
         target = os.path.join(base, str(version))
         if not os.path.exists(target):
@@ -82,6 +99,34 @@ class PusherExecutor(BaseExecutor):
         model = input_dict["model"][0]
         pushed = output_dict["pushed_model"][0]
         manual = latest_manual_blessing(model.uri)
+        reasons = self._blessing_reasons(input_dict, model, manual)
+        extra = {"manual_blessing": describe(manual)} if manual is not None else {}
+        result: dict[str, Any] = {"pushed": 0 if reasons else 1, "model_id": model.id,
+                                  "model_uri": model.uri, **extra}
+        if reasons:
+            result["reason"] = "; ".join(reasons)
+            log.warning("Pusher: model %s not pushed: %s", model.id, result["reason"])
+        facts = gather_card_facts(input_dict, result, exec_properties.model_card,
+                                  self.context, manual)
+        card = write_model_card(pushed.uri, facts)
+        if not reasons:
+            destination, version = push_to_filesystem(
+                model.uri, exec_properties.push_destination.filesystem,
+                extra_files=(card, os.path.join(pushed.uri, FACTS_FILE)))
+            result.update(pushed_destination=destination, pushed_version=str(version))
+            result.update(self._register(model, destination, exec_properties))
+            # Now the card can name its version: rewritten in place (atomic replace).
+            facts["push"] = dict(result)
+            for directory in (pushed.uri, destination):
+                write_model_card(directory, facts)
+        self.context.attach_report(card)
+        result["model_card"] = CARD_FILE
+        self._record(pushed, result)
+
+    def _blessing_reasons(self, input_dict, model: Model, manual: dict[str, Any] | None
+                          ) -> list[str]:
+        """Why the model must not be pushed (empty: push). A manual decision overrides the
+        Evaluator's verdict, never the InfraValidator's."""
         model_verdict = blessing_verdict(
             "model_blessing", (input_dict.get("model_blessing") or [None])[0], model)
         if manual is not None:  # a human's newest decision overrides the Evaluator's
@@ -90,23 +135,9 @@ class PusherExecutor(BaseExecutor):
             model_verdict = None if manual["blessed"] else note
             self.context.log_metrics({"manual_blessed": 1.0 if manual["blessed"] else 0.0})
             self.context.log_params({"manual_blessing": note})
-        reasons = [r for r in (
-            model_verdict,
-            blessing_verdict("infra_blessing", (input_dict.get("infra_blessing") or [None])[0],
-                             model)) if r]
-        extra = {"manual_blessing": describe(manual)} if manual is not None else {}
-        if reasons:
-            self._record(pushed, {"pushed": 0, "reason": "; ".join(reasons),
-                                  "model_id": model.id, "model_uri": model.uri, **extra})
-            log.warning("Pusher: model %s not pushed: %s", model.id, "; ".join(reasons))
-            return
-        destination, version = push_to_filesystem(model.uri,
-                                                   exec_properties.push_destination.filesystem)
-        result: dict[str, Any] = {"pushed": 1, "pushed_destination": destination,
-                                  "pushed_version": str(version), "model_id": model.id,
-                                  "model_uri": model.uri, **extra}
-        result.update(self._register(model, destination, exec_properties))
-        self._record(pushed, result)
+        infra = blessing_verdict("infra_blessing",
+                                 (input_dict.get("infra_blessing") or [None])[0], model)
+        return [r for r in (model_verdict, infra) if r]
 
     def _register(self, model: Model, destination: str, params: PusherParameters
                   ) -> dict[str, Any]:
