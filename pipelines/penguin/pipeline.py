@@ -126,6 +126,11 @@ def create_pipeline(data_root: str = str(HERE / "data"),
     pusher = Pusher(model=trainer.outputs["model"],
                     model_blessing=evaluator.outputs["blessing"],
                     infra_blessing=infra_validator.outputs["blessing"],
+                    # the model card's data, schema and metrics sections
+                    evaluation=evaluator.outputs["evaluation"],
+                    statistics=statistics_gen.outputs["statistics"],
+                    schema=schema_gen.outputs["schema"],
+                    examples=example_gen.outputs["examples"],
                     push_destination=PushDestination(
                         filesystem=Filesystem(base_directory=serving_model_dir)))
     unlabelled_gen, bulk_inferrer = bulk_inference(os.path.join(data_root, "unlabelled"),
