@@ -58,10 +58,7 @@ def publish_succeeded(store: MetadataStore, execution: ExecutionRecord,
         outputs[key] = []
         for artifact, staging in pairs:
             artifact.fingerprint = fingerprint_path(staging)
-            if object_store.is_remote(artifact.uri):  # no rename: the publish below commits
-                object_store.upload(staging, artifact)
-            else:
-                _promote(staging, artifact.uri)
+            _promote(staging, artifact)
             outputs[key].append(artifact)
     for staging in {os.path.dirname(s) for pairs in staged.values() for _, s in pairs}:
         (remove_if_empty or _remove_if_empty)(staging)
@@ -186,7 +183,12 @@ def _is_zombie(pid: int) -> bool:
         return False
 
 
-def _promote(staging: str, final: str) -> None:
+def _promote(staging: str, artifact: Artifact) -> None:
+    """Move a staged output to ``artifact.uri``: a rename on a filesystem; on an object
+    store an upload under the execution's own prefix (the publish transaction commits)."""
+    final = artifact.uri
+    if object_store.is_remote(final):
+        return object_store.upload(staging, artifact)
     os.makedirs(os.path.dirname(final), exist_ok=True)
     if os.path.exists(final):  # left by a crash between promote and publish; never LIVE
         shutil.rmtree(final)
