@@ -8,6 +8,7 @@ in the test process. Either way each test gets a bucket of its own.
 
 from __future__ import annotations
 
+import logging
 import os
 import socket
 import uuid
@@ -33,6 +34,8 @@ def s3_endpoint() -> Iterator[str]:
         server = None
         if not endpoint:
             from moto.server import ThreadedMotoServer
+
+            logging.getLogger("werkzeug").setLevel(logging.WARNING)  # one line per request
 
             port = _free_port()
             server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
