@@ -247,6 +247,7 @@ def _localized(artifact: Artifact, trusted: set[int]) -> Artifact:
     local.properties = dict(artifact.properties)
     local.custom_properties = dict(artifact.custom_properties)
     local.uri = materialize(artifact, artifact.id in trusted)
+    local.remote_uri = artifact.uri  # what records about the artifact name it by (Pusher)
     return local
 
 

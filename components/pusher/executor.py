@@ -81,7 +81,10 @@ class PusherExecutor(BaseExecutor):
     def Do(self, input_dict, output_dict, exec_properties: PusherParameters) -> None:
         model = input_dict["model"][0]
         pushed = output_dict["pushed_model"][0]
-        manual = latest_manual_blessing(model.uri)
+        # On an object-store root the executor reads a local copy; records name the model
+        # by its URI in the store (``remote_uri``, set on such copies).
+        model_uri = getattr(model, "remote_uri", None) or model.uri
+        manual = latest_manual_blessing(model_uri)
         model_verdict = blessing_verdict(
             "model_blessing", (input_dict.get("model_blessing") or [None])[0], model)
         if manual is not None:  # a human's newest decision overrides the Evaluator's
@@ -97,14 +100,14 @@ class PusherExecutor(BaseExecutor):
         extra = {"manual_blessing": describe(manual)} if manual is not None else {}
         if reasons:
             self._record(pushed, {"pushed": 0, "reason": "; ".join(reasons),
-                                  "model_id": model.id, "model_uri": model.uri, **extra})
+                                  "model_id": model.id, "model_uri": model_uri, **extra})
             log.warning("Pusher: model %s not pushed: %s", model.id, "; ".join(reasons))
             return
         destination, version = push_to_filesystem(model.uri,
                                                    exec_properties.push_destination.filesystem)
         result: dict[str, Any] = {"pushed": 1, "pushed_destination": destination,
                                   "pushed_version": str(version), "model_id": model.id,
-                                  "model_uri": model.uri, **extra}
+                                  "model_uri": model_uri, **extra}
         result.update(self._register(model, destination, exec_properties))
         self._record(pushed, result)
 

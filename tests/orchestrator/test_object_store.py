@@ -220,3 +220,35 @@ def test_stale_recovery_refuses_a_uri_outside_the_plan(bucket, s3_endpoint, capl
     object_store.discard_leftovers(f"s3://{bucket}/other/a/b/0123456789ab", root, "execution 2")
     assert object_keys(s3_endpoint, bucket) == ["r/keep/me.txt"]
     assert caplog.text.count("refused, nothing was deleted") == 2
+
+
+def test_a_revoked_manual_blessing_stops_the_pusher_on_an_s3_root(bucket, run_hello, tmp_path):
+    from gristmill.components.framework.executor import ExecutionContext
+    from gristmill.components.pusher.config import Filesystem, PushDestination, PusherParameters
+    from gristmill.components.pusher.executor import PusherExecutor
+    from gristmill.metadata.standard_artifacts import PushedModel
+    from gristmill.orchestrator.manual_blessing import record_manual_blessing
+
+    model = run_hello(f"s3://{bucket}/hello").node("FitLine").outputs["model"][0]
+    with open_store(run_hello.url) as store:
+        record_manual_blessing(store, model.id, "the slope is wrong", revoke=True, user="qa")
+    local = object_store.local_inputs({"model": [model]}, set())["model"][0]
+    assert local.uri != model.uri and os.path.isdir(local.uri)  # the Pusher sees a copy
+    pushed = PushedModel(str(tmp_path / "pushed"))
+    os.makedirs(pushed.uri)
+    serving = tmp_path / "serving"
+    PusherExecutor(ExecutionContext(component_id="Pusher", pipeline_name="hello")).Do(
+        {"model": [local]}, {"pushed_model": [pushed]},
+        PusherParameters(push_destination=PushDestination(
+            filesystem=Filesystem(base_directory=str(serving)))))
+    assert pushed.custom_properties["pushed"] == 0
+    assert "manual blessing revoked by qa" in pushed.custom_properties["reason"]
+    assert pushed.custom_properties["model_uri"] == model.uri
+    assert not serving.exists()
+
+
+def test_an_object_store_push_destination_is_refused_not_written_locally():
+    from gristmill.components.pusher.config import Filesystem
+
+    with pytest.raises(ConfigError, match=r"base_directory 's3://b/serving' is a URL.*Fix: push"):
+        Filesystem(base_directory="s3://b/serving")
