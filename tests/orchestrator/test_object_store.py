@@ -252,3 +252,27 @@ def test_an_object_store_push_destination_is_refused_not_written_locally():
 
     with pytest.raises(ConfigError, match=r"base_directory 's3://b/serving' is a URL.*Fix: push"):
         Filesystem(base_directory="s3://b/serving")
+
+
+def test_run_node_on_four_machines_shares_only_the_bucket_and_the_store(
+        bucket, tmp_path, monkeypatch, downloads):
+    from orchestrator_fakes import diamond, make_pipeline, read_value
+
+    from gristmill.orchestrator.run_node import run_node
+
+    pipeline = make_pipeline(tmp_path, diamond(value=1)).with_options(
+        root=f"s3://{bucket}/nodes")
+    results = {}
+    for node in ["Source", "left", "right", "Join"]:  # each "machine" has its own home
+        monkeypatch.setenv("GRISTMILL_HOME", str(tmp_path / f"machine-{node}"))
+        results[node] = run_node(pipeline, node, "r1")
+    assert {n: r.state for n, r in results.items()} == dict.fromkeys(results, "COMPLETE")
+    assert results["Join"].run_status == "COMPLETE"
+    with open_store(pipeline.metadata_url) as store:
+        join = store.get_outputs(results["Join"].execution_id)["out"][0]
+        source = store.get_outputs(results["Source"].execution_id)["out"][0]
+    assert join.uri.startswith(f"s3://{bucket}/nodes/Join/out/")
+    # left and right each downloaded Source's output on their machine; Join both of theirs.
+    assert downloads.count(source.uri) == 2 and len(downloads) == 4
+    join.uri = object_store.materialize(join)
+    assert read_value(join) == (1 + 1) + (1 + 2)
