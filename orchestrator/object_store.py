@@ -284,7 +284,11 @@ def _download(artifact: Artifact, target: str) -> None:
                 "published; they were modified in the object store.",
                 artifact_id=artifact.id, uri=artifact.uri,
                 fix="re-run its producer with --no-cache")
-        os.replace(scratch, target)
+        try:
+            os.replace(scratch, target)
+        except OSError:  # another process placed its (equally checked) copy first
+            if not os.path.isdir(target):
+                raise
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
 

@@ -276,3 +276,14 @@ def test_run_node_on_four_machines_shares_only_the_bucket_and_the_store(
     assert downloads.count(source.uri) == 2 and len(downloads) == 4
     join.uri = object_store.materialize(join)
     assert read_value(join) == (1 + 1) + (1 + 2)
+
+
+def test_a_download_that_loses_the_race_to_another_process_keeps_the_first_copy(
+        bucket, run_hello):
+    from gristmill.metadata.fingerprint import fingerprint_path
+
+    examples = run_hello(f"s3://{bucket}/hello").node("MakeNumbers").outputs["examples"][0]
+    target = object_store.materialize(examples)  # in place: the run's own copy
+    object_store._download(examples, target)  # a second process finishing later
+    assert fingerprint_path(target) == examples.fingerprint
+    assert [p for p in os.listdir(os.path.dirname(target)) if p.startswith(".download")] == []
