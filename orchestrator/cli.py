@@ -32,6 +32,8 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--beam-arg", dest="beam_args", action="append", default=[],
                      metavar="ARG", help="extra Beam pipeline arg, e.g. --beam-arg=--runner=...")
     run.add_argument("--sequential", action="store_true", help="one component at a time")
+    run.add_argument("--root", metavar="URL", help="artifact root instead of the pipeline's: "
+                     "a path or an object-store URL (s3://bucket/prefix, gs://, abfs://)")
     run.add_argument("--allow-shared-name", action="store_true",
                      help="run although another pipeline file used this pipeline name in the "
                           "store (they then share history)")

@@ -147,6 +147,8 @@ class Progress(PipelineHooks):
 
 def cmd_run(args) -> int:
     pipeline, params = load_pipeline(args.file, args.param)
+    if args.root:
+        pipeline = pipeline.with_options(root=args.root)
     if args.beam_args:
         pipeline = pipeline.with_options(
             beam_pipeline_args=(*pipeline.beam_pipeline_args, *args.beam_args))
@@ -189,6 +191,7 @@ def run_exit_code(result) -> int:
 def _resume_command(args) -> str:
     parts = ["gristmill", "run", args.file, *[f"--param={p}" for p in args.param],
              *[f"--beam-arg={b}" for b in args.beam_args],
+             *([f"--root={args.root}"] if args.root else []),
              *(["--allow-shared-name"] if args.allow_shared_name else [])]
     return redact_text(shlex.join(parts))
 

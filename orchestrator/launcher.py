@@ -22,7 +22,7 @@ from gristmill.metadata.errors import IntegrityError
 from gristmill.metadata.fingerprint import fingerprint_path
 from gristmill.metadata.store import NODE, MetadataStore
 from gristmill.metadata.types import Artifact, ArtifactState, ExecutionRecord, ExecutionState
-from gristmill.orchestrator import publisher
+from gristmill.orchestrator import object_store, publisher
 from gristmill.orchestrator.cache import cache_ingredients, cache_key
 from gristmill.orchestrator.cleanup import DeferredCleanup
 from gristmill.orchestrator.failures import Failure, describe_failure
@@ -168,9 +168,12 @@ def resolve_inputs(component: BaseComponent, run: RunState) -> dict[str, list[Ar
 def verify_intact(artifact: Artifact, consumer: str, roots: tuple[str, ...] = ()) -> None:
     """Raise IntegrityError when an artifact's files no longer match its fingerprint, and
     ConfinementError (before reading anything) when they lie outside ``roots``."""
+    what = f"{consumer}: artifact {artifact.id} ({artifact.type_name})"
+    if object_store.is_remote(artifact.uri):
+        object_store.check_confined(artifact.uri, roots, what)
+        return object_store.verify_remote(artifact, consumer)
     if roots:
-        confine(artifact.uri, roots, what=f"{consumer}: artifact {artifact.id} "
-                                          f"({artifact.type_name})")
+        confine(artifact.uri, roots, what=what)
     if not os.path.exists(artifact.uri):
         raise IntegrityError(f"{consumer}: artifact {artifact.id} ({artifact.type_name}) is "
                              f"missing: {artifact.uri} was deleted.", artifact_id=artifact.id,
@@ -253,7 +256,7 @@ def _lookup_cache(run: RunState, key: str, node_id: str, result: NodeResult
                 log.warning("%s", result.cache_reason)
                 return None
             except IntegrityError as e:
-                gone = not os.path.exists(artifact.uri)
+                gone = not object_store.exists(artifact.uri)
                 store.set_artifact_state(
                     artifact.id, ArtifactState.DELETED if gone else ArtifactState.ABANDONED)
                 result.cache_reason = f"cached outputs unusable: {e}"
@@ -269,7 +272,7 @@ def _plan_outputs(component: BaseComponent, run: RunState, token: str
     planned = {}
     for key, spec in component.OUTPUTS.items():
         final = os.path.join(root, component.id, key, token)
-        staging = os.path.join(root, ".staging", token, key)
+        staging = os.path.join(object_store.local_dir(root), ".staging", token, key)
         artifact = spec.type(final, producer_component=component.id, output_key=key)
         planned[key] = [(artifact, staging)]
     return planned
@@ -279,7 +282,7 @@ def _make_context(component: BaseComponent, run: RunState, execution: ExecutionR
                   token: str, scratch: bool = True) -> ExecutionContext:
     """The executor's context; its ``tmp_dir`` is created only when ``scratch`` (a node
     taken from the cache runs no executor and needs none)."""
-    tmp_dir = os.path.join(run.info.root, ".tmp", token)
+    tmp_dir = os.path.join(object_store.local_dir(run.info.root), ".tmp", token)
     if scratch:
         os.makedirs(tmp_dir, exist_ok=True)
     return ExecutionContext(
@@ -315,7 +318,8 @@ def _run_executor(component: BaseComponent, run: RunState, execution: ExecutionR
     staging_dirs = [s for v in planned.values() for _, s in v]
     run.executing[execution.id] = (component.id, [*staging_dirs, context.tmp_dir])
     try:
-        component.EXECUTOR(context).Do(result.inputs, staging_views, component.parameters)
+        component.EXECUTOR(context).Do(object_store.local_inputs(result.inputs, run.produced_here),
+                                       staging_views, component.parameters)
     except KeyboardInterrupt:
         _cancel_interrupted(run, execution.id, component.id, [*staging_dirs, context.tmp_dir])
         result.state, result.error = ExecutionState.CANCELED, INTERRUPTED

@@ -25,7 +25,11 @@ import time
 import uuid
 from typing import Any
 
-from gristmill.components.pusher.manual_override import manual_blessings_root, model_key
+from gristmill.components.pusher.manual_override import (
+    canonical_model_uri,
+    manual_blessings_root,
+    model_key,
+)
 from gristmill.metadata.errors import ConfigError, StoreError
 from gristmill.metadata.standard_artifacts import Model, ModelBlessing
 from gristmill.metadata.store import MetadataStore
@@ -66,7 +70,7 @@ def _record(model: Model, blessed: bool, reason: str, user: str, when: float) ->
     stamp = dt.datetime.fromtimestamp(when, dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
     verb = "manually blessed" if blessed else "manual blessing revoked"
     return {"manual": True, "blessed": blessed, "model_id": model.id,
-            "model_uri": os.path.abspath(model.uri), "blessed_by": user, "blessed_at": stamp,
+            "model_uri": canonical_model_uri(model.uri), "blessed_by": user, "blessed_at": stamp,
             "reason": reason, "blessing_message": f"{verb} by {user} at {stamp}: {reason}"}
 
 

@@ -3,7 +3,9 @@
 Outputs are written by executors to a staging directory and promoted (renamed) to their
 final URI just before the COMPLETE transaction, so a crash never leaves a LIVE artifact with
 missing or half-written files: a crash before the transaction leaves PENDING artifacts,
-which :func:`recover_stale` marks ABANDONED.
+which :func:`recover_stale` marks ABANDONED. On an object-store root there is no rename:
+outputs are uploaded under the execution's own prefix and the publish transaction is the
+commit (:mod:`gristmill.orchestrator.object_store`).
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from gristmill.metadata.confinement import ConfinementError, confine
 from gristmill.metadata.fingerprint import fingerprint_path
 from gristmill.metadata.store import PIPELINE_RUN, MetadataStore
 from gristmill.metadata.types import Artifact, ArtifactState, ExecutionRecord, ExecutionState
+from gristmill.orchestrator import object_store
 from gristmill.orchestrator.cleanup import remove_if_empty
 
 log = logging.getLogger(__name__)
@@ -55,7 +58,7 @@ def publish_succeeded(store: MetadataStore, execution: ExecutionRecord,
         outputs[key] = []
         for artifact, staging in pairs:
             artifact.fingerprint = fingerprint_path(staging)
-            _promote(staging, artifact.uri)
+            _promote(staging, artifact)
             outputs[key].append(artifact)
     for staging in {os.path.dirname(s) for pairs in staged.values() for _, s in pairs}:
         (remove_if_empty or _remove_if_empty)(staging)
@@ -147,6 +150,8 @@ def leftover_paths(uri: str, root: str) -> list[str]:
 
 def _discard_leftovers(uri: str, root: str, what: str) -> None:
     """Delete an abandoned output's leftovers; refuse (and warn about) any outside ``root``."""
+    if object_store.is_remote(root):
+        return object_store.discard_leftovers(uri, root, what)
     try:
         paths = leftover_paths(uri, root)
     except ConfinementError as e:
@@ -178,7 +183,12 @@ def _is_zombie(pid: int) -> bool:
         return False
 
 
-def _promote(staging: str, final: str) -> None:
+def _promote(staging: str, artifact: Artifact) -> None:
+    """Move a staged output to ``artifact.uri``: a rename on a filesystem; on an object
+    store an upload under the execution's own prefix (the publish transaction commits)."""
+    final = artifact.uri
+    if object_store.is_remote(final):
+        return object_store.upload(staging, artifact)
     os.makedirs(os.path.dirname(final), exist_ok=True)
     if os.path.exists(final):  # left by a crash between promote and publish; never LIVE
         shutil.rmtree(final)

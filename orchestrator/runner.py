@@ -92,20 +92,15 @@ def run_status(results: list[NodeResult]) -> str:
 
 
 def artifact_root(pipeline: Pipeline) -> str:
-    """The pipeline's artifact directory: a local or shared-filesystem path, or ``file://``.
-
-    Object-store roots (``s3://``, ``gs://``) are refused with the fix: promotion from
-    staging relies on an atomic rename, which object stores do not offer.
-    """
+    """The pipeline's artifact root: a local or shared-filesystem path, ``file://``, or an
+    object-store URL (``s3://``, ``gs://``, ``abfs://``: see :mod:`.object_store`)."""
     root = str(pipeline.root or gristmill_home() / "pipelines" / pipeline.name)
     if root.startswith("file://"):
         root = root[len("file://"):]
     elif "://" in root:
-        raise ConfigError(
-            f"Pipeline {pipeline.name!r}: root {root!r} is an object-store URI; artifact roots "
-            "must be a local or shared (NFS) filesystem path, because outputs are promoted "
-            "from staging by an atomic rename.",
-            fix="mount the bucket (e.g. gcsfuse, s3fs) and pass its path, or use file:///path")
+        from gristmill.orchestrator.object_store import check_root
+
+        return check_root(root, pipeline.name)
     return os.path.abspath(root)
 
 

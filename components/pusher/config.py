@@ -26,6 +26,20 @@ class Filesystem(pydantic.BaseModel):
     base_directory: str
     versioning: Versioning = Versioning.AUTO
 
+    @pydantic.field_validator("base_directory")
+    @classmethod
+    def _a_filesystem_path(cls, value: str) -> str:
+        if "://" in value:  # os.makedirs would make a local folder named "s3:" instead
+            from gristmill.metadata.errors import ConfigError
+
+            raise ConfigError(
+                f"Pusher: push_destination base_directory {value!r} is a URL; the Pusher "
+                "publishes each version by an atomic rename of a local or mounted directory, "
+                "which object stores do not offer.",
+                fix="push to a local or mounted path (a PVC, NFS, gcsfuse, s3fs-fuse) that "
+                    "the serving system reads; artifact roots may be object-store URLs")
+        return value
+
 
 class PushDestination(pydantic.BaseModel):
     """Where to push (TFX's ``PushDestination``)."""

@@ -98,11 +98,14 @@ class PusherExecutor(BaseExecutor):
     def Do(self, input_dict, output_dict, exec_properties: PusherParameters) -> None:
         model = input_dict["model"][0]
         pushed = output_dict["pushed_model"][0]
-        manual = latest_manual_blessing(model.uri)
+        # On an object-store root the executor reads a local copy; records name the model
+        # by its URI in the store (``remote_uri``, set on such copies).
+        model_uri = getattr(model, "remote_uri", None) or model.uri
+        manual = latest_manual_blessing(model_uri)
         reasons = self._blessing_reasons(input_dict, model, manual)
         extra = {"manual_blessing": describe(manual)} if manual is not None else {}
         result: dict[str, Any] = {"pushed": 0 if reasons else 1, "model_id": model.id,
-                                  "model_uri": model.uri, **extra}
+                                  "model_uri": model_uri, **extra}
         if reasons:
             result["reason"] = "; ".join(reasons)
             log.warning("Pusher: model %s not pushed: %s", model.id, result["reason"])

@@ -30,9 +30,15 @@ def manual_blessings_root() -> str:
     return os.path.join(str(gristmill_home()), MANUAL_DIR)
 
 
+def canonical_model_uri(model_uri: str) -> str:
+    """The URI manual records name a model by: absolute for a path, as is for a URL
+    (``s3://...``: an object-store root)."""
+    return model_uri if "://" in model_uri else os.path.abspath(model_uri)
+
+
 def model_key(model_uri: str) -> str:
-    """The folder name of one model's manual records: a digest of its absolute URI."""
-    return hashlib.sha256(os.path.abspath(model_uri).encode()).hexdigest()[:20]
+    """The folder name of one model's manual records: a digest of its canonical URI."""
+    return hashlib.sha256(canonical_model_uri(model_uri).encode()).hexdigest()[:20]
 
 
 def latest_manual_blessing(model_uri: str) -> dict[str, Any] | None:
@@ -49,7 +55,7 @@ def latest_manual_blessing(model_uri: str) -> dict[str, Any] | None:
             continue
         with open(path) as f:
             record = json.load(f)
-        if record.get("model_uri") == os.path.abspath(model_uri):
+        if record.get("model_uri") == canonical_model_uri(model_uri):
             return record
     return None
 
