@@ -99,10 +99,12 @@ def _lookup_ids(b: GraphBuilder, categorical: str | None, column: int, size: int
 
 
 def _linear(b: GraphBuilder, w: dict[str, np.ndarray], prefix: str, x: str) -> str:
-    inputs = [x, b.const(w[f"{prefix}.weight"], np.float32)]
+    # MatMul + Add rather than Gemm: onnxruntime's dynamic int8 quantization takes MatMul.
+    out = b.op("MatMul", [x, b.const(np.ascontiguousarray(w[f"{prefix}.weight"].T),
+                                     np.float32)])
     if f"{prefix}.bias" in w:
-        inputs.append(b.const(w[f"{prefix}.bias"], np.float32))
-    return b.op("Gemm", inputs, transB=1)
+        out = b.op("Add", [out, b.const(w[f"{prefix}.bias"], np.float32)])
+    return out
 
 
 def _merged(b: GraphBuilder, model: Any, numeric: str | None, categorical: str | None,
