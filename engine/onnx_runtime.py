@@ -24,6 +24,7 @@ class RawOnnxModel:
         inputs: The raw columns it reads (:class:`~.serving_input.RawInput`).
         task: ``classification`` or ``regression``.
         label_key: The label column (ignored when present in the input).
+        classes: Class values in probability order (empty for regression).
     """
 
     def __init__(self, path: str, inputs: list[Any], task: str, label_key: str | None,
@@ -31,6 +32,8 @@ class RawOnnxModel:
         from gristmill.engine.export import onnx_session
 
         self.path = path
+        self.uri = path  # what error messages name, as for a ServingBundle
+        self.classes = list(label.classes) if label is not None else []
         self.inputs = inputs
         self.task = task
         self.label_key = label_key
