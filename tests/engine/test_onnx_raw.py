@@ -16,6 +16,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.csv as pacsv
 import pytest
+import torch
+from torch import nn
 
 import gristmill.components.transform_ops as gt
 from gristmill.components.transform.analysis import fit_in_memory
@@ -208,3 +210,49 @@ def test_vocabulary_with_hashed_oov_buckets_is_refused(tmp_path):
     data = small_table()
     uri = train_bundle(tmp_path, data, "label", fit_transform(oov, data))
     assert "num_oov_buckets=3" in read_config(uri)["export_errors"]["onnx"]
+
+
+class SumOfParts(nn.Module):
+    """A user model (not a built-in): goes through torch.onnx.export and onnx merging."""
+
+    def __init__(self, num_numeric: int, cardinalities: list[int], num_outputs: int):
+        super().__init__()
+        self.linear = nn.Linear(num_numeric, num_outputs)
+        self.tables = nn.ModuleList(nn.Embedding(c + 1, num_outputs) for c in cardinalities)
+
+    def forward(self, numeric, categorical):
+        out = self.linear(torch.nan_to_num(numeric))
+        for i, table in enumerate(self.tables):
+            out = out + table(categorical[:, i].clamp(0, table.num_embeddings - 1))
+        return out
+
+
+@pytest.mark.slow
+def test_custom_model_is_merged_after_the_transform(tmp_path):
+    from gristmill.engine.features import TransformFeatureEncoder
+    from gristmill.engine.onnx_raw import python_predictions
+
+    module = _module(ROOT / "pipelines/penguin/penguin_module.py")
+    data = penguins()
+    transform = fit_transform(module.preprocessing_fn, data)
+    encoder = TransformFeatureEncoder(transform, "species")
+    net = SumOfParts(len(encoder.numeric_names), encoder.cardinalities, 3)
+    torch.manual_seed(0)
+    result = train_tabular(data, None, "species", model=net, transform=transform,
+                           config=TrainConfig(epochs=2), device="cpu", task="classification")
+    transform.save(str(tmp_path / "tg"))
+    raw = [{"name": f.name, "type": f.arrow_type or f.type}
+           for f in transform.raw_features if f.name != "species"]
+    uri = str(tmp_path / "model")
+    save_bundle(uri, result.model, result.prepared.encoder, result.prepared.label, raw,
+                transform_uri=str(tmp_path / "tg"), exports=("onnx",),
+                model_class="tests:SumOfParts", model_kwargs={})
+    assert read_config(uri)["exports"]["onnx"] == "model.onnx", read_config(uri)["export_errors"]
+    for table in (data, with_nulls_and_unseen(data, "species")):
+        want = python_predictions(result.model, result.prepared.encoder,
+                                  result.prepared.label, table)
+        got = load_raw_onnx(uri).predict(table)
+        assert got["prediction"].to_pylist() == want["prediction"].to_pylist()
+        diff = np.abs(np.asarray(got["probabilities"].to_pylist()) -
+                      np.asarray(want["probabilities"].to_pylist()))
+        assert float(diff.max()) <= PARITY_TOLERANCE
