@@ -43,6 +43,7 @@ class GraphBuilder:
         self._constants: dict[tuple, str] = {}
         self.functions: list[Any] = []  # local functions of a merged torch export
         self.opset = OPSET
+        self.extra_opsets: dict[str, int] = {}  # domains of a merged export's functions
 
     def fresh(self, hint: str) -> str:
         """A new unique value name."""
@@ -126,7 +127,9 @@ def make_model(builder: GraphBuilder, inputs: list[Any], outputs: list[Any],
                               doc_string=doc)
     model = helper.make_model(graph, producer_name="gristmill", functions=builder.functions,
                               opset_imports=[helper.make_opsetid("", builder.opset),
-                                             helper.make_opsetid(ML_DOMAIN, ML_OPSET)])
+                                             helper.make_opsetid(ML_DOMAIN, ML_OPSET),
+                                             *(helper.make_opsetid(d, v) for d, v in
+                                               builder.extra_opsets.items())])
     model.ir_version = min(model.ir_version, 10)  # readable by onnxruntime >= 1.18
     onnx.checker.check_model(model)
     return model

@@ -140,6 +140,8 @@ def _merged(b: GraphBuilder, model: Any, numeric: str | None, categorical: str |
         b.nodes.append(node)
     b.functions = list(sub.functions)
     b.opset = max([b.opset, *(o.version for o in sub.opset_import if o.domain == "")])
+    b.extra_opsets.update({o.domain: o.version for o in sub.opset_import
+                           if o.domain not in ("", "ai.onnx", "ai.onnx.ml")})
     return renamed(graph.output[0].name)
 
 
