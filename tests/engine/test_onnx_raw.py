@@ -256,3 +256,30 @@ def test_custom_model_is_merged_after_the_transform(tmp_path):
         diff = np.abs(np.asarray(got["probabilities"].to_pylist()) -
                       np.asarray(want["probabilities"].to_pylist()))
         assert float(diff.max()) <= PARITY_TOLERANCE
+
+
+def test_graph_that_disagrees_with_python_is_not_written(tmp_path):
+    # A stale tensor graph (another model's weights) merged after the transform: the check
+    # on generated rows catches it, and no model.onnx is left behind.
+    from gristmill.engine.features import TransformFeatureEncoder
+    from gristmill.engine.labels import LabelSpec
+    from gristmill.engine.models import TabularMLP
+    from gristmill.engine.onnx_model import write_builtin_tensor_graph
+    from gristmill.engine.onnx_raw import export_raw_onnx
+    from gristmill.engine.serving_input import model_raw_inputs
+
+    module = _module(ROOT / "pipelines/penguin/penguin_module.py")
+    data = penguins()
+    transform = fit_transform(module.preprocessing_fn, data)
+    encoder = TransformFeatureEncoder(transform, "species")
+    sizes = (len(encoder.numeric_names), encoder.cardinalities, 3)
+    torch.manual_seed(1)
+    model, other = SumOfParts(*sizes).eval(), TabularMLP(*sizes).eval()
+    stale = str(tmp_path / "stale.onnx")
+    assert write_builtin_tensor_graph(other, stale)
+    label = LabelSpec.fit(data["species"], "species")
+    raw = [{"name": f.name, "type": f.arrow_type} for f in transform.raw_features]
+    inputs = model_raw_inputs({"raw_features": raw, "label_key": "species"}, encoder)
+    with pytest.raises(RuntimeError, match="disagrees with the Python serving path"):
+        export_raw_onnx(model, encoder, label, inputs, str(tmp_path), tensor_onnx=stale)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["stale.onnx"]
