@@ -11,7 +11,7 @@ exactly. Values are ``[N]`` tensors in one of four forms:
 * ``onehot``: float ``[N, depth]``.
 
 Ops that need a hash (``hash_strings``, ``cross``, a vocabulary with more than one OOV
-bucket), Unicode string functions or calendar arithmetic have no standard ONNX form: they
+bucket) or Unicode string functions have no standard ONNX form: they
 raise :class:`~gristmill.engine.onnx_graph.ExportRefused` naming the op and the step.
 """
 
@@ -31,7 +31,6 @@ _UNARY = {"log": "Log", "exp": "Exp", "sqrt": "Sqrt", "abs": "Abs", "round": "Ro
           "floor": "Floor", "ceil": "Ceil"}
 _COMPARE = {"lt": "Less", "le": "LessOrEqual", "gt": "Greater", "ge": "GreaterOrEqual",
             "eq": "Equal"}
-_SECONDS = {"hour": (3600, 24), "minute": (60, 60), "second": (1, 60)}
 
 
 class TransformTranslator:
@@ -260,21 +259,9 @@ class TransformTranslator:
                          value=_double_tensor(float(p["value"]))), "float"
 
     def _op_date_part(self, args: list, p: dict) -> Value:
-        part = p["part"]
-        if part not in _SECONDS and part != "day_of_week":
-            raise ExportRefused("date_part", part, f"part {part!r} needs calendar arithmetic "
-                                "(only hour, minute, second and day_of_week are exported)")
-        secs = self.as_float(args[0])
-        finite = self.b.op("Not", [self.b.op("IsInf", [secs])])
-        whole = self.b.op("Floor", [secs])
-        unit, modulo = _SECONDS.get(part, (86400, None))
-        scaled = self.b.op("Floor", [self.b.op("Div", [whole, self.b.const(float(unit))])])
-        if part == "day_of_week":
-            scaled, modulo = self.b.op("Add", [scaled, self.b.const(3.0)]), 7
-        out = self.b.op("Mod", [scaled, self.b.const(float(modulo))], fmod=1)
-        out = self.b.where(self.b.op("Less", [out, self.b.const(0.0)]),
-                           self.b.op("Add", [out, self.b.const(float(modulo))]), out)
-        return self.b.where(finite, out, self.b.const(np.nan)), "float"
+        from gristmill.engine.onnx_dates import date_part
+
+        return date_part(self.b, self.as_float(args[0]), p["part"]), "float"
 
     def _mask_any(self, out: str, args: list) -> str:
         masks = [m for a in args if not isinstance(a, (int, float))

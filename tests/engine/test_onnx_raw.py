@@ -283,3 +283,46 @@ def test_graph_that_disagrees_with_python_is_not_written(tmp_path):
     with pytest.raises(RuntimeError, match="disagrees with the Python serving path"):
         export_raw_onnx(model, encoder, label, inputs, str(tmp_path), tensor_onnx=stale)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["stale.onnx"]
+
+
+def test_every_date_part_matches_python_before_and_after_1970(tmp_path):
+    from gristmill.engine.onnx_dates import PARTS
+
+    rng = np.random.default_rng(3)
+    n = 600
+    seconds = rng.integers(-2_500_000_000, 4_200_000_000, n)  # 1890 .. 2103
+    seconds[:4] = [0, -1, 951_782_400, 4_107_542_399]  # epoch, 1969-12-31, 2000-02-29, 2100
+    data = pa.table({
+        "ts": pa.array(seconds, pa.timestamp("s"), mask=rng.random(n) < 0.1),
+        "label": pa.array(rng.choice(["a", "b"], n)),
+    })
+
+    def dates(inputs):
+        out = {part: gt.date_part(inputs["ts"], part) for part in PARTS}
+        return {**out, "label": inputs["label"]}
+
+    transform = fit_transform(dates, data)
+    uri = train_bundle(tmp_path, data, "label", transform)
+    assert read_config(uri)["exports"].get("onnx") == "model.onnx", \
+        read_config(uri)["export_errors"]
+    assert_parity(uri, data)
+    # the date parts themselves, not only the predictions they lead to
+    from onnx import TensorProto, helper
+
+    from gristmill.engine.export import onnx_session
+    from gristmill.engine.onnx_dates import date_part
+    from gristmill.engine.onnx_graph import GraphBuilder, make_model
+
+    b = GraphBuilder()
+    outputs = [b.op("Identity", [date_part(b, "s", part)], output=part) for part in PARTS]
+    graph = make_model(b, [helper.make_tensor_value_info("s", TensorProto.DOUBLE, ["N"])],
+                       [helper.make_tensor_value_info(o, TensorProto.DOUBLE, ["N"])
+                        for o in outputs], "dates")
+    (tmp_path / "dates.onnx").write_bytes(graph.SerializeToString())
+    got = onnx_session(str(tmp_path / "dates.onnx")).run(
+        outputs, {"s": np.where(data["ts"].is_null().to_numpy(zero_copy_only=False), np.nan,
+                                seconds.astype(np.float64))})
+    want = transform.transform(data)
+    for part, values in zip(outputs, got, strict=True):
+        expected = want[part].to_numpy(zero_copy_only=False)
+        np.testing.assert_array_equal(values.astype(np.float32), expected, err_msg=part)
