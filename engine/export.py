@@ -1,8 +1,17 @@
-"""Export a trained model as a ``torch.export`` program and as ONNX.
+"""Export a trained model: ``torch.export`` program, raw-record ONNX, tensor ONNX, int8.
 
-Both take the model's tensor inputs (``numeric`` float32 ``[batch, F]``, ``categorical``
-int64 ``[batch, C]``) with a dynamic batch dimension; string lookups stay in front, in the
-bundle's encoder or fitted transform. Each export is checked against the eager model.
+Formats (``exports=`` of :func:`export_all`, the Trainer's ``TrainerConfig.exports``):
+
+* ``program``: ``program.pt2`` (torch.export) on the tensor inputs;
+* ``onnx``: ``model.onnx``, the raw-record graph (raw columns in, the fitted transform and
+  the model inside, predictions out; see :mod:`.onnx_raw`), plus ``model_tensors.onnx`` on
+  the tensor inputs (``numeric`` float32 ``[batch, F]``, ``categorical`` int64
+  ``[batch, C]``), which ``load_bundle(backend="onnx")`` runs behind the Python encoder;
+* ``onnx_int8``: ``model_int8.onnx``, the raw-record graph with dynamically quantized int8
+  weights (see :mod:`.onnx_edge`); implies ``onnx``.
+
+Each export is checked (against the eager model, or the Python serving path); one that
+fails or cannot be expressed is recorded in ``export_errors`` and the bundle serves as before.
 """
 
 from __future__ import annotations
@@ -19,7 +28,8 @@ from torch import nn
 log = logging.getLogger(__name__)
 
 PROGRAM_FILE = "program.pt2"
-ONNX_FILE = "model.onnx"
+ONNX_FILE = "model_tensors.onnx"
+FORMATS = ("program", "onnx", "onnx_int8")
 INPUT_NAMES = ["numeric", "categorical"]
 OUTPUT_NAME = "outputs"
 #: Exports whose outputs differ from the eager model by more than this are discarded.
@@ -61,13 +71,30 @@ def export_program(model: nn.Module, inputs: tuple[torch.Tensor, ...], directory
 
 
 def export_onnx(model: nn.Module, inputs: tuple[torch.Tensor, ...], directory: str) -> str:
-    """Write ``model.onnx`` (dynamo exporter, batch dim dynamic) and return its path.
+    """Write ``model_tensors.onnx`` (tensor inputs, batch dim dynamic) and return its path.
+
+    Built-in models are written straight from their weights (milliseconds); other modules
+    go through the dynamo exporter.
 
     Raises:
         RuntimeError: onnxruntime's outputs differ from the eager model's.
     """
     model = model.eval()
     path = os.path.join(directory, ONNX_FILE)
+    from gristmill.engine.onnx_model import write_builtin_tensor_graph
+
+    if not write_builtin_tensor_graph(model, path):
+        _dynamo_export(model, inputs, path)
+    with torch.no_grad():
+        expected = model(*inputs).numpy()
+    session = onnx_session(path)
+    feeds = dict(zip(INPUT_NAMES, (t.numpy() for t in inputs), strict=True))
+    got = session.run([OUTPUT_NAME], feeds)[0]
+    _check_close(expected, got, "ONNX model")
+    return path
+
+
+def _dynamo_export(model: nn.Module, inputs: tuple[torch.Tensor, ...], path: str) -> None:
     noisy = logging.getLogger("torch.onnx")
     level = noisy.level
     noisy.setLevel(logging.ERROR)  # "torchvision is not installed" lines are irrelevant here
@@ -79,13 +106,6 @@ def export_onnx(model: nn.Module, inputs: tuple[torch.Tensor, ...], directory: s
                               external_data=False, verbose=False)
     finally:
         noisy.setLevel(level)
-    with torch.no_grad():
-        expected = model(*inputs).numpy()
-    session = onnx_session(path)
-    feeds = dict(zip(INPUT_NAMES, (t.numpy() for t in inputs), strict=True))
-    got = session.run([OUTPUT_NAME], feeds)[0]
-    _check_close(expected, got, "ONNX model")
-    return path
 
 
 def onnx_session(path: str, threads: int = 1) -> Any:
@@ -109,21 +129,48 @@ def _check_close(expected: np.ndarray, got: np.ndarray, what: str) -> None:
 
 
 def export_all(model: nn.Module, inputs: tuple[torch.Tensor, ...], directory: str,
-               formats: tuple[str, ...] = ("program", "onnx"),
+               formats: tuple[str, ...] = ("program", "onnx"), *, encoder: Any = None,
+               label: Any = None, raw_inputs: list | None = None,
                ) -> tuple[dict[str, str], dict[str, str]]:
     """Try each export; return ``(format -> file name, format -> error)``.
 
-    A failed export is recorded (and logged), never fatal: the safetensors weights always
-    serve through eager PyTorch.
+    ``onnx`` writes the tensor graph (key ``onnx_tensors``) and, given ``encoder``, ``label``
+    and ``raw_inputs``, the raw-record graph (key ``onnx``); ``onnx_int8`` quantizes the
+    latter. A failed export is recorded (and logged), never fatal: the safetensors weights
+    always serve through eager PyTorch and the Python encoder.
     """
-    done, errors = {}, {}
-    exporters = {"program": export_program, "onnx": export_onnx}
+    unknown = [f for f in formats if f not in FORMATS]
+    if unknown:
+        raise ValueError(f"unknown export format(s) {unknown}; expected some of {FORMATS}")
+    done: dict[str, str] = {}
+    errors: dict[str, str] = {}
     cpu_model = model.to("cpu").eval()
-    for fmt in formats:
-        try:
-            path = exporters[fmt](cpu_model, inputs, directory)
-            done[fmt] = os.path.basename(path)
-        except Exception as e:  # an export the graph does not allow must not fail training
-            errors[fmt] = f"{type(e).__name__}: {str(e)[:500]}"
-            log.warning("%s export skipped: %s", fmt, errors[fmt])
+    wanted = list(dict.fromkeys(["onnx" if f == "onnx_int8" else f for f in formats]))
+    if "program" in wanted:
+        _attempt("program", lambda: export_program(cpu_model, inputs, directory), done, errors)
+    if "onnx" in wanted:
+        _attempt("onnx_tensors", lambda: export_onnx(cpu_model, inputs, directory), done,
+                 errors)
+        if encoder is not None and label is not None and raw_inputs is not None:
+            from gristmill.engine.onnx_raw import export_raw_onnx
+
+            tensor = os.path.join(directory, done["onnx_tensors"]) \
+                if "onnx_tensors" in done else None
+            _attempt("onnx", lambda: export_raw_onnx(cpu_model, encoder, label, raw_inputs,
+                                                     directory, tensor, inputs), done, errors)
+    if "onnx_int8" in formats:
+        if "onnx" in done:
+            from gristmill.engine.onnx_edge import quantize_int8
+
+            _attempt("onnx_int8", lambda: quantize_int8(directory), done, errors)
+        else:
+            errors["onnx_int8"] = "needs the raw-record model.onnx, which was not written"
     return done, errors
+
+
+def _attempt(fmt: str, exporter: Any, done: dict[str, str], errors: dict[str, str]) -> None:
+    try:
+        done[fmt] = os.path.basename(exporter())
+    except Exception as e:  # an export the graph does not allow must not fail training
+        errors[fmt] = f"{type(e).__name__}: {str(e)[:500]}"
+        log.warning("%s export skipped: %s", fmt, errors[fmt])

@@ -7,7 +7,10 @@ Layout (the ``Model`` artifact)::
     weights.safetensors  the model's state dict (never a pickle)
     transform/           copy of the TransformGraph, when training used one
     program.pt2          torch.export program (optional)
-    model.onnx           ONNX graph (optional)
+    model.onnx           raw-record ONNX graph: raw columns in, transform + model inside
+                         (optional; see gristmill.engine.onnx_raw)
+    model_tensors.onnx   ONNX graph on the encoded tensors (optional; backend="onnx")
+    model_int8.onnx      int8-quantized model.onnx (optional) and edge_report.json
     mlflow_model/        MLflow pyfunc wrapper (written by the Trainer)
 
 ``load_bundle(uri).predict(table)`` takes raw records and returns predictions. Importing
@@ -62,7 +65,7 @@ def save_bundle(directory: str, model: Any, encoder: Any, label: LabelSpec,
         label: The fitted :class:`LabelSpec`.
         raw_features: ``[{"name", "type"}]`` of the raw inputs serving expects.
         transform_uri: TransformGraph directory to copy into ``transform/``.
-        exports: Which of ``program``/``onnx`` to attempt.
+        exports: Which of ``program``/``onnx``/``onnx_int8`` to attempt.
         model_class: ``"module:QualName"`` (default: the model's own class).
         model_kwargs: Constructor arguments (default: ``model.kwargs``).
         extra: More JSON to record (metrics, training config).
@@ -78,7 +81,10 @@ def save_bundle(directory: str, model: Any, encoder: Any, label: LabelSpec,
     if transform_uri:
         shutil.copytree(transform_uri, os.path.join(directory, TRANSFORM_DIR), dirs_exist_ok=True)
     inputs = export.example_inputs(len(encoder.numeric_names), list(encoder.cardinalities))
-    done, errors = export.export_all(model, inputs, directory, tuple(exports))
+    raw_inputs = model_raw_inputs({"raw_features": list(raw_features), "label_key": label.key},
+                                  encoder)
+    done, errors = export.export_all(model, inputs, directory, tuple(exports), encoder=encoder,
+                                     label=label, raw_inputs=raw_inputs)
     config = {
         "format_version": FORMAT_VERSION, "task": label.task, "label_key": label.key,
         "classes": label.classes, "label": label.to_config(),
@@ -90,7 +96,9 @@ def save_bundle(directory: str, model: Any, encoder: Any, label: LabelSpec,
                              else models.model_kwargs(model))},
         "transformed_features": {"numeric": list(encoder.numeric_names),
                                  "categorical": list(encoder.categorical_names)},
-        "exports": done, "export_errors": errors, **(extra or {}),
+        "exports": done, "export_errors": errors,
+        "raw_onnx": ({"inputs": [{"name": i.name, "kind": i.kind} for i in raw_inputs]}
+                     if "onnx" in done else None), **(extra or {}),
     }
     with open(os.path.join(directory, BUNDLE_FILE), "w", encoding="utf-8") as f:
         json.dump(config, f, indent=2, default=_json_default)
@@ -329,15 +337,20 @@ def check_model_class(uri: str, path: Any, trusted_model_classes: Sequence[str] 
 def _make_runner(uri: str, config: dict[str, Any], backend: str,
                  trusted_model_classes: Sequence[str] = ()) -> tuple[Any, str]:
     exports = config.get("exports", {})
+    # Bundles before the raw-record export held the tensor graph under "onnx".
+    tensor_file = exports.get("onnx_tensors") or \
+        (exports.get("onnx") if "raw_onnx" not in config else None)
     if backend == "auto":
-        backend = "onnx" if "onnx" in exports else "torch"
+        backend = "onnx" if tensor_file else "torch"
     if backend == "onnx":
         from gristmill.engine.export import INPUT_NAMES, OUTPUT_NAME, onnx_session
 
-        if "onnx" not in exports:
-            raise ValueError(f"{uri}: no model.onnx in this bundle (export error: "
-                             f"{config.get('export_errors', {}).get('onnx')}); use backend='torch'")
-        session = onnx_session(os.path.join(uri, exports["onnx"]))
+        if not tensor_file:
+            errors = config.get("export_errors", {})
+            raise ValueError(f"{uri}: no model_tensors.onnx in this bundle (export error: "
+                             f"{errors.get('onnx_tensors') or errors.get('onnx')}); use "
+                             "backend='torch'")
+        session = onnx_session(os.path.join(uri, tensor_file))
         return (lambda num, cat: session.run(
             [OUTPUT_NAME], {INPUT_NAMES[0]: num, INPUT_NAMES[1]: cat})[0]), backend
     import torch

@@ -91,7 +91,9 @@ class PredictAndSlice(beam.DoFn):
 
     def __init__(self, candidate_uri: str, baseline_uri: str | None, label_key: str, task: str,
                  classes: Sequence[Any], specs: Sequence[SlicingSpec],
-                 trivial: TrivialPredictor | None = None, sensitive: Sequence[str] = ()):
+                 trivial: TrivialPredictor | None = None, sensitive: Sequence[str] = (),
+                 candidate_type: str = "bundle"):
+        self.candidate_type = candidate_type
         self.trivial = trivial
         self.sensitive = list(sensitive)
         self.candidate_uri = candidate_uri
@@ -104,7 +106,12 @@ class PredictAndSlice(beam.DoFn):
     def setup(self):
         from gristmill.engine.serving import load_bundle
 
-        self.bundles = {"candidate": load_bundle(self.candidate_uri)}
+        if self.candidate_type == "bundle":
+            self.bundles = {"candidate": load_bundle(self.candidate_uri)}
+        else:  # the raw-record ONNX graph (float or int8) answers for the candidate
+            from gristmill.engine.onnx_runtime import load_raw_onnx
+
+            self.bundles = {"candidate": load_raw_onnx(self.candidate_uri, self.candidate_type)}
         if self.baseline_uri:
             self.bundles["baseline"] = load_bundle(self.baseline_uri)
 
@@ -213,8 +220,10 @@ def run_evaluation(files: Sequence[str], *, candidate_uri: str, baseline_uri: st
                    skipped_path: str, beam_pipeline_args: Sequence[str] = (),
                    trivial: TrivialPredictor | None = None,
                    label_from_transform: bool = False, sensitive: Sequence[str] = (),
-                   positive: int | None = None) -> None:
+                   positive: int | None = None, candidate_type: str = "bundle") -> None:
     """Run the evaluation pipeline; results land in ``slices_path`` and ``skipped_path``.
+
+    ``candidate_type`` (``ModelSpec.model_type``): ``bundle``, ``onnx`` or ``onnx_int8``.
 
     ``slices_path`` receives a JSON list of :func:`score_slice` results; ``skipped_path`` a
     JSON object of rows left out and why. ``label_from_transform``: the label is computed by
@@ -233,7 +242,7 @@ def run_evaluation(files: Sequence[str], *, candidate_uri: str, baseline_uri: st
         outputs = (batches
                    | "PredictAndSlice" >> beam.ParDo(PredictAndSlice(
                        candidate_uri, baseline_uri, label_key, task, classes, specs, trivial,
-                       sensitive))
+                       sensitive, candidate_type))
                    .with_outputs(SKIPPED_TAG, main="slices"))
         _ = (outputs.slices
              | "Concatenate" >> beam.CombinePerKey(ConcatenateArrays(

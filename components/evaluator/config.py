@@ -18,6 +18,7 @@ TFX user can translate ``tfma.EvalConfig(...)`` by swapping the import::
 from __future__ import annotations
 
 import enum
+from typing import Literal
 
 import pydantic
 
@@ -141,11 +142,18 @@ class ModelSpec(_Frozen):
 
     ``preprocessing_function_names=["transform_features"]`` (TFMA's name): the label is an
     output of the model's fitted transform, computed from the raw eval examples.
+
+    ``model_type`` (TFMA's ``model_type``, e.g. ``tf_lite``) picks what is evaluated as the
+    candidate: ``bundle`` (the Python serving bundle, default), ``onnx`` (the raw-record
+    ``model.onnx``) or ``onnx_int8`` (``model_int8.onnx``, an edge model): with
+    ``onnx_int8`` the quantized model is blessed only if it meets the thresholds itself. The
+    baseline is always evaluated as its Python bundle.
     """
 
     name: str = ""
     label_key: str | None = None
     preprocessing_function_names: list[str] = []
+    model_type: Literal["bundle", "onnx", "onnx_int8"] = "bundle"
 
 
 class Options(_Frozen):

@@ -52,6 +52,7 @@ from gristmill.components.evaluator.fairness import (
 from gristmill.components.evaluator.fairness import logged_metrics as fairness_metrics
 from gristmill.components.evaluator.inputs import (
     baseline_problem,
+    check_candidate_type,
     check_eval_columns,
     check_slicing_columns,
 )
@@ -91,6 +92,7 @@ class EvaluatorExecutor(BaseExecutor):
         bundle = read_config(model.uri)  # metadata only; Beam workers load the model
         task, classes = bundle["task"], list(bundle.get("classes") or [])
         check_metric_names(config, task)
+        check_candidate_type(config.model_specs[0].model_type, bundle, model.uri)
         label_key = config.model_specs[0].label_key or bundle["label_key"]
         files = split_files(input_dict["examples"][0], exec_properties.example_splits)
         check_eval_columns(files, model.uri, model.id, input_dict["examples"][0])
@@ -116,7 +118,9 @@ class EvaluatorExecutor(BaseExecutor):
         result = apply_fairness_gate(result, fairness, config.fairness)
         summary = {"task": task, "label_key": label_key, "classes": [str(c) for c in classes],
                    "example_splits": exec_properties.example_splits,
-                   "candidate_model": _model_ref(model), "baseline_model": _model_ref(baseline),
+                   "candidate_model": _model_ref(model),
+                   "candidate_model_type": config.model_specs[0].model_type,
+                   "baseline_model": _model_ref(baseline),
                    "baseline_comparable": baseline is not None and baseline_note is None,
                    "baseline_note": baseline_note,
                    "trivial_baseline": trivial.description if trivial else None,
@@ -145,7 +149,7 @@ class EvaluatorExecutor(BaseExecutor):
                        beam_pipeline_args=self.context.beam_pipeline_args, trivial=trivial,
                        label_from_transform=label_from_transform(config),
                        sensitive=config.fairness.sensitive_features if config.fairness else (),
-                       positive=positive)
+                       positive=positive, candidate_type=config.model_specs[0].model_type)
         slices, skipped = _read_json(slices_path), _read_json(skipped_path)
         shutil.rmtree(tmp, ignore_errors=True)
         return slices, skipped

@@ -105,3 +105,22 @@ def baseline_problem(candidate: dict[str, Any], baseline: dict[str, Any], baseli
     if missing:
         return f"{name} reads raw column(s) {missing} that the eval examples lack"
     return None
+
+
+def check_candidate_type(model_type: str, bundle: dict[str, Any], model_uri: str) -> None:
+    """Refuse ``ModelSpec(model_type="onnx"|"onnx_int8")`` when the model has no such export.
+
+    Raises:
+        ConfigError: naming the missing file, the export error recorded at training, and
+            the fix.
+    """
+    if model_type == "bundle" or (model_type in bundle.get("exports", {})
+                                  and bundle.get("raw_onnx")):
+        return
+    files = {"onnx": "model.onnx", "onnx_int8": "model_int8.onnx"}
+    error = bundle.get("export_errors", {}).get(model_type, "not requested at training")
+    raise ConfigError(
+        f"Evaluator: ModelSpec(model_type={model_type!r}) evaluates {model_uri}/"
+        f"{files[model_type]}, which the model does not have (export error: {error}).",
+        fix=f"train with TrainerConfig(exports=[..., {model_type!r}]), or evaluate the "
+            "Python bundle with model_type='bundle'")

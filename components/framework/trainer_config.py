@@ -36,7 +36,10 @@ class TrainerConfig(pydantic.BaseModel):
             (deterministic kernels for the fit; see docs/components/trainer.md).
         device: ``auto``, ``cpu``, ``cuda``, ``cuda:1``, ``mps``.
         data_residency: ``auto`` (on the device when it fits), ``device`` or ``stream``.
-        exports: Extra serving formats to write: ``program`` (torch.export), ``onnx``.
+        exports: Extra serving formats to write: ``program`` (torch.export), ``onnx``
+            (``model.onnx``: raw columns in, fitted transform and model inside; plus
+            ``model_tensors.onnx``), ``onnx_int8`` (also ``model_int8.onnx``, int8 weights,
+            and ``edge_report.json``: size, accuracy against float, one-record latency).
         examples_are_transformed: The examples hold the transform's outputs (default: true
             when they come from Transform's ``transformed_examples``).
         checkpoint_dir: Where to checkpoint; a stable path resumes an interrupted run of the
@@ -73,7 +76,7 @@ class TrainerConfig(pydantic.BaseModel):
     deterministic: bool = False
     device: str = "auto"
     data_residency: Literal["auto", "device", "stream"] = "auto"
-    exports: list[Literal["program", "onnx"]] = ["program", "onnx"]
+    exports: list[Literal["program", "onnx", "onnx_int8"]] = ["program", "onnx"]
     examples_are_transformed: bool | None = None
     checkpoint_dir: str | None = None
     distributed: Literal["auto", "off"] = "auto"

@@ -82,6 +82,12 @@ class TrainerExecutor(BaseExecutor):
         # transformed examples (then it comes from the transform graph's raw sample).
         example = input_example(fn_args.train_files, config["raw_features"],
                                 fn_args.transform_graph_path)
+        from gristmill.components.trainer.edge import write_trainer_edge_report
+
+        edge = write_trainer_edge_report(fn_args, config)
+        if edge and edge.get("metric_delta") is not None:
+            self.context.log_metrics({f"int8_{edge['metric']}_delta": edge["metric_delta"],
+                                      "int8_size_ratio": edge["size_ratio"]})
         mlflow_dir = save_pyfunc(fn_args.serving_model_dir, example, self.context.tmp_dir)
         self.context.log_model(mlflow_dir)
         final = read_metrics(fn_args.model_run_dir) or dict(config.get("metrics") or {})

@@ -127,3 +127,24 @@ def test_explain_prints_every_node_after_a_run(penguin_runs: PenguinRuns):
             verdicts[node] = verdict
     assert verdicts.pop("latest_blessed_model_resolver") == "RESOLVE"
     assert set(verdicts.values()) == {"HIT"}, verdicts
+
+
+def test_model_onnx_takes_raw_columns_and_matches_the_python_bundle(penguin_runs: PenguinRuns):
+    # Issue 19 #1: the penguin Model artifact's model.onnx reads the raw CSV columns.
+    import numpy as np
+    import pyarrow.csv as pacsv
+
+    from gristmill.engine.onnx_runtime import load_raw_onnx
+    from gristmill.engine.serving import load_bundle
+
+    model_uri = penguin_runs.cold.output_uri("Trainer", "model")
+    onnx_model = load_raw_onnx(model_uri)
+    assert sorted(i.name for i in onnx_model.session.get_inputs()) == [
+        "bill_depth_mm", "bill_length_mm", "body_mass_g", "flipper_length_mm", "island", "sex"]
+    rows = pacsv.read_csv(REPO / "pipelines" / "penguin" / "data" / "labelled" / "penguins.csv")
+    python = load_bundle(model_uri).predict(rows)
+    got = onnx_model.predict(rows)
+    assert got["prediction"].to_pylist() == python["prediction"].to_pylist()
+    diff = np.abs(np.asarray(got["probabilities"].to_pylist()) -
+                  np.asarray(python["probabilities"].to_pylist()))
+    assert float(diff.max()) <= 1e-5

@@ -90,7 +90,7 @@ def test_default_path_writes_bundle_curves_and_pyfunc(trained):
     assert final["final_val_accuracy"] >= 0.9
     assert reporter.models == [os.path.join(model.uri, "mlflow_model")]
     assert model.get_custom_property("task") == "classification"
-    assert model.get_custom_property("exports") == ["onnx"]
+    assert model.get_custom_property("exports") == ["onnx", "onnx_tensors"]
     assert run.get_custom_property("final_metrics")["val_accuracy"] == final["final_val_accuracy"]
 
 
@@ -405,3 +405,35 @@ def test_mlflow_models_predict_cli_on_raw_json_records(trained_on_transformed, t
     assert done.returncode == 0, done.stderr[-2000:]
     predictions = json.loads(done.stdout.strip().splitlines()[-1])["predictions"]
     assert [p["prediction"] for p in predictions][:1] == ["yes"] and len(predictions) == 3
+
+
+def test_int8_export_writes_model_and_edge_report(tmp_path, examples):
+    config = TrainerConfig(label_key="label", epochs=4, batch_size=64, learning_rate=1e-2,
+                           exports=["onnx_int8"])
+    model, _, reporter = run_trainer(tmp_path, examples, config=config)
+    files = set(os.listdir(model.uri))
+    assert {"model.onnx", "model_int8.onnx", "edge_report.json"} <= files
+    assert model.get_custom_property("exports") == ["onnx", "onnx_int8", "onnx_tensors"]
+    with open(os.path.join(model.uri, "edge_report.json"), encoding="utf-8") as f:
+        report = json.load(f)
+    assert report["format"] == "gristmill.edge_report/1"
+    assert report["eval_source"] == "eval split" and report["eval_rows"] == 200
+    assert report["metric"] == "accuracy"
+    assert report["metric_delta"] == pytest.approx(report["int8_accuracy"] -
+                                                   report["float_accuracy"])
+    assert report["float_accuracy"] >= 0.9 and abs(report["metric_delta"]) <= 0.05
+    assert 0.9 <= report["agreement"] <= 1.0
+    for kind in ("float", "int8"):
+        assert report[kind]["bytes"] == os.path.getsize(os.path.join(model.uri,
+                                                                     report[kind]["file"]))
+        assert 0 < report[kind]["p50_ms"] <= report[kind]["p99_ms"]
+    assert report["size_ratio"] == pytest.approx(report["int8"]["bytes"] /
+                                                 report["float"]["bytes"], abs=1e-4)
+    # the int8 graph is a raw-record graph too: raw columns in, classes out
+    from gristmill.engine.onnx_runtime import load_raw_onnx
+
+    int8 = load_raw_onnx(model.uri, "onnx_int8")
+    got = int8.predict(table(50, 3).drop_columns(["label"]))
+    assert set(got.column("prediction").to_pylist()) <= {"yes", "no"}
+    logged = {k for _, m in reporter.metrics for k in m}
+    assert {"int8_accuracy_delta", "int8_size_ratio"} <= logged
