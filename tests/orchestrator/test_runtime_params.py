@@ -1,0 +1,143 @@
+"""Run-time parameters from value artifacts: TFX's penguin pattern of a generator component
+whose RangeConfig output feeds ExampleGen's ``range_config`` through ``.future()[0].value``."""
+
+from __future__ import annotations
+
+import pyarrow.parquet as pq
+import pytest
+
+from gristmill.metadata.errors import CompileError, ConfigError
+from gristmill.metadata.types import ExecutionState
+from gristmill.orchestrator import tfx_v1 as tfx
+from gristmill.orchestrator.compiler import compile_pipeline
+from gristmill.orchestrator.tfx import proto_utils
+
+sa = tfx.types.standard_artifacts
+Parameter, OutputArtifact = tfx.dsl.components.Parameter, tfx.dsl.components.OutputArtifact
+
+
+@tfx.dsl.components.component
+def RangeConfigGen(span: Parameter[int],  # noqa: N802 - TFX style
+                   range_config: OutputArtifact[sa.String]):
+    """Chooses one span, as TFX's RangeConfig generators do (proto JSON in a String)."""
+    range_config.value = proto_utils.proto_to_json(tfx.proto.RangeConfig(
+        static_range=tfx.proto.StaticRange(start_span_number=span, end_span_number=span)))
+
+
+@tfx.dsl.components.component
+def WriteValue(text: Parameter[str], out: OutputArtifact[sa.String]):  # noqa: N802
+    """Writes any string (or nothing, for the empty string)."""
+    if text:
+        out.value = text
+
+
+@tfx.dsl.components.component
+def WriteInteger(out: OutputArtifact[sa.Integer]):  # noqa: N802
+    out.value = 3
+
+
+@pytest.fixture
+def spans(tmp_path, monkeypatch):
+    monkeypatch.setenv("GRISTMILL_HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("GRISTMILL_MLFLOW_MIRROR", "off")
+    data = tmp_path / "data"
+    for span, rows in ((1, 5), (2, 7), (3, 9)):
+        (data / f"span-{span}").mkdir(parents=True)
+        lines = [f"{span * 100 + i},{i % 2}" for i in range(rows)]
+        (data / f"span-{span}" / "part.csv").write_text("x,y\n" + "\n".join(lines) + "\n")
+    return tmp_path
+
+
+def _example_gen(data, range_config):
+    return tfx.components.CsvExampleGen(
+        input_base=str(data), range_config=range_config,
+        input_config=tfx.proto.Input(splits=[tfx.proto.Input.Split(
+            name="train", pattern="span-{SPAN}/*.csv")]))
+
+
+def _run(root, *components, enable_cache=True):
+    return tfx.orchestration.LocalDagRunner().run(tfx.dsl.Pipeline(
+        pipeline_name="spans", pipeline_root=str(root), components=list(components),
+        enable_cache=enable_cache))
+
+
+def _ingested(result) -> tuple[int, list[int]]:
+    examples = result.node("CsvExampleGen").outputs["examples"][0]
+    rows = [x for split in examples.splits
+            for x in pq.read_table(examples.split_uri(split)).column("x").to_pylist()]
+    return examples.get_property("span"), sorted(rows)
+
+
+@pytest.mark.integration
+def test_a_generated_range_config_picks_the_span_and_is_in_the_cache_key(spans):
+    gen = RangeConfigGen(span=2)
+    example_gen = _example_gen(spans / "data", gen.outputs["range_config"].future()[0].value)
+    # Listed before its producer: the compiler orders it after RangeConfigGen.
+    first = _run(spans / "root", example_gen, gen)
+    assert first.status == "COMPLETE", first.node("CsvExampleGen").error
+    assert _ingested(first) == (2, [200 + i for i in range(7)])  # not the latest span (3)
+    recorded = first.node("CsvExampleGen").parameters["range_config"]
+    assert "static_range" in str(recorded) and "2" in str(recorded)
+
+    gen3 = RangeConfigGen(span=3)
+    second = _run(spans / "root", _example_gen(spans / "data", gen3.outputs[
+        "range_config"].future().value), gen3)
+    assert second.node("CsvExampleGen").state is ExecutionState.COMPLETE  # not a cache hit
+    assert _ingested(second) == (3, [300 + i for i in range(9)])
+
+    again = _run(spans / "root", _example_gen(spans / "data", gen.outputs[
+        "range_config"].future()[0].value), gen)
+    assert again.node("CsvExampleGen").state is ExecutionState.CACHED  # span 2's run
+    assert _ingested(again) == (2, [200 + i for i in range(7)])
+
+
+def test_the_value_producer_is_an_upstream_and_must_be_in_the_pipeline(spans):
+    gen = RangeConfigGen(span=2)
+    example_gen = _example_gen(spans / "data", gen.outputs["range_config"].future()[0].value)
+    compiled = compile_pipeline(tfx.dsl.Pipeline(
+        pipeline_name="p", pipeline_root=str(spans / "root"), components=[example_gen, gen]))
+    assert compiled.order == ["RangeConfigGen", "CsvExampleGen"]
+    assert compiled.nodes["CsvExampleGen"].upstream == {"RangeConfigGen"}
+    with pytest.raises(CompileError, match=r"CsvExampleGen\(range_config=\.\.\.\): expected "
+                                           r"its producer RangeConfigGen"):
+        compile_pipeline(tfx.dsl.Pipeline(pipeline_name="p", components=[example_gen]))
+
+
+@pytest.mark.integration
+@pytest.mark.parametrize("producer, message", [
+    (lambda: WriteValue(text=""), r"could not be read: .*no value was written"),
+    (lambda: WriteValue(text="span two"), r"run-time value 'span two' is not a valid value: "
+                                          r"range_config"),
+    (lambda: WriteInteger(), r"run-time value 3 is not a valid value: range_config"),
+])
+def test_a_missing_or_wrong_value_fails_the_node_naming_parameter_and_producer(
+        spans, producer, message):
+    gen = producer()
+    key = next(iter(gen.outputs))
+    result = _run(spans / "root", gen, _example_gen(spans / "data",
+                                                    gen.outputs[key].future()[0].value))
+    node = result.node("CsvExampleGen")
+    assert result.status == "FAILED" and node.state is ExecutionState.FAILED
+    assert f'CsvExampleGen(range_config={gen.id}.outputs["{key}"].future()[0].value)' in \
+        node.error
+    assert __import__("re").search(message, node.error), node.error
+    assert "Fix: " in node.error
+
+
+@pytest.mark.integration
+def test_a_non_value_artifact_is_refused(spans):
+    upstream = _example_gen(spans / "data", None).with_id("first_gen")
+    result = _run(spans / "root", upstream, _example_gen(
+        spans / "data", upstream.outputs["examples"].future()[0].value))
+    assert "expected a value artifact (String, Integer, Float, Boolean, JsonValue), got " \
+           "Examples" in result.node("CsvExampleGen").error
+
+
+def test_a_required_parameter_cannot_wait_for_a_run_time_value(spans):
+    gen = WriteValue(text="x")
+    with pytest.raises(ConfigError, match=r"CsvExampleGen\(input_base=\.\.\.\): a required "
+                                          r"parameter cannot wait"):
+        tfx.components.CsvExampleGen(input_base=gen.outputs["out"].future()[0].value)
+    with pytest.raises(ConfigError, match=r"unknown parameter 'range_confg'"):
+        tfx.components.CsvExampleGen(input_base=str(spans),
+                                     range_confg=gen.outputs["out"].future()[0].value)
