@@ -141,3 +141,36 @@ def test_a_required_parameter_cannot_wait_for_a_run_time_value(spans):
     with pytest.raises(ConfigError, match=r"unknown parameter 'range_confg'"):
         tfx.components.CsvExampleGen(input_base=str(spans),
                                      range_confg=gen.outputs["out"].future()[0].value)
+
+
+@pytest.mark.integration
+def test_the_penguin_port_range_config_generator_runs_as_in_tfx(spans):
+    """pipelines/tfx_penguin keeps TFX's RangeConfigGenerator and its
+    ``outputs['range_config'].future()[0].value``: a date picks the day's span."""
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[2] / "pipelines" / "tfx_penguin" / \
+        "penguin_pipeline_local.py"
+    spec = importlib.util.spec_from_file_location("penguin_port_for_range", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    for day in (1, 2, 3):
+        (spans / "data" / "labelled" / f"day{day}").mkdir(parents=True)
+        (spans / "data" / "labelled" / f"day{day}" / "p.csv").write_text(
+            "x,y\n" + "\n".join(f"{day * 100 + i},1" for i in range(4)) + "\n")
+    pipeline = module.create_pipeline(
+        pipeline_name="penguin_range", pipeline_root=str(spans / "root"),
+        data_root=str(spans / "data"), module_file="unused.py", accuracy_threshold=0.6,
+        serving_model_dir=str(spans / "serving"), metadata_path=str(spans / "md.db"),
+        user_provided_schema_path=None, enable_tuning=False, enable_bulk_inferrer=False,
+        examplegen_input_config=tfx.proto.Input(splits=[tfx.proto.Input.Split(
+            name="input", pattern="day{SPAN}/*")]),
+        examplegen_range_config_date="20220103", resolver_range_config=None,
+        beam_pipeline_args=[], enable_transform_input_cache=False)
+    compiled = compile_pipeline(pipeline)
+    assert "RangeConfigGenerator" in compiled.nodes["CsvExampleGen"].upstream
+    nodes = {c.id: c for c in pipeline.components}
+    result = _run(spans / "root", nodes["RangeConfigGenerator"], nodes["CsvExampleGen"])
+    assert result.status == "COMPLETE", result.node("CsvExampleGen").error
+    assert _ingested(result) == (2, [200, 201, 202, 203])  # 2022-01-03 is day 2
