@@ -62,7 +62,6 @@ def resolve_runtime_parameters(component: BaseComponent, outputs: Outputs) -> Ba
     resolved = copy.copy(component)
     resolved.parameters = parameters
     resolved.runtime_parameters = {}
-    resolved.resolved_runtime_parameters = {k: _describe(ref) for k, ref in refs.items()}
     return resolved
 
 

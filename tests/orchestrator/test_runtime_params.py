@@ -174,3 +174,16 @@ def test_the_penguin_port_range_config_generator_runs_as_in_tfx(spans):
     result = _run(spans / "root", nodes["RangeConfigGenerator"], nodes["CsvExampleGen"])
     assert result.status == "COMPLETE", result.node("CsvExampleGen").error
     assert _ingested(result) == (2, [200, 201, 202, 203])  # 2022-01-03 is day 2
+
+
+@pytest.mark.integration
+def test_a_value_in_a_cond_predicate(spans):
+    """``future()[0].value`` also reads a value artifact in a ``Cond`` (TFX allows both)."""
+    go, stop = WriteValue(text="go").with_id("go"), WriteValue(text="stop").with_id("stop")
+    with tfx.dsl.Cond(go.outputs["out"].future().value == "go"):
+        runs = WriteInteger().with_id("runs")
+    with tfx.dsl.Cond(stop.outputs["out"].future()[0].value == "go"):
+        skipped = WriteInteger().with_id("skipped")
+    result = _run(spans / "root", go, stop, runs, skipped)
+    assert result.node("runs").state is ExecutionState.COMPLETE
+    assert result.node("skipped").state is ExecutionState.CANCELED
