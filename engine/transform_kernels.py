@@ -209,8 +209,9 @@ def vocabulary(args: list[Value], p: dict, vocab: pa.Array) -> np.ndarray | pa.L
 
     A token list maps token by token to an id list (a missing list stays missing).
     """
-    lists = as_array(args[0])
-    if pa.types.is_list(lists.type) or pa.types.is_large_list(lists.type):
+    lists = args[0] if isinstance(args[0], np.ndarray) else as_array(args[0])
+    if not isinstance(lists, np.ndarray) and (pa.types.is_list(lists.type)
+                                              or pa.types.is_large_list(lists.type)):
         ids = vocabulary([pc.list_flatten(lists)], p, vocab)
         offsets = pc.list_value_length(lists).fill_null(0).to_numpy(zero_copy_only=False)
         offsets = np.concatenate([[0], np.cumsum(offsets)]).astype(np.int32)

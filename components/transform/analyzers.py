@@ -152,8 +152,10 @@ class Counts:
 
     def add(self, values: list[Any]) -> None:
         """Fold in one batch of the input column."""
-        arr = as_array(values[0])
-        if pa.types.is_list(arr.type) or pa.types.is_large_list(arr.type):  # token lists
+        arr = values[0]
+        if not isinstance(arr, np.ndarray) and (
+                pa.types.is_list(as_array(arr).type) or pa.types.is_large_list(as_array(arr).type)):
+            arr = as_array(arr)  # a token list: every token counts, a missing list is missing
             self.missing += arr.null_count
             arr = pc.list_flatten(arr)
         arr = as_string(arr)
