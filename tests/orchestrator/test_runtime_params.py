@@ -7,9 +7,11 @@ import pyarrow.parquet as pq
 import pytest
 
 from gristmill.metadata.errors import CompileError, ConfigError
+from gristmill.metadata.store import open_store
 from gristmill.metadata.types import ExecutionState
 from gristmill.orchestrator import tfx_v1 as tfx
 from gristmill.orchestrator.compiler import compile_pipeline
+from gristmill.orchestrator.explain import explain
 from gristmill.orchestrator.tfx import proto_utils
 
 sa = tfx.types.standard_artifacts
@@ -85,8 +87,14 @@ def test_a_generated_range_config_picks_the_span_and_is_in_the_cache_key(spans):
     assert second.node("CsvExampleGen").state is ExecutionState.COMPLETE  # not a cache hit
     assert _ingested(second) == (3, [300 + i for i in range(9)])
 
-    again = _run(spans / "root", _example_gen(spans / "data", gen.outputs[
-        "range_config"].future()[0].value), gen)
+    again_example_gen = _example_gen(spans / "data", gen.outputs[
+        "range_config"].future()[0].value)
+    with open_store(None) as store:  # explain reads the value as the run will: a hit
+        verdicts = {v.node_id: v.verdict for v in explain(compile_pipeline(tfx.dsl.Pipeline(
+            pipeline_name="spans", pipeline_root=str(spans / "root"),
+            components=[gen, again_example_gen])), store)}
+    assert verdicts == {"RangeConfigGen": "hit", "CsvExampleGen": "hit"}
+    again = _run(spans / "root", again_example_gen, gen)
     assert again.node("CsvExampleGen").state is ExecutionState.CACHED  # span 2's run
     assert _ingested(again) == (2, [200 + i for i in range(7)])
 
