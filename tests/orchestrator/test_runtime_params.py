@@ -195,3 +195,23 @@ def test_a_value_in_a_cond_predicate(spans):
     result = _run(spans / "root", go, stop, runs, skipped)
     assert result.node("runs").state is ExecutionState.COMPLETE
     assert result.node("skipped").state is ExecutionState.CANCELED
+
+
+@pytest.mark.integration
+def test_run_node_per_process_reads_the_value_from_the_store(spans):
+    """``gristmill run-node`` (one node per task, as on Airflow/KFP): the generator's value is
+    read back from the store's outputs of the same run."""
+    from gristmill.orchestrator.run_node import run_node
+
+    gen = RangeConfigGen(span=1)
+    pipeline = tfx.dsl.Pipeline(
+        pipeline_name="spans_tasks", pipeline_root=str(spans / "root"), components=[
+            gen, _example_gen(spans / "data", gen.outputs["range_config"].future()[0].value)])
+    run_node(pipeline, "RangeConfigGen", "task-run")
+    outcome = run_node(pipeline, "CsvExampleGen", "task-run")
+    assert outcome.state == "COMPLETE", outcome.error
+    with open_store(None) as store:
+        examples = store.get_outputs(outcome.execution_id)["examples"][0]
+        assert examples.get_property("span") == 1
+        params = store.get_execution(outcome.execution_id).parameters
+    assert "start_span_number" in str(params["range_config"])
