@@ -122,7 +122,8 @@ def _validate(component: BaseComponent, params: dict[str, Any], values: dict[str
             f"{_short(values.get(key, next(iter(values.values()))))} is not a valid value: "
             f"{problems}.", component_id=component.id,
             fix=f"make {ref.channel.producer_id} write a valid {key or 'value'} (for a config "
-                "model: the model, its dict, or proto_utils.proto_to_json of it)") from first
+                "model: its dict in a JsonValue, or proto_utils.proto_to_json of it in a "
+                "String)") from first
 
 
 def _json(value: Any) -> Any:

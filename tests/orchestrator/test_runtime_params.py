@@ -215,3 +215,18 @@ def test_run_node_per_process_reads_the_value_from_the_store(spans):
         assert examples.get_property("span") == 1
         params = store.get_execution(outcome.execution_id).parameters
     assert "start_span_number" in str(params["range_config"])
+
+
+@tfx.dsl.components.component
+def RangeConfigDict(range_config: OutputArtifact[sa.JsonValue]):  # noqa: N802
+    range_config.value = tfx.proto.RangeConfig(static_range=tfx.proto.StaticRange(
+        start_span_number=1, end_span_number=1)).model_dump(exclude_none=True)
+
+
+@pytest.mark.integration
+def test_a_json_value_holding_the_config_dict_works_too(spans):
+    gen = RangeConfigDict()
+    result = _run(spans / "root", gen, _example_gen(spans / "data", gen.outputs[
+        "range_config"].future()[0].value))
+    assert result.status == "COMPLETE", result.node("CsvExampleGen").error
+    assert _ingested(result) == (1, [100, 101, 102, 103, 104])
