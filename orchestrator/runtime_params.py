@@ -106,24 +106,24 @@ def _validate(component: BaseComponent, params: dict[str, Any], values: dict[str
     """``PARAMETERS(**params)``, parsing JSON strings of config models when needed."""
     try:
         return component.PARAMETERS(**params)
-    except pydantic.ValidationError as first:
-        parsed = {k: _json(v) for k, v in values.items()}
-        if parsed != values:
-            try:
-                return component.PARAMETERS(**{**params, **parsed})
-            except pydantic.ValidationError:
-                pass
-        problems = "; ".join(f"{'.'.join(map(str, err['loc']))}: {err['msg']}"
-                             for err in first.errors())
-        key = next((str(err["loc"][0]) for err in first.errors() if err["loc"]), "")
-        ref = refs.get(key) or next(iter(refs.values()))
-        raise ConfigError(
-            f"{_where(component, key or next(iter(refs)), ref)}: the run-time value "
-            f"{_short(values.get(key, next(iter(values.values()))))} is not a valid value: "
-            f"{problems}.", component_id=component.id,
-            fix=f"make {ref.channel.producer_id} write a valid {key or 'value'} (for a config "
-                "model: its dict in a JsonValue, or proto_utils.proto_to_json of it in a "
-                "String)") from first
+    except pydantic.ValidationError as e:
+        error = e
+    parsed = {k: _json(v) for k, v in values.items()}
+    if parsed != values:  # a config model's JSON (TFX's proto_utils.proto_to_json)
+        try:
+            return component.PARAMETERS(**{**params, **parsed})
+        except pydantic.ValidationError as e:
+            error = e  # the JSON parsed: its own problems are the ones to report
+    problems = "; ".join(f"{'.'.join(map(str, err['loc']))}: {err['msg']}"
+                         for err in error.errors())
+    key = next((str(err["loc"][0]) for err in error.errors()
+                if err["loc"] and str(err["loc"][0]) in refs), next(iter(refs)))
+    ref = refs[key]
+    raise ConfigError(
+        f"{_where(component, key, ref)}: the run-time value {_short(values[key])} is not a "
+        f"valid value: {problems}.", component_id=component.id,
+        fix=f"make {ref.channel.producer_id} write a valid {key} (for a config model: its "
+            "dict in a JsonValue, or proto_utils.proto_to_json of it in a String)") from error
 
 
 def _json(value: Any) -> Any:

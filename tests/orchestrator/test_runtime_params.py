@@ -230,3 +230,12 @@ def test_a_json_value_holding_the_config_dict_works_too(spans):
         "range_config"].future()[0].value))
     assert result.status == "COMPLETE", result.node("CsvExampleGen").error
     assert _ingested(result) == (1, [100, 101, 102, 103, 104])
+
+
+@pytest.mark.integration
+def test_a_json_config_with_a_bad_field_names_the_field(spans):
+    gen = WriteValue(text='{"static_range": {"start_span_number": "two"}}')
+    result = _run(spans / "root", gen, _example_gen(spans / "data",
+                                                    gen.outputs["out"].future()[0].value))
+    error = result.node("CsvExampleGen").error
+    assert "range_config.static_range.start_span_number" in error, error
