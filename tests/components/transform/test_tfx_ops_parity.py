@@ -275,3 +275,33 @@ def test_scale_to_gaussian_inverts_tukey_hh(fitted):
          - np.nanmean(fare)) / np.nanstd(fare)
     np.testing.assert_allclose(out.column("gauss_fare").to_numpy(zero_copy_only=False), z,
                                rtol=1e-5, atol=1e-6)
+
+
+def test_post_transform_statistics_count_token_lists(tmp_path):
+    """Transform's own statistics take list outputs as list features: present and missing
+    rows counted, values per row measured (nothing dropped)."""
+    import json
+
+    (tmp_path / "module.py").write_text(
+        "import gristmill.components.transform_ops as tft\n"
+        "def preprocessing_fn(inputs):\n"
+        "    toks = tft.split(inputs['s'])\n"
+        "    return {'toks': toks, 'n': tft.word_count(toks)}\n")
+    examples = Examples(str(tmp_path / "examples"))
+    table = pa.table({"s": ["a b", "", None, "c d e", "a"] * 20})
+    for split in ("train", "eval"):
+        os.makedirs(examples.split_uri(split))
+        pq.write_table(table, f"{examples.split_uri(split)}/part.parquet")
+    examples.splits = ["train", "eval"]
+    examples.set_property("row_counts", {"train": 100, "eval": 100})
+    out = {k: [spec.type(str(tmp_path / k))] for k, spec in Transform.OUTPUTS.items()}
+    for arts in out.values():
+        os.makedirs(arts[0].uri)
+    Transform.EXECUTOR(ExecutionContext(component_id="Transform", tmp_dir=str(tmp_path))).Do(
+        {"examples": [examples]}, out,
+        Transform.PARAMETERS(module_file=str(tmp_path / "module.py")))
+    stats = json.loads((tmp_path / "post_transform_stats" / "Split-train" / "statistics.json")
+                       .read_text())
+    toks = next(f for f in stats["features"] if f["name"] == "toks")
+    assert (toks["is_list"], toks["num_present"], toks["num_missing"]) == (True, 80, 20)
+    assert (toks["num_values"], toks["max_num_values"]) == (120, 3)
