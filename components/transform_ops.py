@@ -7,8 +7,9 @@ Analyzers (full pass, return constants): :func:`count` (``size``), :func:`sum`, 
 :func:`bucket_boundaries`, :func:`vocabulary`, :func:`histogram`, :func:`count_per_key`.
 
 Mappers (per row, return columns): :func:`scale_to_z_score`, :func:`scale_to_0_1`,
-:func:`scale_by_min_max` (and ``*_per_key``), :func:`bucketize`, :func:`apply_buckets`,
-:func:`compute_and_apply_vocabulary`, :func:`apply_vocabulary`, :func:`hash_strings`,
+:func:`scale_by_min_max` (and ``*_per_key``), :func:`scale_to_gaussian`, :func:`bucketize`,
+:func:`apply_buckets`, :func:`compute_and_apply_vocabulary`, :func:`apply_vocabulary`,
+:func:`hash_strings`,
 :func:`feature_cross` (``cross``), :func:`one_hot`, :func:`fill_missing`, :func:`clip`,
 :func:`log1p`, :func:`log`, :func:`exp`, :func:`sqrt`, :func:`absolute`; plus ``+ - * / **``
 on columns.
@@ -18,6 +19,10 @@ Element-wise (``tf.*``): comparisons (also ``< <= > >= == !=`` on columns), ``&`
 (``is_nan``), :func:`zeros_like`, :func:`ones_like`, :func:`pow`, :func:`round`,
 :func:`floor`, :func:`ceil`, strings (:func:`lower`, :func:`upper`, :func:`strip`,
 :func:`regex_replace`, :func:`substr`, :func:`length`) and :func:`date_part` of timestamps.
+
+Token lists (TFT's sparse tokens, as list columns): :func:`split` (``tf.strings.split``),
+:func:`ngrams`, :func:`bag_of_words`, :func:`word_count`, :func:`tfidf`, and
+:func:`compute_and_apply_vocabulary` of a token list (an id list).
 Return a raw column unchanged to pass it through (e.g. the label). The full tft / tf name
 table is in docs/tfx_migration.md; a tft name Gristmill lacks raises an error saying what to
 write instead.
@@ -110,6 +115,14 @@ from gristmill.components.transform.string_ops import (
     substr,
     upper,
 )
+from gristmill.components.transform.text_ops import (
+    bag_of_words,
+    ngrams,
+    scale_to_gaussian,
+    split,
+    tfidf,
+    word_count,
+)
 from gristmill.components.transform.tfx_names import refused_name
 from gristmill.components.transform.tracing import Column, Deferred
 
@@ -119,16 +132,18 @@ abs = absolute  # noqa: A001 - tf.abs's name
 
 __all__ = [
     "Column", "Deferred", "abs", "absolute", "add", "apply_buckets", "apply_vocabulary",
-    "bucket_boundaries", "bucketize", "cast", "ceil", "clip", "clip_by_value", "compare",
+    "bag_of_words", "bucket_boundaries", "bucketize", "cast", "ceil", "clip", "clip_by_value",
+    "compare",
     "compute_and_apply_vocabulary", "constant_like", "count", "count_per_key", "cross",
     "date_part", "divide", "equal", "exp", "feature_cross", "fill_missing", "floor",
     "get_num_buckets_for_transformed_feature", "greater", "greater_equal", "hash_strings",
     "histogram", "is_missing", "is_nan", "length", "less", "less_equal", "log", "log1p",
     "logical_and", "logical_not", "logical_or", "lower", "max", "mean", "min", "multiply",
-    "not_equal", "one_hot", "ones_like", "pow", "quantiles", "regex_replace", "round",
+    "ngrams", "not_equal", "one_hot", "ones_like", "pow", "quantiles", "regex_replace", "round",
     "scale_by_min_max", "scale_by_min_max_per_key", "scale_to_0_1", "scale_to_0_1_per_key",
-    "scale_to_z_score", "scale_to_z_score_per_key", "size", "sqrt", "std", "strip", "substr",
-    "subtract", "sum", "upper", "var", "vocabulary", "where", "zeros_like",
+    "scale_to_gaussian", "scale_to_z_score", "scale_to_z_score_per_key", "size", "split",
+    "sqrt", "std", "strip", "substr", "subtract", "sum", "tfidf", "upper", "var", "vocabulary",
+    "where", "word_count", "zeros_like",
 ]
 
 

@@ -204,9 +204,20 @@ def min_max_per_key(args: list[Value], p: dict) -> np.ndarray:
 
 # ----------------------------------------------------------------------------- string ops
 
-def vocabulary(args: list[Value], p: dict, vocab: pa.Array) -> np.ndarray:
-    """Vocabulary ids; missing -> ``vocab_size``, unknown -> OOV bucket or ``default_value``."""
-    x = as_string(args[0])
+def vocabulary(args: list[Value], p: dict, vocab: pa.Array) -> np.ndarray | pa.ListArray:
+    """Vocabulary ids; missing -> ``vocab_size``, unknown -> OOV bucket or ``default_value``.
+
+    A token list maps token by token to an id list (a missing list stays missing).
+    """
+    lists = args[0] if isinstance(args[0], np.ndarray) else as_array(args[0])
+    if not isinstance(lists, np.ndarray) and (pa.types.is_list(lists.type)
+                                              or pa.types.is_large_list(lists.type)):
+        ids = vocabulary([pc.list_flatten(lists)], p, vocab)
+        offsets = pc.list_value_length(lists).fill_null(0).to_numpy(zero_copy_only=False)
+        offsets = np.concatenate([[0], np.cumsum(offsets)]).astype(np.int32)
+        return pa.ListArray.from_arrays(pa.array(offsets, pa.int32()), pa.array(ids, pa.int64()),
+                                        mask=lists.is_null())
+    x = as_string(lists)
     ids = pc.index_in(x, value_set=vocab)
     n_vocab, n_oov = len(vocab), int(p.get("num_oov_buckets", 0))
     if not ids.null_count:
@@ -260,16 +271,20 @@ STRING_KERNELS: dict[str, Callable[[list[Value], dict], Value]] = {
 }
 
 def _register_elementwise() -> frozenset[str]:
-    # The element-wise ops live in their own module, which uses the helpers above.
+    # The element-wise and token-list ops live in their own modules, which use the helpers
+    # above.
     from gristmill.engine import transform_elementwise as ew
+    from gristmill.engine import transform_text as text
 
     NUMERIC_KERNELS.update(ew.NUMERIC_KERNELS)
+    NUMERIC_KERNELS.update(text.NUMERIC_KERNELS)
     STRING_KERNELS.update(ew.STRING_KERNELS)
-    return ew.ARROW_ONLY_OPS
+    STRING_KERNELS.update(text.LIST_KERNELS)
+    return ew.ARROW_ONLY_OPS | frozenset(text.LIST_KERNELS)
 
 
-#: Ops that run in Arrow even on the serving path (string lookups, string and date ops); the
-#: rest have torch twins.
+#: Ops that run in Arrow even on the serving path (string lookups, string, date and token-list
+#: ops); the rest have torch twins.
 ARROW_ONLY_OPS = frozenset({"vocabulary", "hash_strings", "cross"}) | _register_elementwise()
 
 
@@ -283,6 +298,8 @@ def to_arrow(value: Value, dtype: str) -> pa.Array:
     if dtype == "integer":  # nullable integers (cast to int64): NaN marks missing
         x = as_float(value)
         return pa.array(np.nan_to_num(x, nan=0.0).astype(np.int64), pa.int64(), mask=np.isnan(x))
+    if dtype in ("tokens", "token_ids", "weights"):  # token lists (Arrow list arrays)
+        return as_array(value)
     if dtype == "onehot":
         mat = np.ascontiguousarray(value, np.float32)
         return pa.FixedSizeListArray.from_arrays(pa.array(mat.reshape(-1)), mat.shape[1])

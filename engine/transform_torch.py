@@ -1,12 +1,16 @@
 """The numeric part of a fitted transform as a ``torch.nn.Module``.
 
-String lookups (vocabulary, hash, cross) stay in Arrow; every other step of the plan has a
-tensor twin here, so a Trainer can put the transform inside its exported model and take raw
-numeric features. The module's inputs are float64 tensors of the raw numeric columns (NaN
-for missing) plus int64 ids of the Arrow steps it builds on, keyed by step id; its outputs are
-float32 (NaN for missing) or int64 tensors, one per output feature computed in torch.
+String lookups (vocabulary, hash, cross), string, date and token-list ops stay in Arrow;
+every other step of the plan has a tensor twin here, so a Trainer can put the transform
+inside its exported model and take raw numeric features. The module's inputs are float64
+tensors of the raw numeric columns (NaN for missing) plus int64 ids of the Arrow steps it
+builds on, keyed by step id; its outputs are float32 (NaN for missing) or int64 tensors, one
+per output feature computed in torch.
 :func:`transform_with_torch` runs the whole serving path (Arrow lookups then the module) and
-must equal :meth:`FittedTransform.transform`; a test checks it.
+must equal :meth:`FittedTransform.transform`; a test checks it. Token lists (TFT's ragged
+tokens) never enter the module: list outputs come from the Arrow part, a list's scalar
+reductions (``word_count``) are module inputs, and a plan whose torch step would read a list is
+refused by :func:`build_torch_module` with the step named.
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ from torch import Tensor, nn
 from gristmill.engine import transform_kernels as k
 from gristmill.engine.errors import ConfigError
 from gristmill.engine.transform_fn import INPUT_PREFIX, FittedTransform, to_table
+from gristmill.engine.transform_text import LIST_DTYPES
 
 _ARITH = {"add": torch.add, "sub": torch.sub, "mul": torch.mul, "div": torch.div,
           "pow": torch.pow}
@@ -104,6 +109,8 @@ class TransformModule(nn.Module):
             return torch.where(torch.isnan(x), torch.full_like(x, float(p["value"])), x)
         if op == "scale_to_z_score":
             return (x - p["mean"]) / p["std"] if p["std"] > 0 else x - p["mean"]
+        if op == "scale_to_gaussian":
+            return _gaussian(x, p)
         if op == "scale_by_min_max":
             return _min_max(x, p["min"], p["max"], p["output_min"], p["output_max"])
         if op == "bucketize":
@@ -172,6 +179,38 @@ _ELEMENTWISE = {
 }
 
 
+def _lambert_w(x: Tensor) -> Tensor:
+    """Principal branch of Lambert's W for ``x >= 0`` (as :func:`.transform_text.lambert_w`)."""
+    e, inv_e = float(np.exp(1.0)), float(np.exp(-1.0))
+    slope = (e - 1.0) / (float(np.exp(2.0)) - 1.0)
+    log_x = torch.log(x)
+    w = torch.where(x < inv_e, x, torch.where(
+        x < e, slope * x + inv_e * (1.0 - slope),
+        log_x + (1.0 / log_x - 1.0) * torch.log(log_x)))
+    for _ in range(8):
+        exp_w = torch.exp(w)
+        w = w - (w * exp_w - x) / (exp_w + w * exp_w)
+    return w
+
+
+def _gaussian(x: Tensor, p: dict[str, Any]) -> Tensor:
+    """scale_to_gaussian: inverse Tukey HH of the robustly scaled value, or the z-score."""
+    hl, hr = float(p["hl"]), float(p["hr"])
+    long_tailed = hl > 0 or hr > 0
+    denominator = p["scale"] if long_tailed else p["std"]
+    scaled = (x - p["loc"]) / denominator if denominator != 0 else x - p["loc"]
+    if not long_tailed:
+        return scaled
+
+    def one_side(v: Tensor, h: float) -> Tensor:
+        if h <= 0:
+            return v
+        hv2 = h * v * v
+        return torch.where(hv2 < 1e-7, v, torch.sqrt(_lambert_w(hv2) / h))
+
+    return torch.where(scaled < 0, -one_side(-scaled, hl), one_side(scaled, hr))
+
+
 def _min_max(x: Tensor, lo: Any, hi: Any, out_lo: float, out_hi: float) -> Tensor:
     lo = torch.as_tensor(lo, dtype=torch.float64)
     hi = torch.as_tensor(hi, dtype=torch.float64)
@@ -216,6 +255,7 @@ def build_torch_module(ft: FittedTransform,
             needed.add(ref)
             stack.extend(a for a in by_id[ref]["args"] if isinstance(a, str))
     torch_steps = [s for s in ft.steps if s["id"] in needed]
+    _refuse_lists(ft, torch_steps)
     input_keys: dict[str, str] = {}
     for step in torch_steps:
         for a in step["args"]:
@@ -225,6 +265,21 @@ def build_torch_module(ft: FittedTransform,
         raise ConfigError(f"{ft.source}: raw column names clash with step ids "
                           f"{sorted(input_keys)}.", fix="rename the raw column")
     return TransformModule(torch_steps, outputs, input_keys)
+
+
+def _refuse_lists(ft: FittedTransform, torch_steps: list[dict[str, Any]]) -> None:
+    """A token list cannot be a tensor input: refuse a plan whose torch step reads one."""
+    steps = {s["id"]: s for s in ft.steps}
+    for step in torch_steps:
+        for a in step["args"]:
+            source = steps.get(a) if isinstance(a, str) else None
+            if source is not None and source["dtype"] in LIST_DTYPES:
+                raise ConfigError(
+                    f"{ft.source}: step {step['id']} {step.get('label', step['op'])} reads the "
+                    f"token list {source.get('label', source['op'])} ({source['op']}), which "
+                    "the torch module cannot carry (lists are ragged).",
+                    fix="reduce the list in Arrow first (word_count, or tfidf weights kept as "
+                        "an output), or serve this transform with FittedTransform.transform")
 
 
 def module_inputs(ft: FittedTransform, module: TransformModule, table: Any) -> dict:

@@ -1,7 +1,9 @@
 """Turn a :class:`Pipeline` into a validated DAG in topological order.
 
 Validation names the component, the input, expected versus got, and the fix: duplicate ids,
-inputs from components missing from the pipeline, and cycles.
+inputs from components missing from the pipeline, and cycles. A node depends on the producers
+of its inputs, of its ``Cond`` predicates and of its run-time parameters
+(:mod:`.runtime_params`).
 """
 
 from __future__ import annotations
@@ -62,17 +64,11 @@ def compile_pipeline(pipeline: Pipeline) -> CompiledPipeline:
     """
     nodes = _index_nodes(pipeline)
     for node in nodes.values():
-        for key, channel in node.component.inputs.items():
+        for key, channel in _read_channels(node.component):
             producer = _producer_of(pipeline, node, key, channel, nodes)
             if producer is not None:
                 node.upstream.add(producer)
                 nodes[producer].downstream.add(node.id)
-        for predicate in node.component.conditions:  # a Cond reads its producers' outputs
-            for channel in predicate.channels():
-                producer = _producer_of(pipeline, node, "Cond", channel, nodes)
-                if producer is not None:
-                    node.upstream.add(producer)
-                    nodes[producer].downstream.add(node.id)
     sorter = graphlib.TopologicalSorter({n.id: n.upstream for n in nodes.values()})
     try:
         order = list(sorter.static_order())
@@ -81,6 +77,16 @@ def compile_pipeline(pipeline: Pipeline) -> CompiledPipeline:
         raise CompileError(f"Pipeline {pipeline.name!r}: the components form a cycle: {cycle}.",
                            fix="remove one of these inputs so data flows one way") from e
     return CompiledPipeline(pipeline, nodes, order)
+
+
+def _read_channels(component: BaseComponent) -> list[tuple[str, Channel]]:
+    """What a node reads at run time: its inputs, its ``Cond`` predicates' channels and the
+    value artifacts of its run-time parameters (``future()[0].value``)."""
+    read = list(component.inputs.items())
+    read += [("Cond", c) for predicate in component.conditions for c in predicate.channels()]
+    refs = getattr(component, "runtime_parameters", {}) or {}
+    read += [(key, ref.channel) for key, ref in refs.items()]
+    return read
 
 
 def _index_nodes(pipeline: Pipeline) -> dict[str, Node]:

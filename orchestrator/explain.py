@@ -9,12 +9,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from gristmill.metadata.errors import ConfigError
 from gristmill.metadata.store import MetadataStore
 from gristmill.metadata.types import Artifact, ExecutionState
 from gristmill.orchestrator.cache import cache_ingredients, cache_key, describe_changes
 from gristmill.orchestrator.compiler import CompiledPipeline
 from gristmill.orchestrator.launcher import verify_intact
 from gristmill.orchestrator.resolver import resolve_intact
+from gristmill.orchestrator.runtime_params import resolve_runtime_parameters
 
 
 @dataclass
@@ -115,6 +117,10 @@ def _explain_import(component, store, outputs) -> Explanation:
 
 
 def _explain_node(compiled, store, component, inputs, outputs, enable_cache) -> Explanation:
+    try:  # a run-time parameter is part of the key: read it as the run would
+        component = resolve_runtime_parameters(component, outputs)
+    except ConfigError as e:
+        return Explanation(component.id, "miss", [f"run-time parameter: {e}"])
     ingredients = cache_ingredients(component, inputs, compiled.pipeline.name)
     key = cache_key(ingredients)
     if not enable_cache:

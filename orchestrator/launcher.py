@@ -27,6 +27,7 @@ from gristmill.orchestrator.cache import cache_ingredients, cache_key
 from gristmill.orchestrator.cleanup import DeferredCleanup
 from gristmill.orchestrator.failures import Failure, describe_failure
 from gristmill.orchestrator.hooks import NodeResult, PipelineHooks, RunInfo
+from gristmill.orchestrator.runtime_params import resolve_runtime_parameters
 from gristmill.orchestrator.store_nodes import import_node, resolve_node
 
 log = logging.getLogger(__name__)
@@ -98,6 +99,7 @@ def launch(component: BaseComponent, run: RunState, node_context_id: int) -> Nod
     started = time.time()
     try:
         result.inputs = resolve_inputs(component, run)
+        component = resolve_runtime_parameters(component, run.outputs)  # before the cache key
         if hasattr(component, "make_artifact"):  # an Importer node
             import_node(component, run, node_context_id, result)
         elif hasattr(component, "resolve_from_store"):  # a Resolver node

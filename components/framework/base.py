@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 import pydantic
 
-from gristmill.components.framework.conditions import active_conditions
+from gristmill.components.framework.conditions import ValueRef, active_conditions
 from gristmill.metadata.errors import ConfigError, did_you_mean
 from gristmill.metadata.types import Artifact
 
@@ -158,7 +158,11 @@ class BaseComponent:
     def __init__(self, **kwargs: Any):
         inputs = {k: kwargs.pop(k) for k in list(kwargs) if k in self.INPUTS}
         self.inputs: dict[str, Channel] = self._check_inputs(inputs)
-        self.parameters = self._check_parameters(kwargs)
+        #: Parameters given an upstream value (``channel.future()[0].value``): the
+        #: orchestrator reads and validates them at run time (orchestrator.runtime_params).
+        self.runtime_parameters: dict[str, ValueRef] = {
+            k: kwargs.pop(k) for k in list(kwargs) if isinstance(kwargs[k], ValueRef)}
+        self.parameters = self._check_parameters(kwargs, self.runtime_parameters)
         self._id = type(self).__name__
         self.beam_pipeline_args: list[str] = []
         self.execution_options = NodeExecutionOptions()
@@ -244,10 +248,16 @@ class BaseComponent:
                               fix=f"connect an output of type {spec.type.TYPE_NAME}")
         return value
 
-    def _check_parameters(self, params: dict[str, Any]) -> Parameters:
+    def _check_parameters(self, params: dict[str, Any], runtime: Any = ()) -> Parameters:
         name = type(self).__name__
         known = list(self.PARAMETERS.model_fields) + list(self.INPUTS)
-        for key in params:
+        for key in runtime:
+            field_ = self.PARAMETERS.model_fields.get(key)
+            if field_ is not None and field_.is_required():
+                raise ConfigError(f"{name}({key}=...): a required parameter cannot wait for a "
+                                  "run-time value.", fix=f"give {key} a value when defining "
+                                  "the pipeline")
+        for key in [*params, *runtime]:
             if key not in self.PARAMETERS.model_fields:
                 raise ConfigError(f"{name}: unknown parameter {key!r}.{did_you_mean(key, known)}",
                                   fix=f"use one of {sorted(known)}")

@@ -118,6 +118,12 @@ class ArtifactRef:
         label = f"{self.channel.producer_id}.{self.channel.output_key}[{self.index}].{what}"
         return ValueRef(self.channel, self.index, read, label)
 
+    @property  # (before the method named ``property`` below)
+    def value(self) -> ValueRef:
+        """A value artifact's value (TFX's ``future()[0].value``): in a ``Cond`` predicate,
+        or as a component parameter filled in at run time."""
+        return self._ref(lambda a: a.value, "value")
+
     def custom_property(self, name: str) -> ValueRef:
         """The artifact's custom property ``name`` (``None`` when unset)."""
         return self._ref(lambda a: a.get_custom_property(name), f"custom_property({name!r})")
@@ -139,6 +145,11 @@ class ChannelFuture:
 
     def __getitem__(self, index: int) -> ArtifactRef:
         return ArtifactRef(self.channel, index)
+
+    @property
+    def value(self) -> ValueRef:
+        """``future()[0].value`` (TFX's shorthand for a one-artifact channel)."""
+        return self[0].value
 
 
 @dataclass(frozen=True, eq=False)

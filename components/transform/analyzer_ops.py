@@ -191,7 +191,7 @@ def vocabulary(x: Column, top_k: int | None = None, frequency_threshold: int = 0
     """Distinct values of ``x`` by descending frequency (ties: ascending value).
 
     Args:
-        x: A string or integer column.
+        x: A string or integer column, or a token list (every token is counted).
         top_k: Keep only the ``top_k`` most frequent values.
         frequency_threshold: Drop values seen fewer times.
         vocab_filename: Name of the vocabulary file (default: derived from ``x``).
@@ -202,7 +202,7 @@ def vocabulary(x: Column, top_k: int | None = None, frequency_threshold: int = 0
     if top_k is not None:
         _check_int(top_k, "vocabulary", "top_k", 1)
     _check_int(frequency_threshold, "vocabulary", "frequency_threshold", 0)
-    an = _analyzer("counts", x, "vocabulary", ("string", "int"))
+    an = _analyzer("counts", x, "vocabulary", ("string", "int", "tokens"))
     fp = an.fingerprint
 
     def tokens(accs: dict[str, Any]) -> list[str]:

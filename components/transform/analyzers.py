@@ -18,7 +18,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from gristmill.engine.transform_kernels import as_float, as_string
+from gristmill.engine.transform_kernels import as_array, as_float, as_string
 
 
 def _finite(values: Any) -> tuple[np.ndarray, int]:
@@ -152,7 +152,13 @@ class Counts:
 
     def add(self, values: list[Any]) -> None:
         """Fold in one batch of the input column."""
-        arr = as_string(values[0])
+        arr = values[0]
+        if not isinstance(arr, np.ndarray) and (
+                pa.types.is_list(as_array(arr).type) or pa.types.is_large_list(as_array(arr).type)):
+            arr = as_array(arr)  # a token list: every token counts, a missing list is missing
+            self.missing += arr.null_count
+            arr = pc.list_flatten(arr)
+        arr = as_string(arr)
         self.missing += arr.null_count
         vc = pc.value_counts(arr.drop_null() if arr.null_count else arr)
         counts = self.counts
@@ -282,6 +288,16 @@ class MomentsPerKey:
 
 
 ACCUMULATORS = {cls.KIND: cls for cls in (Moments, Quantiles, Counts, Histogram, MomentsPerKey)}
+
+
+def _register_text_accumulators() -> None:
+    # L-moments (scale_to_gaussian) and document frequencies (tfidf) live in their own module.
+    from gristmill.components.transform import text_analyzers
+
+    ACCUMULATORS.update({cls.KIND: cls for cls in text_analyzers.ACCUMULATORS})
+
+
+_register_text_accumulators()
 
 
 def new_accumulator(kind: str, params: dict[str, Any]) -> Any:

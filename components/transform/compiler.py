@@ -22,7 +22,8 @@ from gristmill.engine.transform_fn import INPUT_PREFIX, PLAN_FORMAT, VOCAB_DIR
 from gristmill.metadata.errors import DataError
 
 _OUTPUT_DTYPES = {"float": "float32", "int": "int64", "onehot": "float32", "string": "string",
-                  "integer": "int64"}
+                  "integer": "int64", "tokens": "list<string>", "token_ids": "list<int64>",
+                  "weights": "list<float>"}
 
 
 def raw_type(t: pa.DataType) -> str:
@@ -172,7 +173,8 @@ def _output_entry(name: str, node: Node, ref: str, steps: dict[str, dict], trace
                 "kind": kind, "vocab_size": None, "shape": []}
     step = steps[ref]
     kind = {"float": "numeric", "onehot": "numeric", "int": "categorical",
-            "integer": "numeric"}.get(node.dtype, "string")
+            "integer": "numeric", "tokens": "sequence", "token_ids": "sequence",
+            "weights": "sequence"}.get(node.dtype, "string")
     shape = [int(step["params"]["depth"])] if node.dtype == "onehot" else []
     return {"name": name, "ref": ref, "dtype": _OUTPUT_DTYPES[node.dtype], "kind": kind,
             "vocab_size": step.get("vocab_size"), "shape": shape}

@@ -157,7 +157,8 @@ def apply_vocabulary(x: Column, vocabulary: Any, num_oov_buckets: int = 1,
     """Look values up in ``vocabulary`` (from :func:`vocabulary`, or a list of strings).
 
     Unknown values go to ``vocab_size + hash % num_oov_buckets``, missing values to OOV bucket
-    ``vocab_size``; with ``num_oov_buckets=0`` both get ``default_value``.
+    ``vocab_size``; with ``num_oov_buckets=0`` both get ``default_value``. A token list
+    (from :func:`split`, :func:`ngrams` ...) gives a list of ids, one per token.
     """
     an.check_column(x, "apply_vocabulary")
     if not isinstance(num_oov_buckets, int) or num_oov_buckets < 0:
@@ -169,7 +170,10 @@ def apply_vocabulary(x: Column, vocabulary: Any, num_oov_buckets: int = 1,
                                          an.unique_vocab_name(x, None))
     params = {"vocabulary": vocabulary, "num_oov_buckets": num_oov_buckets,
               "default_value": int(default_value)}
-    return _mapper("vocabulary", x, params, "int", f"apply_vocabulary({x.name})", CATEGORICAL)
+    # A token list (tft's sparse tokens) maps token by token to an id list.
+    dtype = "token_ids" if x.dtype == "tokens" else "int"
+    return _mapper("vocabulary", x, params, dtype, f"apply_vocabulary({x.name})",
+                   (*CATEGORICAL, "tokens"))
 
 
 def hash_strings(x: Column, hash_buckets: int) -> Column:

@@ -10,14 +10,6 @@ from gristmill.metadata.errors import ConfigError, did_you_mean
 
 #: tft name -> what to write instead (docs/tfx_migration.md lists them as "refused"/"not yet").
 REFUSED = {
-    "scale_to_gaussian": "not yet supported; use scale_to_z_score, or log1p then "
-                         "scale_to_z_score for skewed values",
-    "ngrams": "token lists are not supported yet; hash_strings or feature_cross whole strings",
-    "bag_of_words": "token lists are not supported yet; use compute_and_apply_vocabulary on "
-                    "whole strings",
-    "tfidf": "token lists are not supported yet; use compute_and_apply_vocabulary on whole "
-             "strings",
-    "word_count": "token lists are not supported yet; length(x) counts characters",
     "TFTransformOutput": "in run_fn use fn_args.load_transform() (a FittedTransform)",
     "apply_buckets_with_interpolation": "not yet supported; use scale_by_min_max or "
                                         "bucketize",
@@ -25,17 +17,16 @@ REFUSED = {
     "estimated_probability_density": "not yet supported; use histogram",
     "pca": "not supported; compute components in run_fn",
     "covariance": "not supported; compute it in run_fn",
-    "tukey_location": "not supported; use mean",
+    "tukey_location": "not supported; use mean (scale_to_gaussian fits Tukey HH itself)",
     "tukey_scale": "not supported; use std",
     "tukey_h_params": "not supported",
-    "segment_indices": "ragged/sparse tensors are not supported (columns are dense)",
-    "deduplicate_tensor_per_row": "ragged/sparse tensors are not supported",
+    "segment_indices": "not supported: token lists are list columns; use word_count or ngrams",
+    "deduplicate_tensor_per_row": "use bag_of_words (ngrams without duplicates per row)",
     "sparse_tensor_to_dense_with_shape": "not needed: columns are dense; use fill_missing",
     "sparse_tensor_left_align": "not needed: columns are dense",
     "apply_pyfunc": "not supported: write the logic with transform ops (they run on Beam, "
                     "Arrow serving and torch alike)",
     "ptransform_analyzer": "not supported; compute the constant outside and pass a number",
-    "split": "token lists are not supported yet; use regex_replace/substr on whole strings",
 }
 
 

@@ -20,7 +20,8 @@ from gristmill.metadata.errors import ConfigError, did_you_mean
 
 NUMERIC = ("float", "int", "integer")
 TYPE_NAMES = {"float": "float", "int": "int", "string": "string", "other": "other",
-              "onehot": "one-hot vector", "integer": "nullable int64"}
+              "onehot": "one-hot vector", "integer": "nullable int64",
+              "tokens": "token list", "token_ids": "token id list", "weights": "weight list"}
 
 
 def _digest(payload: Any) -> str:

@@ -79,8 +79,8 @@ def test_unknown_and_refused_names_say_what_to_write():
         tfx.orchestration.experimental  # noqa: B018
     import gristmill.components.transform_ops as tft
 
-    with pytest.raises(ConfigError, match="scale_to_gaussian.*Fix: not yet supported"):
-        tft.scale_to_gaussian  # noqa: B018
+    with pytest.raises(ConfigError, match="pca.*Fix: not supported; compute components"):
+        tft.pca  # noqa: B018
 
 
 def test_pipeline_takes_tfx_keywords(tmp_path):

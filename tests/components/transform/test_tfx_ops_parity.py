@@ -9,6 +9,7 @@ import textwrap
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import pytest
 
@@ -27,6 +28,9 @@ def preprocessing_fn(inputs):
     fare, tips = inputs["fare"], inputs["tips"]
     pay, ts = inputs["payment_type"], inputs["trip_start_timestamp"]
     filled_fare, filled_tips = tft.fill_missing(fare), tft.fill_missing(tips)
+    tokens = tft.split(tft.lower(inputs["note"]))
+    token_ids = tft.compute_and_apply_vocabulary(tokens, top_k=6, num_oov_buckets=2)
+    tfidf_ids, tfidf_weights = tft.tfidf(token_ids, 8)
     return {
         "gt": tips > fare * 0.2, "ge": fare >= 10, "lt": fare < tips, "le": fare <= 10.5,
         "eq": inputs["hour"] == 3, "ne": inputs["hour"] != 3,
@@ -54,6 +58,12 @@ def preprocessing_fn(inputs):
         "doy": tft.date_part(ts, "day_of_year"),
         "hour_z": tft.scale_to_z_score(tft.date_part(ts, "hour")),
         "len_z": tft.scale_to_z_score(tft.length(tft.fill_missing(pay))),
+        "gauss_tail": tft.scale_to_gaussian(inputs["tail"]),
+        "gauss_fare": tft.scale_to_gaussian(fare),
+        "tokens": tokens, "csv_tokens": tft.split(inputs["note"], ","),
+        "bigrams": tft.ngrams(tokens, (1, 2), " "), "bag": tft.bag_of_words(tokens, (1, 2), "_"),
+        "words": tft.word_count(tokens), "words_z": tft.scale_to_z_score(tft.word_count(tokens)),
+        "token_ids": token_ids, "tfidf_ids": tfidf_ids, "tfidf_weights": tfidf_weights,
     }
 '''
 
@@ -71,7 +81,24 @@ def raw_table(rows: int, seed: int) -> pa.Table:
         "payment_type": pa.array(pay.tolist(), pa.string()),
         "trip_start_timestamp": pa.array(rng.integers(1_300_000_000, 1_700_000_000, rows),
                                          mask=rng.random(rows) < 0.05),
+        **text_columns(rows, seed + 100),
     })
+
+
+WORDS = ["Cash", "card", "tip", "airport", "late", "night", "Fare"]
+
+
+def text_columns(rows: int, seed: int) -> dict[str, pa.Array]:
+    """A free-text note (blank, missing, repeated words, odd spacing) and a heavy-tailed
+    measurement (Tukey HH with h = 0.2 on the right, 0.1 on the left)."""
+    rng = np.random.default_rng(seed)
+    notes = [" ".join(rng.choice(WORDS, rng.integers(0, 6))) for _ in range(rows)]
+    notes = [("  " + n + " ") if i % 7 == 0 else n.replace(" ", "  ,") if i % 11 == 0 else n
+             for i, n in enumerate(notes)]
+    u = rng.normal(size=rows)
+    tail = 5 + 2 * np.where(u > 0, u * np.exp(0.1 * u * u), u * np.exp(0.05 * u * u))
+    return {"note": pa.array(notes, pa.string(), mask=rng.random(rows) < 0.08),
+            "tail": pa.array(tail, mask=rng.random(rows) < 0.03)}
 
 
 @pytest.fixture(scope="module")
@@ -100,7 +127,11 @@ def fitted(tmp_path_factory):
 
 def _same(a: pa.Array, b: pa.Array, name: str) -> None:
     assert a.type == b.type, name
-    if pa.types.is_floating(a.type):
+    if pa.types.is_list(a.type):  # token lists: same rows, same missing rows, same values
+        assert a.is_null().equals(b.is_null()), name
+        assert pc.list_value_length(a).equals(pc.list_value_length(b)), name
+        _same(pc.list_flatten(a), pc.list_flatten(b), name)
+    elif pa.types.is_floating(a.type):
         x, y = a.to_numpy(zero_copy_only=False), b.to_numpy(zero_copy_only=False)
         assert np.array_equal(np.isnan(x), np.isnan(y)), name
         np.testing.assert_allclose(x, y, rtol=1e-6, equal_nan=True, err_msg=name)
@@ -110,7 +141,7 @@ def _same(a: pa.Array, b: pa.Array, name: str) -> None:
 
 @pytest.mark.parametrize("split", ["train", "eval"])
 def test_beam_serving_and_torch_agree_on_every_op(fitted, split):
-    from gristmill.engine.transform_torch import transform_with_torch
+    from gristmill.engine.transform_torch import build_torch_module, transform_with_torch
 
     ft, raw, beam = fitted
     serving, torch_path = ft.transform(raw[split]), transform_with_torch(ft, raw[split])
@@ -119,6 +150,10 @@ def test_beam_serving_and_torch_agree_on_every_op(fitted, split):
         b = beam[split].column(name).combine_chunks()
         _same(b, serving.column(name).combine_chunks(), name)
         _same(b, torch_path.column(name).combine_chunks(), name)
+    module_outputs = {n for n, _, _ in build_torch_module(ft, raw[split].column_names)
+                      .output_specs}
+    assert {"gauss_tail", "gauss_fare", "words_z"} <= module_outputs  # computed in torch
+    assert not module_outputs & {"tokens", "bigrams", "tfidf_weights"}  # lists: Arrow only
 
 
 def _col(table: pa.Table, name: str) -> list:
@@ -168,3 +203,105 @@ def test_output_kinds(fitted):
     assert (feats["gt"].dtype, feats["lower"].dtype) == ("float32", "string")
     assert feats["pay_id"].kind == "categorical"
     assert feats["pay_id"].vocab_size == 5 + 1  # 4 payment types, '', OOV
+
+
+def _ngrams(tokens: list[str], lo: int, hi: int, sep: str) -> list[str]:
+    return [sep.join(tokens[i:i + n]) for i in range(len(tokens)) for n in range(lo, hi + 1)
+            if i + n <= len(tokens)]
+
+
+def test_token_ops_match_python(fitted):
+    """split / ngrams / bag_of_words / word_count / vocabulary of tokens / tfidf, computed
+    again in plain Python (vocabulary and idf from the analysed train split)."""
+    ft, raw, _ = fitted
+    train = [None if n is None else n.lower().split() for n in _col(raw["train"], "note")]
+    counts: dict[str, int] = {}
+    for toks in filter(None, train):
+        for t in toks:
+            counts[t] = counts.get(t, 0) + 1
+    vocab = [t for t, _ in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))][:6]
+    table = raw["eval"]
+    out = ft.transform(table)
+    # The OOV words' hash buckets (6 or 7) as the transform assigned them:
+    oov = {w: i for toks, ids in zip(out.column("tokens").to_pylist(),
+                                     out.column("token_ids").to_pylist(), strict=True)
+           if toks for w, i in zip(toks, ids, strict=True) if w not in vocab}
+    assert oov and set(oov.values()) <= {6, 7}
+    word_id = {**{w: i for i, w in enumerate(vocab)}, **oov}
+    df = [sum(1 for toks in train if toks and i in {word_id[w] for w in toks})
+          for i in range(8)]
+    n_docs = len(train)
+    for i, note in enumerate(_col(table, "note")):
+        row = {n: out.column(n)[i].as_py() for n in out.column_names}
+        if note is None:
+            assert row["tokens"] is None and row["words"] is None and row["tfidf_ids"] is None
+            continue
+        toks = note.lower().split()
+        assert row["tokens"] == toks and row["csv_tokens"] == note.split(",")
+        assert row["bigrams"] == _ngrams(toks, 1, 2, " ")
+        assert row["bag"] == list(dict.fromkeys(_ngrams(toks, 1, 2, "_")))
+        assert row["words"] == len(toks)
+        known = [vocab.index(w) if w in vocab else None for w in toks]
+        assert [a for a, k in zip(row["token_ids"], known, strict=True) if k is not None] == \
+            [k for k in known if k is not None]
+        assert all(a in (6, 7) for a, k in zip(row["token_ids"], known, strict=True) if k is None)
+        ids = row["token_ids"]
+        assert row["tfidf_ids"] == sorted(set(ids))
+        expected = [np.float32(ids.count(t) / len(ids)) *
+                    np.float32(1 + np.log((n_docs + 1) / (1 + df[t]))) for t in sorted(set(ids))]
+        np.testing.assert_allclose(row["tfidf_weights"], expected, rtol=1e-6)
+
+
+def test_scale_to_gaussian_inverts_tukey_hh(fitted):
+    """The heavy-tailed column: Tukey HH parameters near the generating ones, and the output
+    g maps back to the input through the forward Tukey HH transform; the Gaussian column
+    (fare) gets h = 0, i.e. exactly the z-score."""
+    ft, raw, _ = fitted
+    summaries = {a["label"]: a for a in ft.plan["analyzers"]}
+    tail = summaries["l_moments(tail)"]
+    assert tail["hl"] == pytest.approx(0.1, abs=0.05) and tail["hr"] == pytest.approx(0.2, abs=0.05)
+    assert summaries["l_moments(fare)"]["hl"] == summaries["l_moments(fare)"]["hr"] == 0.0
+    out = ft.transform(raw["eval"])
+    g = out.column("gauss_tail").to_numpy(zero_copy_only=False).astype(np.float64)
+    x = np.array([np.nan if v is None else v for v in _col(raw["eval"], "tail")])
+    assert np.array_equal(np.isnan(g), np.isnan(x))
+    h = np.where(g > 0, tail["hr"], tail["hl"])
+    back = tail["loc"] + tail["scale"] * g * np.exp(0.5 * h * g * g)
+    np.testing.assert_allclose(back[~np.isnan(x)], x[~np.isnan(x)], rtol=2e-5)
+    present = g[~np.isnan(g)]
+    assert abs(present.mean()) < 0.1 and abs(present.std() - 1) < 0.1
+    fare = np.array([np.nan if v is None or v != v else v for v in _col(raw["train"], "fare")])
+    z = (np.array([np.nan if v is None or v != v else v for v in _col(raw["eval"], "fare")])
+         - np.nanmean(fare)) / np.nanstd(fare)
+    np.testing.assert_allclose(out.column("gauss_fare").to_numpy(zero_copy_only=False), z,
+                               rtol=1e-5, atol=1e-6)
+
+
+def test_post_transform_statistics_count_token_lists(tmp_path):
+    """Transform's own statistics take list outputs as list features: present and missing
+    rows counted, values per row measured (nothing dropped)."""
+    import json
+
+    (tmp_path / "module.py").write_text(
+        "import gristmill.components.transform_ops as tft\n"
+        "def preprocessing_fn(inputs):\n"
+        "    toks = tft.split(inputs['s'])\n"
+        "    return {'toks': toks, 'n': tft.word_count(toks)}\n")
+    examples = Examples(str(tmp_path / "examples"))
+    table = pa.table({"s": ["a b", "", None, "c d e", "a"] * 20})
+    for split in ("train", "eval"):
+        os.makedirs(examples.split_uri(split))
+        pq.write_table(table, f"{examples.split_uri(split)}/part.parquet")
+    examples.splits = ["train", "eval"]
+    examples.set_property("row_counts", {"train": 100, "eval": 100})
+    out = {k: [spec.type(str(tmp_path / k))] for k, spec in Transform.OUTPUTS.items()}
+    for arts in out.values():
+        os.makedirs(arts[0].uri)
+    Transform.EXECUTOR(ExecutionContext(component_id="Transform", tmp_dir=str(tmp_path))).Do(
+        {"examples": [examples]}, out,
+        Transform.PARAMETERS(module_file=str(tmp_path / "module.py")))
+    stats = json.loads((tmp_path / "post_transform_stats" / "Split-train" / "statistics.json")
+                       .read_text())
+    toks = next(f for f in stats["features"] if f["name"] == "toks")
+    assert (toks["is_list"], toks["num_present"], toks["num_missing"]) == (True, 80, 20)
+    assert (toks["num_values"], toks["max_num_values"]) == (120, 3)
