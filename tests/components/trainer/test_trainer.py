@@ -9,68 +9,17 @@ import subprocess
 import sys
 
 import numpy as np
-import pyarrow as pa
-import pyarrow.parquet as pq
 import pytest
+from trainer_helpers import FAST, run_trainer, table
 
 from gristmill.components.framework.base import Channel
-from gristmill.components.framework.executor import ExecutionContext, Reporter
+from gristmill.components.framework.executor import ExecutionContext
 from gristmill.components.framework.trainer_config import EvalArgs, TrainArgs, TrainerConfig
 from gristmill.components.trainer.component import Trainer
-from gristmill.components.trainer.config import TrainerParameters
-from gristmill.components.trainer.executor import TrainerExecutor
 from gristmill.metadata.errors import ConfigError, DataError, ExecutorError
-from gristmill.metadata.standard_artifacts import Examples, HyperParameters, Model, ModelRun
+from gristmill.metadata.standard_artifacts import Examples, HyperParameters
 
 pytestmark = pytest.mark.integration
-
-
-def table(n: int, seed: int) -> pa.Table:
-    rng = np.random.default_rng(seed)
-    x1 = rng.normal(size=n)
-    color = rng.choice(["red", "green", "blue"], n)
-    label = np.where(x1 + (color == "red") * 1.5 > 0.5, "yes", "no")
-    return pa.table({"x1": x1, "color": color, "label": label})
-
-
-@pytest.fixture(scope="module")
-def examples(tmp_path_factory) -> Examples:
-    root = tmp_path_factory.mktemp("examples")
-    artifact = Examples(str(root), id=1)
-    artifact.splits = ["train", "eval"]
-    for split, n, seed in (("train", 600, 0), ("eval", 200, 1)):
-        os.makedirs(artifact.split_uri(split))
-        pq.write_table(table(n, seed), f"{artifact.split_uri(split)}/part-00000.parquet")
-    return artifact
-
-
-class RecordingReporter(Reporter):
-    def __init__(self):
-        self.metrics: list[tuple[int | None, dict]] = []
-        self.models: list[str] = []
-
-    def log_metrics(self, metrics, step=None):
-        self.metrics.append((step, dict(metrics)))
-
-    def log_model(self, model_dir, name="model"):
-        self.models.append(model_dir)
-
-
-def run_trainer(tmp_path, examples, extra_inputs=None, **params):
-    model, run = Model(str(tmp_path / "model")), ModelRun(str(tmp_path / "run"))
-    os.makedirs(model.uri)
-    os.makedirs(run.uri)
-    reporter = RecordingReporter()
-    context = ExecutionContext(component_id="Trainer", tmp_dir=str(tmp_path / "tmp"),
-                               reporter=reporter)
-    os.makedirs(context.tmp_dir)
-    TrainerExecutor(context).Do({"examples": [examples], **(extra_inputs or {})},
-                                {"model": [model], "model_run": [run]},
-                                TrainerParameters(**params))
-    return model, run, reporter
-
-
-FAST = dict(label_key="label", epochs=4, batch_size=64, learning_rate=1e-2, exports=["onnx"])
 
 
 @pytest.fixture(scope="module")
@@ -151,84 +100,6 @@ def test_module_file_and_missing_bundle(tmp_path, examples):
         run_trainer(tmp_path, examples, module_file=str(module))
     with pytest.raises(ConfigError, match="defines no function 'train'"):
         run_trainer(tmp_path / "b", examples, module_file=str(module), run_fn="train")
-
-
-def make_examples(root, seeds: tuple[int, int]) -> Examples:
-    artifact = Examples(str(root), id=2)
-    artifact.splits = ["train", "eval"]
-    for split, n, seed in (("train", 600, seeds[0]), ("eval", 200, seeds[1])):
-        os.makedirs(artifact.split_uri(split))
-        pq.write_table(table(n, seed), f"{artifact.split_uri(split)}/part-00000.parquet")
-    return artifact
-
-
-def test_a_stable_checkpoint_dir_resumes_only_the_same_run(tmp_path, examples):
-    # Issue 14 #10: a run on new data resumed the old checkpoint at its last epoch, trained
-    # nothing and shipped the previous run's model.
-    config = TrainerConfig(**{**FAST, "exports": [], "early_stopping_patience": None,
-                              "checkpoint_dir": str(tmp_path / "stable")})
-    run_trainer(tmp_path / "first", examples, config=config)
-    new_data = make_examples(tmp_path / "new", (10, 11))
-    _, run, reporter = run_trainer(tmp_path / "second", new_data, config=config)
-    history = json.loads((tmp_path / "second" / "run" / "history.json").read_text())
-    summary = json.loads((tmp_path / "second" / "run" / "metrics.json").read_text())
-    weights = [(tmp_path / run / "model" / "weights.safetensors").read_bytes()
-               for run in ("first", "second")]
-    assert weights[0] != weights[1], "the second run shipped the first run's model"
-    assert [h["epoch"] for h in history] == [1, 2, 3, 4]
-    assert summary["steps"] == 4 * 10 and summary["resumed_from_epoch"] == 0
-    assert "written by another training run" in summary["checkpoint_discarded"]
-    said = {k: v for step, m in reporter.metrics if step is None for k, v in m.items()}
-    assert said["stale_checkpoint_discarded"] == 1.0 and said["resumed_from_epoch"] == 0.0
-
-
-TRAIN_IN_A_FRESH_PROCESS = """
-import sys, threading
-import numpy as np, pyarrow as pa
-from gristmill.components.framework.fn_args import FnArgs, split_files
-from gristmill.components.trainer.run import default_run_fn
-from gristmill.engine.tabular import train_tabular
-from gristmill.engine.training import TrainConfig
-
-examples, out, busy = sys.argv[1], sys.argv[2], sys.argv[3] == "busy"
-started, done = threading.Event(), threading.Event()
-
-def other_training():  # another model training at the same time, as parallel nodes do
-    rng = np.random.default_rng(9)
-    x = rng.normal(size=2000)
-    data = pa.table({"x": x, "y": np.where(x > 0, "a", "b")})
-    train_tabular(data, None, "y", model_kwargs={"hidden_units": [32], "dropout": 0.5},
-                  config=TrainConfig(epochs=10_000, batch_size=16, progress=False),
-                  on_epoch_end=lambda epoch, m: started.set() or done.is_set())
-
-if busy:
-    thread = threading.Thread(target=other_training)
-    thread.start()
-    started.wait()
-hp = dict(label_key="label", epochs=3, batch_size=32, dropout=0.3, hidden_units=[32, 16],
-          exports=[], distributed="off", device="cpu")
-default_run_fn(FnArgs(train_files=split_files(examples + "/Split-train"),
-                      eval_files=split_files(examples + "/Split-eval"),
-                      serving_model_dir=out + "/model", model_run_dir=out + "/run",
-                      hyperparameters=hp))
-done.set()
-"""
-
-
-def test_same_data_config_and_seed_give_bit_identical_weights(tmp_path, examples):
-    # Issue 18 #12: the same data, config and seed gave accuracy 0.8746 in one home and
-    # 0.8726 in another. Training was deterministic alone, but dropout and initial weights
-    # drew from torch's process-wide RNG, so anything else training in the process at the
-    # same time (parallel pipeline nodes, parallel Tuner trials) changed the weights.
-    weights = []
-    for name, mode in (("alone", "alone"), ("busy", "busy")):
-        done = subprocess.run([sys.executable, "-c", TRAIN_IN_A_FRESH_PROCESS, examples.uri,
-                               str(tmp_path / name), mode],
-                              capture_output=True, text=True, timeout=300)
-        assert done.returncode == 0, done.stderr[-3000:]
-        weights.append((tmp_path / name / "model" / "weights.safetensors").read_bytes())
-    assert len(weights[0]) > 1000
-    assert weights[0] == weights[1], "other training in the same process changed the weights"
 
 
 def test_tuned_hyperparameters_override_the_config(tmp_path, examples):
