@@ -1,0 +1,225 @@
+"""``RayDagRunner``: the local scheduling loop, with each node's executor run as a Ray task.
+
+What stays in the driver (the ``gristmill run`` process): the scheduling loop, input
+resolution, the cache check, registering and publishing executions: the driver is still the
+only writer of the metadata store, and publishing (fingerprint, promote from staging) is the
+same code as the local runner's. What moves to the cluster: the executor's ``Do``, as one
+Ray task per node with the node's ``NodeExecutionOptions`` resources (``num_cpus``,
+``num_gpus``, ``memory_gb``). The task reads its inputs and writes its staging outputs
+through the pipeline root, which every Ray node must see at the same path (a shared
+filesystem; an object-store root once the root supports one).
+
+The task returns what the executor set in place (output artifact properties, metrics, a halt
+request, reporter calls, which the driver replays to the MLflow mirror) and where it ran
+(``executor_host``, ``executor_pid``, ``ray_node_id``, ``executor_started``,
+``executor_ended``), recorded on the execution. Ray's own task retries are off: a lost
+worker fails the attempt, and the node's ``max_execution_retries`` decide, as locally.
+
+Ray is an optional dependency (``pip install gristmill[ray]``), imported only here and only
+when a run starts.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import socket
+import sys
+import sysconfig
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from gristmill.components.framework.base import BaseComponent
+from gristmill.components.framework.executor import ExecutionContext, Reporter
+from gristmill.metadata.errors import ConfigError, GristmillError
+from gristmill.metadata.types import Artifact
+from gristmill.orchestrator.dsl import Pipeline
+from gristmill.orchestrator.failures import describe_failure
+from gristmill.orchestrator.launcher import RunState
+from gristmill.orchestrator.runner import LocalDagRunner, RunResult
+
+GiB = 2 ** 30
+
+
+class RemoteExecutorError(GristmillError):
+    """A node's executor failed (or its Ray worker died) on the Ray cluster."""
+
+
+class RecordingReporter(Reporter):
+    """Keeps the executor's reporter calls so the driver can replay them to its mirror."""
+
+    def __init__(self):
+        self.calls: list[tuple[str, tuple]] = []
+
+    def log_params(self, params):
+        self.calls.append(("log_params", (dict(params),)))
+
+    def log_metrics(self, metrics, step=None):
+        self.calls.append(("log_metrics", (dict(metrics), step)))
+
+    def log_artifact(self, path, artifact_path=None):
+        self.calls.append(("log_artifact", (path, artifact_path)))
+
+    def log_model(self, model_dir, name="model"):
+        self.calls.append(("log_model", (model_dir, name)))
+
+
+@dataclass
+class ExecutorReply:
+    """What a Ray task sends back: the executor's in-place results and where it ran."""
+
+    outputs: dict[str, list[Artifact]]
+    metrics: dict[str, float]
+    halt_reason: str | None
+    reports: list[tuple[str, tuple]]
+    placement: dict[str, Any] = field(default_factory=dict)
+    failure: str | None = None
+
+
+def run_executor_task(executor_cls: type, context: ExecutionContext,
+                      inputs: dict[str, list[Artifact]], outputs: dict[str, list[Artifact]],
+                      parameters: Any, component_type: str) -> ExecutorReply:
+    """The body of the Ray task (runs in a Ray worker process)."""
+    import ray
+
+    placement: dict[str, Any] = {
+        "executor_host": socket.gethostname(), "executor_pid": os.getpid(),
+        "ray_node_id": ray.get_runtime_context().get_node_id(), "executor_started": time.time()}
+    reporter = RecordingReporter()
+    context = dataclasses.replace(context, reporter=reporter)
+    failure = None
+    try:
+        executor_cls(context).Do(inputs, outputs, parameters)
+    except Exception as e:  # classified here, where the traceback's frames are
+        failure = describe_failure(context.component_id, component_type, e,
+                                   context.run_id).message
+    placement["executor_ended"] = time.time()
+    return ExecutorReply(outputs, dict(context.metrics), context.halt_reason, reporter.calls,
+                         placement, failure)
+
+
+class RayDagRunner(LocalDagRunner):
+    """Runs each node's executor as a Ray task; scheduling and the store stay here.
+
+    Args:
+        address: The Ray cluster (``ray://host:10001``, ``host:6379`` or ``"auto"``);
+            ``None`` connects to the cluster this process is already connected to, or
+            starts a local one. The pipeline root must be a path every Ray node sees.
+        max_parallel_nodes: Nodes in flight at once (Ray queues tasks beyond what the
+            cluster's resources allow).
+        **kwargs: ``hooks``, ``mirror_mlflow`` as for :class:`LocalDagRunner`.
+
+    Example:
+        ``RayDagRunner("127.0.0.1:6379").run(create_pipeline())``, or
+        ``gristmill run pipeline.py --runner ray --ray-address 127.0.0.1:6379``.
+    """
+
+    def __init__(self, address: str | None = None, max_parallel_nodes: int = 16,
+                 **kwargs: Any):
+        super().__init__(max_workers=max_parallel_nodes, **kwargs)
+        self.address = address
+
+    def run(self, pipeline: Pipeline, **kwargs: Any) -> RunResult:
+        """Connect to Ray (unless connected), run ``pipeline``; see :meth:`BaseRunner.run`."""
+        ray = import_ray()
+        connected_here = not ray.is_initialized()
+        if connected_here:
+            extra = {"include_dashboard": False} if self.address is None else {}
+            ray.init(address=self.address, **extra)
+        ship_user_code_by_value(pipeline.components)
+        try:
+            return super().run(pipeline, **kwargs)
+        finally:
+            if connected_here:
+                ray.shutdown()
+
+    def _start_run(self, *args: Any, **kwargs: Any) -> RunState:
+        state = super()._start_run(*args, **kwargs)
+        state.execute = execute_on_ray
+        return state
+
+
+def import_ray():
+    """The ``ray`` module, or a ConfigError saying how to install it."""
+    try:
+        import ray
+    except ImportError as e:
+        raise ConfigError(f"RayDagRunner needs the 'ray' package, which is not installed "
+                          f"({e}).", fix="pip install 'gristmill[ray]'") from None
+    return ray
+
+
+def task_options(component: BaseComponent) -> dict[str, Any]:
+    """The Ray task options of a node: its resources; Ray's own retries off."""
+    options = component.execution_options
+    resources: dict[str, Any] = {"num_cpus": options.num_cpus or 1, "num_gpus": options.num_gpus,
+                                 "max_retries": 0, "name": f"gristmill:{component.id}"}
+    if options.memory_gb:
+        resources["memory"] = int(options.memory_gb * GiB)
+    return resources
+
+
+def execute_on_ray(component: BaseComponent, context: ExecutionContext,
+                   inputs: dict[str, list[Artifact]], outputs: dict[str, list[Artifact]]
+                   ) -> dict[str, Any]:
+    """The launcher's ``execute`` seam: run ``Do`` as a Ray task and wait for it."""
+    ray = import_ray()
+    task = ray.remote(run_executor_task).options(**task_options(component))
+    shipped = dataclasses.replace(context, reporter=Reporter())
+    ref = task.remote(component.EXECUTOR, shipped, inputs, outputs, component.parameters,
+                      component.type_name)
+    try:
+        reply: ExecutorReply = ray.get(ref)
+    except KeyboardInterrupt:
+        ray.cancel(ref, force=True)
+        raise
+    except ray.exceptions.RayError as e:
+        raise lost_worker_error(component, e) from None
+    if reply.failure:
+        raise RemoteExecutorError(reply.failure)
+    _take_back(outputs, reply, context)
+    return reply.placement
+
+
+def lost_worker_error(component: BaseComponent, error: Exception) -> RemoteExecutorError:
+    """The error of a node whose Ray task died without an answer (killed, out of memory)."""
+    first_line = (str(error).strip().splitlines() or [""])[0]
+    return RemoteExecutorError(
+        f"{component.id} ({component.type_name}): its executor's Ray task ended without an "
+        f"answer ({type(error).__name__}: {first_line}); the worker process was killed or "
+        "lost (out of memory, node shut down). Its partial outputs were discarded.",
+        fix="give the node more memory (with_node_execution_options(memory_gb=...)), or let "
+            "it retry (max_execution_retries=N); then resume with the command below")
+
+
+def _take_back(outputs: dict[str, list[Artifact]], reply: ExecutorReply,
+               context: ExecutionContext) -> None:
+    """Apply what the executor set remotely to the driver's artifacts and context."""
+    for key, artifacts in outputs.items():
+        for here, there in zip(artifacts, reply.outputs[key], strict=True):
+            here.__dict__.update(there.__dict__)
+    context.metrics.update(reply.metrics)
+    context.halt_reason = reply.halt_reason
+    for method, args in reply.reports:  # to the MLflow mirror, which lives in the driver
+        context._safely(getattr(context.reporter, method), *args)
+
+
+def ship_user_code_by_value(components: list[BaseComponent]) -> None:
+    """Make cloudpickle send the code of nodes defined outside installed packages.
+
+    A pipeline file loaded by ``gristmill run`` (or a test module) is importable in this
+    process only; Ray workers could not import it by name, so its code travels by value.
+    """
+    from ray import cloudpickle
+
+    installed = {sysconfig.get_paths()[k] for k in ("purelib", "platlib", "stdlib")}
+    for component in components:
+        for cls in (type(component), component.EXECUTOR):
+            module = sys.modules.get(getattr(cls, "__module__", "") or "")
+            path = getattr(module, "__file__", None) or ""
+            if (module is None or module.__name__ in ("__main__", "builtins")
+                    or module.__name__.partition(".")[0] == "gristmill"
+                    or any(path.startswith(p) for p in installed)):
+                continue
+            cloudpickle.register_pickle_by_value(module)

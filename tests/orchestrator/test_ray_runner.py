@@ -1,0 +1,177 @@
+"""RayDagRunner on a real Ray cluster on 127.0.0.1: a head and a second node, 1 CPU each.
+
+The cluster is started once for the module (``ray.cluster_utils.Cluster``: real raylet,
+GCS and worker processes; no dashboard; small object stores). Two single-CPU nodes make two
+things checkable: two nodes running at once must run on different Ray nodes, and a node
+whose executor is still running holds a whole node's CPU.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from orchestrator_fakes import gristmill_command, subprocess_env
+
+from gristmill.metadata.store import open_store
+from gristmill.metadata.types import ExecutionState
+from gristmill.orchestrator import LocalDagRunner, RayDagRunner
+from gristmill.orchestrator.cli_commands import load_pipeline
+
+pytestmark = pytest.mark.integration
+
+REPO = Path(__file__).resolve().parents[2]
+HELLO = REPO / "pipelines" / "hello" / "pipeline.py"
+MEET = Path(__file__).resolve().parent / "ray_pipeline.py"
+SMALL_OBJECT_STORE = 80 * 2 ** 20  # Ray's minimum is 75 MiB; the machine is shared
+
+
+@pytest.fixture(scope="module")
+def ray_cluster():
+    """A head node and one more node process on this machine, 1 CPU each."""
+    from ray.cluster_utils import Cluster
+
+    cluster = Cluster(initialize_head=True, head_node_args={
+        "num_cpus": 1, "include_dashboard": False, "object_store_memory": SMALL_OBJECT_STORE})
+    cluster.add_node(num_cpus=1, object_store_memory=SMALL_OBJECT_STORE)
+    cluster.wait_for_nodes()
+    yield cluster
+    cluster.shutdown()
+
+
+def executions(metadata_url: str, pipeline: str) -> dict[str, list]:
+    """Node id -> its executions, oldest first."""
+    with open_store(metadata_url) as store:
+        found: dict[str, list] = {}
+        for execution in store.list_executions(pipeline_name=pipeline):
+            found.setdefault(execution.component_id, []).append(execution)
+        return found
+
+
+def output_fingerprints(result) -> dict[tuple[str, str], list[str]]:
+    """(node, output key) -> the fingerprints of its output artifacts."""
+    return {(node.node_id, key): [a.fingerprint for a in artifacts]
+            for node in result.components for key, artifacts in node.outputs.items()}
+
+
+def hello(tmp_path: Path, name: str):
+    params = [f"root={tmp_path / name / 'root'}",
+              f"metadata_url=sqlite:///{tmp_path / name / 'metadata.db'}", "tracking_uri="]
+    return load_pipeline(str(HELLO), params)[0]
+
+
+def test_outputs_equal_the_local_runners_and_executors_ran_in_ray_workers(
+        ray_cluster, tmp_path):
+    local = LocalDagRunner().run(hello(tmp_path, "local"))
+    pipeline = hello(tmp_path, "ray")
+    remote = RayDagRunner(ray_cluster.address).run(pipeline)
+
+    assert local.status == remote.status == "COMPLETE"
+    assert output_fingerprints(remote) == output_fingerprints(local)
+    assert all(fingerprints[0] for fingerprints in output_fingerprints(remote).values())
+    assert [n.metrics for n in remote.components] == [n.metrics for n in local.components]
+    cluster_nodes = {node["NodeID"] for node in _ray_nodes(ray_cluster)}
+    for node_id, [execution] in executions(pipeline.metadata_url, "hello").items():
+        where = execution.custom_properties
+        assert where["executor_pid"] != os.getpid(), node_id
+        assert where["ray_node_id"] in cluster_nodes, node_id
+        assert where["executor_started"] <= where["executor_ended"]
+    # the local runner records no placement: its executors run in this process
+    local_props = executions(f"sqlite:///{tmp_path / 'local' / 'metadata.db'}", "hello")
+    assert all("executor_pid" not in e.custom_properties
+               for [e] in local_props.values())
+
+
+def _ray_nodes(cluster) -> list[dict]:
+    import ray
+
+    ray.init(address=cluster.address)
+    try:
+        return [n for n in ray.nodes() if n["Alive"]]
+    finally:
+        ray.shutdown()
+
+
+def test_independent_nodes_run_at_the_same_time_on_two_ray_nodes(ray_cluster, tmp_path):
+    meet_dir = tmp_path / "meet"
+    meet_dir.mkdir()
+    url = f"sqlite:///{tmp_path / 'metadata.db'}"
+    pipeline = load_pipeline(str(MEET), [f"meet_dir={meet_dir}", f"root={tmp_path / 'root'}",
+                                         f"metadata_url={url}"])[0]
+    result = RayDagRunner(ray_cluster.address).run(pipeline)
+
+    assert result.status == "COMPLETE", [n.error for n in result.components]
+    assert result.node("Join").metrics == {"value": 4.0}
+    found = executions(url, "ray_meet")
+    left, right = found["left"][0].custom_properties, found["right"][0].custom_properties
+    # each waited for the other, so their recorded intervals overlap
+    assert left["executor_started"] < right["executor_ended"]
+    assert right["executor_started"] < left["executor_ended"]
+    # one CPU per Ray node: two tasks at once ran on two nodes, in two processes
+    assert left["ray_node_id"] != right["ray_node_id"]
+    assert len({left["executor_pid"], right["executor_pid"], os.getpid()}) == 3
+
+
+def test_a_worker_killed_mid_node_is_retried_as_a_new_execution(ray_cluster, tmp_path):
+    (tmp_path / "meet").mkdir()
+    flag = tmp_path / "kill-me"
+    flag.touch()
+    url = f"sqlite:///{tmp_path / 'metadata.db'}"
+    pipeline = load_pipeline(str(MEET), [
+        f"meet_dir={tmp_path / 'meet'}", f"kill_flag={flag}", "retries=1",
+        f"root={tmp_path / 'root'}", f"metadata_url={url}"])[0]
+    result = RayDagRunner(ray_cluster.address).run(pipeline)
+
+    assert result.status == "COMPLETE", [n.error for n in result.components]
+    assert not flag.exists()  # the first attempt really ran and killed its worker
+    killed, retried = executions(url, "ray_meet")["Crasher"]
+    assert killed.state is ExecutionState.FAILED
+    assert "Ray task ended without an answer" in killed.error
+    assert retried.state is ExecutionState.COMPLETE
+    assert result.node("Crasher").attempts == 2
+    assert not list((tmp_path / "root" / ".staging").glob("*/*"))  # nothing half-written left
+
+
+def test_a_killed_worker_fails_the_run_with_the_resume_command(ray_cluster, tmp_path, home):
+    (tmp_path / "meet").mkdir()
+    flag = tmp_path / "kill-me"
+    flag.touch()
+    url = f"sqlite:///{tmp_path / 'metadata.db'}"
+    done = subprocess.run(gristmill_command(
+        "run", str(MEET), "--runner", "ray", "--ray-address", ray_cluster.address, "--json",
+        "--param", f"meet_dir={tmp_path / 'meet'}", "--param", f"kill_flag={flag}",
+        "--param", f"root={tmp_path / 'root'}", "--param", f"metadata_url={url}"),
+        capture_output=True, text=True, timeout=120, env=subprocess_env(home), cwd=tmp_path)
+
+    assert done.returncode == 1, done.stderr[-3000:]
+    summary = json.loads(done.stdout.strip().splitlines()[-1])
+    assert summary["status"] == "FAILED"
+    crasher = next(c for c in summary["components"] if c["name"] == "Crasher")
+    assert "its executor's Ray task ended without an answer" in crasher["error"]
+    resume = (f"--runner=ray --ray-address={ray_cluster.address}")
+    assert resume in summary["resume_command"]
+    assert f"resume:    gristmill run {MEET}" in done.stderr
+    assert resume in done.stderr
+    assert {c["name"]: c["state"] for c in summary["components"]} == {
+        "Start": "COMPLETE", "left": "COMPLETE", "right": "COMPLETE", "Join": "COMPLETE",
+        "Crasher": "FAILED"}
+
+
+@pytest.mark.unit
+def test_the_local_path_never_imports_ray(tmp_path):
+    code = ("import json, sys\n"
+            "import gristmill.orchestrator as o\n"
+            "for name in o.__all__: getattr(o, name)\n"
+            "from gristmill.orchestrator.cli_commands import load_pipeline\n"
+            f"p = load_pipeline({str(HELLO)!r}, ['root={tmp_path / 'root'}', "
+            f"'metadata_url=sqlite:///{tmp_path / 'm.db'}', 'tracking_uri='])[0]\n"
+            "assert o.LocalDagRunner().run(p).status == 'COMPLETE'\n"
+            "print(json.dumps('ray' in sys.modules))\n")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=120, env={**os.environ, "GRISTMILL_MLFLOW_MIRROR": "off"})
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert json.loads(done.stdout.strip().splitlines()[-1]) is False
