@@ -29,6 +29,7 @@ BENCHMARKS = {
     "gpu": ("gpu_bench", "3x256 MLP on device-resident data: rows/s, optimizer share, serving"),
     "chain": ("chain_bench", "orchestration overhead per node: 10- and 50-node @component chains"),
     "wide": ("wide_bench", "StatisticsGen+SchemaGen+ExampleValidator on 5,000 x 100"),
+    "ray": ("ray_bench", "penguin on a 2-node local Ray cluster vs LocalDagRunner (per node)"),
 }
 
 # `all`: each benchmark in its own process (peak RSS is per benchmark) at these sizes.
