@@ -26,7 +26,9 @@ import os
 import socket
 import sys
 import sysconfig
+import threading
 import time
+import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -40,6 +42,8 @@ from gristmill.orchestrator.launcher import RunState
 from gristmill.orchestrator.runner import LocalDagRunner, RunResult
 
 GiB = 2 ** 30
+#: The file the driver writes into a node's scratch directory for the worker to find.
+ROOT_MARKER = ".gristmill-driver-marker"
 
 
 class RemoteExecutorError(GristmillError):
@@ -75,11 +79,13 @@ class ExecutorReply:
     reports: list[tuple[str, tuple]]
     placement: dict[str, Any] = field(default_factory=dict)
     failure: str | None = None
+    #: Output key -> {relative path: size} of the files the executor wrote.
+    written: dict[str, dict[str, int]] = field(default_factory=dict)
 
 
 def run_executor_task(executor_cls: type, context: ExecutionContext,
                       inputs: dict[str, list[Artifact]], outputs: dict[str, list[Artifact]],
-                      parameters: Any, component_type: str) -> ExecutorReply:
+                      parameters: Any, component_type: str, marker: str) -> ExecutorReply:
     """The body of the Ray task (runs in a Ray worker process)."""
     import ray
 
@@ -88,15 +94,54 @@ def run_executor_task(executor_cls: type, context: ExecutionContext,
         "ray_node_id": ray.get_runtime_context().get_node_id(), "executor_started": time.time()}
     reporter = RecordingReporter()
     context = dataclasses.replace(context, reporter=reporter)
-    failure = None
-    try:
-        executor_cls(context).Do(inputs, outputs, parameters)
-    except Exception as e:  # classified here, where the traceback's frames are
-        failure = describe_failure(context.component_id, component_type, e,
-                                   context.run_id).message
+    failure = root_not_shared(context, marker)
+    if failure is None:
+        try:
+            executor_cls(context).Do(inputs, outputs, parameters)
+        except Exception as e:  # classified here, where the traceback's frames are
+            failure = describe_failure(context.component_id, component_type, e,
+                                       context.run_id).message
     placement["executor_ended"] = time.time()
     return ExecutorReply(outputs, dict(context.metrics), context.halt_reason, reporter.calls,
-                         placement, failure)
+                         placement, failure, files_written(outputs))
+
+
+def root_not_shared(context: ExecutionContext, marker: str) -> str | None:
+    """Why this worker cannot work on the run's root (None when it sees the driver's file).
+
+    The driver writes ``marker`` into the node's scratch directory before the task starts;
+    a worker that does not find it would write its outputs where the driver never looks,
+    and the driver would publish empty artifacts.
+    """
+    path = os.path.join(context.tmp_dir, ROOT_MARKER)
+    try:
+        with open(path) as handle:
+            if handle.read() == marker:
+                return None
+            seen = "a different file"
+    except OSError:
+        seen = "no such file"
+    return str(RemoteExecutorError(
+        f"{context.component_id}: the Ray worker on host {socket.gethostname()} does not see "
+        f"the pipeline root {context.pipeline_root} the driver writes: the driver's file "
+        f"{path} is not there ({seen}). Every Ray node must mount the root at the same path; "
+        "nothing was executed.",
+        fix="put the root on a filesystem every Ray node mounts at the same path (NFS), or "
+            "run on a cluster whose nodes share this machine's disk"))
+
+
+def files_written(outputs: dict[str, list[Artifact]]) -> dict[str, dict[str, int]]:
+    """Output key -> {relative path: size} of every file under its artifacts' URIs."""
+    found: dict[str, dict[str, int]] = {}
+    for key, artifacts in outputs.items():
+        found[key] = {}
+        for index, artifact in enumerate(artifacts):
+            for folder, _, names in os.walk(artifact.uri):
+                for name in names:
+                    path = os.path.join(folder, name)
+                    relative = f"{index}/{os.path.relpath(path, artifact.uri)}"
+                    found[key][relative] = os.path.getsize(path)
+    return found
 
 
 class RayDagRunner(LocalDagRunner):
@@ -116,9 +161,12 @@ class RayDagRunner(LocalDagRunner):
     """
 
     def __init__(self, address: str | None = None, max_parallel_nodes: int = 16,
-                 **kwargs: Any):
+                 visibility_wait_s: float = 30.0, **kwargs: Any):
         super().__init__(max_workers=max_parallel_nodes, **kwargs)
         self.address = address
+        self.visibility_wait_s = visibility_wait_s
+        self._in_flight: set = set()
+        self._lock = threading.Lock()
 
     def run(self, pipeline: Pipeline, **kwargs: Any) -> RunResult:
         """Connect to Ray (unless connected), run ``pipeline``; see :meth:`BaseRunner.run`."""
@@ -130,14 +178,54 @@ class RayDagRunner(LocalDagRunner):
         ship_user_code_by_value(pipeline.components)
         try:
             return super().run(pipeline, **kwargs)
+        except KeyboardInterrupt:  # the executions are CANCELED: stop their tasks too
+            with self._lock:
+                for ref in self._in_flight:
+                    ray.cancel(ref, force=True)
+            raise
         finally:
             if connected_here:
                 ray.shutdown()
 
     def _start_run(self, *args: Any, **kwargs: Any) -> RunState:
         state = super()._start_run(*args, **kwargs)
-        state.execute = execute_on_ray
+        state.execute = self.execute
         return state
+
+    def execute(self, component: BaseComponent, context: ExecutionContext,
+                inputs: dict[str, list[Artifact]], outputs: dict[str, list[Artifact]]
+                ) -> dict[str, Any]:
+        """The launcher's ``execute`` seam: run ``Do`` as a Ray task and wait for it.
+
+        Returns:
+            Where the executor ran, recorded on the execution.
+
+        Raises:
+            RemoteExecutorError: The executor failed, its worker died, the worker did not
+                see the root, or its output files are not visible to this process.
+        """
+        ray = import_ray()
+        marker = uuid.uuid4().hex
+        with open(os.path.join(context.tmp_dir, ROOT_MARKER), "w") as handle:
+            handle.write(marker)
+        task = ray.remote(run_executor_task).options(**task_options(component))
+        shipped = dataclasses.replace(context, reporter=Reporter())
+        ref = task.remote(component.EXECUTOR, shipped, inputs, outputs, component.parameters,
+                          component.type_name, marker)
+        with self._lock:
+            self._in_flight.add(ref)
+        try:
+            reply: ExecutorReply = ray.get(ref)
+        except ray.exceptions.RayError as e:
+            raise lost_worker_error(component, e) from None
+        finally:
+            with self._lock:
+                self._in_flight.discard(ref)
+        if reply.failure:
+            raise RemoteExecutorError(reply.failure)
+        check_outputs_visible(component, outputs, reply, self.visibility_wait_s)
+        _take_back(outputs, reply, context)
+        return reply.placement
 
 
 def import_ray():
@@ -160,28 +248,6 @@ def task_options(component: BaseComponent) -> dict[str, Any]:
     return resources
 
 
-def execute_on_ray(component: BaseComponent, context: ExecutionContext,
-                   inputs: dict[str, list[Artifact]], outputs: dict[str, list[Artifact]]
-                   ) -> dict[str, Any]:
-    """The launcher's ``execute`` seam: run ``Do`` as a Ray task and wait for it."""
-    ray = import_ray()
-    task = ray.remote(run_executor_task).options(**task_options(component))
-    shipped = dataclasses.replace(context, reporter=Reporter())
-    ref = task.remote(component.EXECUTOR, shipped, inputs, outputs, component.parameters,
-                      component.type_name)
-    try:
-        reply: ExecutorReply = ray.get(ref)
-    except KeyboardInterrupt:
-        ray.cancel(ref, force=True)
-        raise
-    except ray.exceptions.RayError as e:
-        raise lost_worker_error(component, e) from None
-    if reply.failure:
-        raise RemoteExecutorError(reply.failure)
-    _take_back(outputs, reply, context)
-    return reply.placement
-
-
 def lost_worker_error(component: BaseComponent, error: Exception) -> RemoteExecutorError:
     """The error of a node whose Ray task died without an answer (killed, out of memory)."""
     first_line = (str(error).strip().splitlines() or [""])[0]
@@ -191,6 +257,28 @@ def lost_worker_error(component: BaseComponent, error: Exception) -> RemoteExecu
         "lost (out of memory, node shut down). Its partial outputs were discarded.",
         fix="give the node more memory (with_node_execution_options(memory_gb=...)), or let "
             "it retry (max_execution_retries=N); then resume with the command below")
+
+
+def check_outputs_visible(component: BaseComponent, outputs: dict[str, list[Artifact]],
+                          reply: ExecutorReply, wait_s: float) -> None:
+    """Raise unless this process sees the files the executor wrote (names and sizes).
+
+    A shared filesystem may show another host's writes late (NFS attribute caching), so
+    a difference is looked at again for up to ``wait_s`` seconds before it is an error.
+    """
+    deadline = time.monotonic() + wait_s
+    while (seen := files_written(outputs)) != reply.written:
+        if time.monotonic() >= deadline:
+            missing = sorted(f"{k}/{p}" for k, files in reply.written.items()
+                             for p, size in files.items() if seen.get(k, {}).get(p) != size)
+            host = reply.placement.get("executor_host")
+            raise RemoteExecutorError(
+                f"{component.id} ({component.type_name}): the executor on host {host} wrote "
+                f"files this process does not see (after {wait_s:g} s): {len(missing)} "
+                f"missing or of another size, e.g. {missing[:3]}; publishing them would "
+                "record incomplete artifacts.", fix="every Ray node must mount the pipeline "
+                "root at the same path (a shared filesystem)")
+        time.sleep(min(1.0, wait_s / 10 or 0.1))
 
 
 def _take_back(outputs: dict[str, list[Artifact]], reply: ExecutorReply,

@@ -175,3 +175,58 @@ def test_the_local_path_never_imports_ray(tmp_path):
                           timeout=120, env={**os.environ, "GRISTMILL_MLFLOW_MIRROR": "off"})
     assert done.returncode == 0, done.stderr[-2000:]
     assert json.loads(done.stdout.strip().splitlines()[-1]) is False
+
+
+def _context(tmp_path: Path):
+    from gristmill.components.framework.executor import ExecutionContext
+
+    scratch = tmp_path / "root" / ".tmp" / "token"
+    scratch.mkdir(parents=True)
+    return ExecutionContext(component_id="Trainer", pipeline_root=str(tmp_path / "root"),
+                            tmp_dir=str(scratch))
+
+
+@pytest.mark.unit
+def test_a_worker_that_does_not_see_the_drivers_root_refuses_to_execute(tmp_path):
+    from gristmill.orchestrator.ray_runner import ROOT_MARKER, root_not_shared
+
+    context = _context(tmp_path)
+    refusal = root_not_shared(context, "abc123")
+    assert refusal is not None
+    assert "Trainer: the Ray worker on host" in refusal
+    assert f"does not see the pipeline root {tmp_path / 'root'}" in refusal
+    assert "(no such file)" in refusal and "nothing was executed" in refusal
+    (Path(context.tmp_dir) / ROOT_MARKER).write_text("another run's marker")
+    assert "(a different file)" in root_not_shared(context, "abc123")
+    (Path(context.tmp_dir) / ROOT_MARKER).write_text("abc123")
+    assert root_not_shared(context, "abc123") is None
+
+
+@pytest.mark.unit
+def test_outputs_the_driver_cannot_see_are_refused_not_published_empty(tmp_path):
+    from ray_pipeline import Start
+
+    from gristmill.metadata.standard_artifacts import Model
+    from gristmill.orchestrator.ray_runner import (
+        ExecutorReply,
+        RemoteExecutorError,
+        check_outputs_visible,
+        files_written,
+    )
+
+    staging = tmp_path / "staging"
+    (staging / "sub").mkdir(parents=True)
+    (staging / "sub" / "weights.bin").write_bytes(b"12345")
+    outputs = {"model": [Model(str(staging))]}
+    written = files_written(outputs)
+    assert written == {"model": {"0/sub/weights.bin": 5}}
+    node = Start(value=1)
+    check_outputs_visible(node, outputs, ExecutorReply(outputs, {}, None, [], {}, None,
+                                                       written), wait_s=0.0)
+    # the worker wrote one more file (on its own disk): this process does not see it
+    elsewhere = {"model": {**written["model"], "0/model.pt": 2048}}
+    reply = ExecutorReply(outputs, {}, None, [], {"executor_host": "node-7"}, None, elsewhere)
+    with pytest.raises(RemoteExecutorError, match=r"Start \(Start\): the executor on host "
+                       r"node-7 wrote files this process does not see \(after 0.2 s\): 1 "
+                       r"missing or of another size, e.g. \['model/0/model.pt'\]"):
+        check_outputs_visible(node, outputs, reply, wait_s=0.2)
