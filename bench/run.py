@@ -29,6 +29,7 @@ BENCHMARKS = {
     "gpu": ("gpu_bench", "3x256 MLP on device-resident data: rows/s, optimizer share, serving"),
     "chain": ("chain_bench", "orchestration overhead per node: 10- and 50-node @component chains"),
     "wide": ("wide_bench", "StatisticsGen+SchemaGen+ExampleValidator on 5,000 x 100"),
+    "capacity": ("capacity_bench", "CPU-s per row of ExampleGen/StatisticsGen/Transform, shuffle"),
     "ray": ("ray_bench", "penguin on a 2-node local Ray cluster vs LocalDagRunner (per node)"),
 }
 

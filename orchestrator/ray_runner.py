@@ -167,6 +167,7 @@ class RayDagRunner(LocalDagRunner):
         self.visibility_wait_s = visibility_wait_s
         self._in_flight: set = set()
         self._lock = threading.Lock()
+        self._node_resources: list[dict[str, float]] | None = None
 
     def run(self, pipeline: Pipeline, **kwargs: Any) -> RunResult:
         """Connect to Ray (unless connected), run ``pipeline``; see :meth:`BaseRunner.run`."""
@@ -176,6 +177,7 @@ class RayDagRunner(LocalDagRunner):
             extra = {"include_dashboard": False} if self.address is None else {}
             ray.init(address=self.address, **extra)
         ship_user_code_by_value(pipeline.components)
+        self._node_resources = [n["Resources"] for n in ray.nodes() if n.get("Alive")]
         try:
             return super().run(pipeline, **kwargs)
         except KeyboardInterrupt:  # the executions are CANCELED: stop their tasks too
@@ -205,6 +207,8 @@ class RayDagRunner(LocalDagRunner):
                 see the root, or its output files are not visible to this process.
         """
         ray = import_ray()
+        if self._node_resources is not None:
+            refuse_unschedulable(component, self._node_resources)
         marker = uuid.uuid4().hex
         with open(os.path.join(context.tmp_dir, ROOT_MARKER), "w") as handle:
             handle.write(marker)
@@ -246,6 +250,31 @@ def task_options(component: BaseComponent) -> dict[str, Any]:
     if options.memory_gb:
         resources["memory"] = int(options.memory_gb * GiB)
     return resources
+
+
+def refuse_unschedulable(component: BaseComponent, nodes: list[dict[str, float]]) -> None:
+    """Raise when no node of the cluster has the resources the node asks for.
+
+    Ray would queue such a task for ever (waiting for an autoscaler to add a node); a fixed
+    cluster never runs it, so the run would hang without a word.
+    """
+    options = task_options(component)
+    needed = {k: v for k, v in (("CPU", options["num_cpus"]), ("GPU", options["num_gpus"]),
+                                ("memory", options.get("memory", 0))) if v}
+    if any(all(node.get(k, 0) >= v for k, v in needed.items()) for node in nodes):
+        return
+    largest = {k: max((node.get(k, 0) for node in nodes), default=0) for k in needed}
+    raise RemoteExecutorError(
+        f"{component.id} ({component.type_name}): no node of the Ray cluster has the "
+        f"resources it asks for: needs {_resources(needed)}, the largest node has "
+        f"{_resources(largest)} ({len(nodes)} nodes). Ray would wait for ever.",
+        fix="add a node that has them (e.g. a GPU node), or lower the node's "
+            "with_node_execution_options(num_cpus=..., num_gpus=..., memory_gb=...)")
+
+
+def _resources(amounts: dict[str, float]) -> str:
+    return ", ".join(f"{amounts[k] / GiB:g} GiB memory" if k == "memory" else f"{amounts[k]:g} {k}"
+                     for k in amounts)
 
 
 def lost_worker_error(component: BaseComponent, error: Exception) -> RemoteExecutorError:

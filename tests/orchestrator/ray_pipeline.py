@@ -71,14 +71,16 @@ def Crasher(x: InputArtifact[Examples], out: OutputArtifact[Examples],
 
 
 def create_pipeline(meet_dir: str = "", kill_flag: str = "", retries: int = 0,
-                    root: str = "", metadata_url: str = "") -> Pipeline:
-    """The rendezvous diamond, plus ``Crasher`` after ``Start`` when ``kill_flag`` is set."""
+                    join_gpus: int = 0, root: str = "", metadata_url: str = "") -> Pipeline:
+    """The rendezvous diamond, plus ``Crasher`` after ``Start`` when ``kill_flag`` is set;
+    ``Join`` asks for ``join_gpus`` GPUs."""
     start = Start(value=1)
     left = Meet(x=start.outputs["out"], me="left", peer="right",
                 meet_dir=meet_dir).with_id("left")
     right = Meet(x=start.outputs["out"], me="right", peer="left",
                  meet_dir=meet_dir).with_id("right")
-    join = Join(a=left.outputs["out"], b=right.outputs["out"])
+    join = Join(a=left.outputs["out"], b=right.outputs["out"]).with_node_execution_options(
+        num_gpus=int(join_gpus))
     nodes = [start, left, right, join]
     if kill_flag:
         nodes.append(Crasher(x=start.outputs["out"], kill_flag=kill_flag)

@@ -230,3 +230,33 @@ def test_outputs_the_driver_cannot_see_are_refused_not_published_empty(tmp_path)
                        r"node-7 wrote files this process does not see \(after 0.2 s\): 1 "
                        r"missing or of another size, e.g. \['model/0/model.pt'\]"):
         check_outputs_visible(node, outputs, reply, wait_s=0.2)
+
+
+def test_a_node_no_ray_node_can_host_fails_at_once_instead_of_waiting_for_ever(
+        ray_cluster, tmp_path):
+    (tmp_path / "meet").mkdir()
+    url = f"sqlite:///{tmp_path / 'metadata.db'}"
+    pipeline = load_pipeline(str(MEET), [f"meet_dir={tmp_path / 'meet'}", "join_gpus=1",
+                                         f"root={tmp_path / 'root'}", f"metadata_url={url}"])[0]
+    result = RayDagRunner(ray_cluster.address).run(pipeline, resume_command="gristmill run X")
+
+    assert result.status == "FAILED"
+    assert result.resume_command == "gristmill run X"
+    assert result.node("right").state is ExecutionState.COMPLETE
+    join = result.node("Join")
+    assert join.state is ExecutionState.FAILED
+    assert ("Join (Join): no node of the Ray cluster has the resources it asks for: needs 1 "
+            "CPU, 1 GPU, the largest node has 1 CPU, 0 GPU (2 nodes)") in join.error
+    assert "add a node that has them" in join.error
+
+
+@pytest.mark.unit
+def test_task_options_carry_the_nodes_resources_and_turn_ray_retries_off():
+    from ray_pipeline import Start
+
+    from gristmill.orchestrator.ray_runner import task_options
+
+    node = Start(value=1).with_node_execution_options(num_cpus=2, num_gpus=1, memory_gb=1.5)
+    assert task_options(node) == {"num_cpus": 2, "num_gpus": 1, "memory": 1610612736,
+                                  "max_retries": 0, "name": "gristmill:Start"}
+    assert task_options(Start(value=1))["num_cpus"] == 1  # None: Ray's default of one CPU
