@@ -260,3 +260,30 @@ def test_task_options_carry_the_nodes_resources_and_turn_ray_retries_off():
     assert task_options(node) == {"num_cpus": 2, "num_gpus": 1, "memory": 1610612736,
                                   "max_retries": 0, "name": "gristmill:Start"}
     assert task_options(Start(value=1))["num_cpus"] == 1  # None: Ray's default of one CPU
+
+
+@pytest.mark.unit
+@pytest.mark.parametrize("flags, refusal", [
+    (["--ray-address", "10.0.0.5:6379"], r"--ray-address 10.0.0.5:6379: the local runner does "
+                                         r"not use a Ray cluster\. Fix: add --runner ray"),
+    (["--runner", "ray", "--sequential"], r"--sequential and --runner ray: .* Fix: drop one")])
+def test_contradictory_runner_flags_are_refused(flags, refusal):
+    from gristmill.metadata.errors import ConfigError
+    from gristmill.orchestrator.cli import build_parser
+    from gristmill.orchestrator.cli_commands import _make_runner
+
+    args = build_parser().parse_args(["run", str(HELLO), *flags])
+    with pytest.raises(ConfigError, match=refusal):
+        _make_runner(args, [])
+
+
+@pytest.mark.unit
+def test_the_cli_makes_a_ray_runner_for_the_address_given():
+    from gristmill.orchestrator.cli import build_parser
+    from gristmill.orchestrator.cli_commands import _make_runner, _resume_command
+
+    args = build_parser().parse_args(["run", str(HELLO), "--runner", "ray", "--ray-address",
+                                      "10.0.0.5:6379"])
+    runner = _make_runner(args, [])
+    assert isinstance(runner, RayDagRunner) and runner.address == "10.0.0.5:6379"
+    assert _resume_command(args).endswith("--runner=ray --ray-address=10.0.0.5:6379")
