@@ -14,6 +14,8 @@ request, reporter calls, which the driver replays to the MLflow mirror) and wher
 (``executor_host``, ``executor_pid``, ``ray_node_id``, ``executor_started``,
 ``executor_ended``), recorded on the execution. Ray's own task retries are off: a lost
 worker fails the attempt, and the node's ``max_execution_retries`` decide, as locally.
+A worker that does not see the driver's root, output files the driver cannot see, and a
+node no cluster node can host are refused with the fix, never published or left waiting.
 
 Ray is an optional dependency (``pip install gristmill[ray]``), imported only here and only
 when a run starts.
@@ -153,6 +155,8 @@ class RayDagRunner(LocalDagRunner):
             starts a local one. The pipeline root must be a path every Ray node sees.
         max_parallel_nodes: Nodes in flight at once (Ray queues tasks beyond what the
             cluster's resources allow).
+        visibility_wait_s: How long to wait for the files an executor wrote on another
+            host to become visible here (NFS attribute caches) before refusing them.
         **kwargs: ``hooks``, ``mirror_mlflow`` as for :class:`LocalDagRunner`.
 
     Example:
@@ -220,6 +224,8 @@ class RayDagRunner(LocalDagRunner):
             self._in_flight.add(ref)
         try:
             reply: ExecutorReply = ray.get(ref)
+        except ray.exceptions.RayTaskError as e:  # the task raised outside the executor
+            raise task_error(component, e) from None
         except ray.exceptions.RayError as e:
             raise lost_worker_error(component, e) from None
         finally:
@@ -275,6 +281,18 @@ def refuse_unschedulable(component: BaseComponent, nodes: list[dict[str, float]]
 def _resources(amounts: dict[str, float]) -> str:
     return ", ".join(f"{amounts[k] / GiB:g} GiB memory" if k == "memory" else f"{amounts[k]:g} {k}"
                      for k in amounts)
+
+
+def task_error(component: BaseComponent, error: Exception) -> RemoteExecutorError:
+    """The error of a Ray task that failed around the executor (e.g. the worker could not
+    unpickle the node's code: a library missing or of another version there)."""
+    cause = getattr(error, "cause", None) or error
+    first_line = (str(cause).strip().splitlines() or [""])[0]
+    return RemoteExecutorError(
+        f"{component.id} ({component.type_name}): its Ray task failed before the executor "
+        f"could finish: {type(cause).__name__}: {first_line}.",
+        fix="install gristmill and the pipeline's libraries, same versions as here, on every "
+            "Ray node (or in the cluster's runtime_env)")
 
 
 def lost_worker_error(component: BaseComponent, error: Exception) -> RemoteExecutorError:
