@@ -30,7 +30,7 @@ def Start(out: OutputArtifact[Examples], value: Parameter[int] = 1) -> dict:
 @component
 def Meet(x: InputArtifact[Examples], out: OutputArtifact[Examples], me: Parameter[str] = "",
          peer: Parameter[str] = "", meet_dir: Parameter[str] = "",
-         wait_s: Parameter[float] = 30.0) -> dict:
+         wait_s: Parameter[float] = 90.0) -> dict:
     """Announce ``me`` in ``meet_dir``, wait for ``peer``; write ``value + 1``."""
     open(os.path.join(meet_dir, me), "w").close()
     deadline = time.time() + wait_s

@@ -38,7 +38,7 @@ def ray_cluster():
     cluster = Cluster(initialize_head=True, head_node_args={
         "num_cpus": 1, "include_dashboard": False, "object_store_memory": SMALL_OBJECT_STORE})
     cluster.add_node(num_cpus=1, object_store_memory=SMALL_OBJECT_STORE)
-    cluster.wait_for_nodes()
+    cluster.wait_for_nodes(timeout=120)  # generous: the machine is shared
     yield cluster
     cluster.shutdown()
 
