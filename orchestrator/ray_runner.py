@@ -172,6 +172,7 @@ class RayDagRunner(LocalDagRunner):
         self._in_flight: set = set()
         self._lock = threading.Lock()
         self._node_resources: list[dict[str, float]] | None = None
+        self._interrupted = False
 
     def run(self, pipeline: Pipeline, **kwargs: Any) -> RunResult:
         """Connect to Ray (unless connected), run ``pipeline``; see :meth:`BaseRunner.run`."""
@@ -182,10 +183,12 @@ class RayDagRunner(LocalDagRunner):
             ray.init(address=self.address, **extra)
         ship_user_code_by_value(pipeline.components)
         self._node_resources = [n["Resources"] for n in ray.nodes() if n.get("Alive")]
+        self._interrupted = False
         try:
             return super().run(pipeline, **kwargs)
         except KeyboardInterrupt:  # the executions are CANCELED: stop their tasks too
             with self._lock:
+                self._interrupted = True
                 for ref in self._in_flight:
                     ray.cancel(ref, force=True)
             raise
@@ -227,6 +230,8 @@ class RayDagRunner(LocalDagRunner):
         except ray.exceptions.RayTaskError as e:  # the task raised outside the executor
             raise task_error(component, e) from None
         except ray.exceptions.RayError as e:
+            if self._interrupted:  # canceled by Ctrl-C: the execution is CANCELED already
+                raise KeyboardInterrupt from None
             raise lost_worker_error(component, e) from None
         finally:
             with self._lock:

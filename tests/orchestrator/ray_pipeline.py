@@ -5,7 +5,8 @@ that kills its own worker process.
 writes its name into ``meet_dir`` and waits (up to ``wait_s``) for the other's, so the run
 completes only when the two executors really ran at the same time. ``Crasher`` kills its own
 process (SIGKILL: no exception, no cleanup, as the OOM killer would) while the file
-``kill_flag`` exists, deleting the flag first so that a retry succeeds.
+``kill_flag`` exists, deleting the flag first so that a retry succeeds. ``Sleeper`` sleeps
+(to be interrupted).
 """
 
 from __future__ import annotations
@@ -70,10 +71,21 @@ def Crasher(x: InputArtifact[Examples], out: OutputArtifact[Examples],
     return {}
 
 
+@component
+def Sleeper(x: InputArtifact[Examples], out: OutputArtifact[Examples],
+            pid_file: Parameter[str] = "") -> dict:
+    """Write this process's pid into ``pid_file``, then sleep for two minutes."""
+    with open(pid_file, "w") as f:
+        f.write(str(os.getpid()))
+    time.sleep(120)
+    return {}
+
+
 def create_pipeline(meet_dir: str = "", kill_flag: str = "", retries: int = 0,
-                    join_gpus: int = 0, root: str = "", metadata_url: str = "") -> Pipeline:
-    """The rendezvous diamond, plus ``Crasher`` after ``Start`` when ``kill_flag`` is set;
-    ``Join`` asks for ``join_gpus`` GPUs."""
+                    join_gpus: int = 0, sleeper_pid_file: str = "", root: str = "",
+                    metadata_url: str = "") -> Pipeline:
+    """The rendezvous diamond, plus ``Crasher`` after ``Start`` when ``kill_flag`` is set
+    and ``Sleeper`` when ``sleeper_pid_file`` is; ``Join`` asks for ``join_gpus`` GPUs."""
     start = Start(value=1)
     left = Meet(x=start.outputs["out"], me="left", peer="right",
                 meet_dir=meet_dir).with_id("left")
@@ -86,5 +98,7 @@ def create_pipeline(meet_dir: str = "", kill_flag: str = "", retries: int = 0,
         nodes.append(Crasher(x=start.outputs["out"], kill_flag=kill_flag)
                      .with_node_execution_options(max_execution_retries=int(retries),
                                                   retry_backoff_sec=0.0))
+    if sleeper_pid_file:
+        nodes.append(Sleeper(x=start.outputs["out"], pid_file=sleeper_pid_file))
     return Pipeline("ray_meet", nodes, root=root or None, metadata_url=metadata_url or None,
                     tracking_uri="")

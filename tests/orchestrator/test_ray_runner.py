@@ -10,8 +10,11 @@ from __future__ import annotations
 
 import json
 import os
+import re
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -159,6 +162,45 @@ def test_a_killed_worker_fails_the_run_with_the_resume_command(ray_cluster, tmp_
     assert {c["name"]: c["state"] for c in summary["components"]} == {
         "Start": "COMPLETE", "left": "COMPLETE", "right": "COMPLETE", "Join": "COMPLETE",
         "Crasher": "FAILED"}
+
+
+def test_ctrl_c_cancels_the_execution_and_its_ray_task(ray_cluster, tmp_path, home):
+    (tmp_path / "meet").mkdir()
+    pid_file = tmp_path / "sleeper.pid"
+    url = f"sqlite:///{tmp_path / 'metadata.db'}"
+    run = subprocess.Popen(gristmill_command(
+        "run", str(MEET), "--runner", "ray", "--ray-address", ray_cluster.address,
+        "--param", f"meet_dir={tmp_path / 'meet'}", "--param", f"sleeper_pid_file={pid_file}",
+        "--param", f"root={tmp_path / 'root'}", "--param", f"metadata_url={url}"),
+        stderr=subprocess.PIPE, text=True, env=subprocess_env(home), cwd=tmp_path)
+    deadline = time.time() + 90
+    while not pid_file.exists() and time.time() < deadline:
+        time.sleep(0.1)
+    worker = int(pid_file.read_text())
+    run.send_signal(signal.SIGINT)
+    stderr = run.communicate(timeout=60)[1]
+
+    assert run.returncode == 130, stderr[-3000:]
+    assert re.search(r"interrupted: run \S+ is CANCELED; stopped and recorded CANCELED: .*Sleeper",
+                     stderr)
+    assert "resume:    gristmill run" in stderr and "--runner=ray" in stderr
+    # the cancel is not mistaken for a lost worker, nor recorded twice
+    assert "Ray task ended without an answer" not in stderr
+    assert "could not be recorded" not in stderr
+    [sleeper] = executions(url, "ray_meet")["Sleeper"]
+    assert sleeper.state is ExecutionState.CANCELED
+    assert _ends_within(worker, 20), f"the Ray worker {worker} still runs the node"
+
+
+def _ends_within(pid: int, seconds: float) -> bool:
+    deadline = time.time() + seconds
+    while time.time() < deadline:
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return True
+        time.sleep(0.2)
+    return False
 
 
 @pytest.mark.unit
