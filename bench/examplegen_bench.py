@@ -43,7 +43,11 @@ def csv_example_gen(path: str, root: str, beam_args: list[str]) -> dict[str, int
 
     input_base = os.path.join(root, "input")
     os.makedirs(input_base)
-    os.symlink(os.path.abspath(path), os.path.join(input_base, "data.csv"))
+    # a hard link (a copy across filesystems): ExampleGen refuses symlinks leaving input_base
+    try:
+        os.link(os.path.abspath(path), os.path.join(input_base, "data.csv"))
+    except OSError:
+        shutil.copyfile(path, os.path.join(input_base, "data.csv"))
     output = Examples(os.path.join(root, "examples"))
     os.makedirs(output.uri)
     component = CsvExampleGen(input_base=input_base)

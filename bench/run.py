@@ -30,6 +30,8 @@ BENCHMARKS = {
     "chain": ("chain_bench", "orchestration overhead per node: 10- and 50-node @component chains"),
     "wide": ("wide_bench", "StatisticsGen+SchemaGen+ExampleValidator on 5,000 x 100"),
     "s3": ("s3_bench", "penguin with its root on an S3 server vs a local root, cold and cached"),
+    "capacity": ("capacity_bench", "CPU-s per row of ExampleGen/StatisticsGen/Transform, shuffle"),
+    "ray": ("ray_bench", "penguin on a 2-node local Ray cluster vs LocalDagRunner (per node)"),
 }
 
 # `all`: each benchmark in its own process (peak RSS is per benchmark) at these sizes.

@@ -24,6 +24,7 @@ _LAZY = {
     "LocalDagRunner": "gristmill.orchestrator.runner",
     "SequentialRunner": "gristmill.orchestrator.runner",
     "RunResult": "gristmill.orchestrator.runner",
+    "RayDagRunner": "gristmill.orchestrator.ray_runner",
 }
 
 __all__ = sorted(_LAZY)

@@ -34,6 +34,11 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--sequential", action="store_true", help="one component at a time")
     run.add_argument("--root", metavar="URL", help="artifact root instead of the pipeline's: "
                      "a path or an object-store URL (s3://bucket/prefix, gs://, abfs://)")
+    run.add_argument("--runner", choices=["local", "ray"], default="local",
+                     help="ray: each node's executor runs as a task on a Ray cluster")
+    run.add_argument("--ray-address", metavar="ADDR",
+                     help="with --runner ray: the cluster, e.g. 127.0.0.1:6379 (default: "
+                          "start a local one)")
     run.add_argument("--allow-shared-name", action="store_true",
                      help="run although another pipeline file used this pipeline name in the "
                           "store (they then share history)")

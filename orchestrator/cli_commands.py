@@ -156,15 +156,12 @@ def cmd_run(args) -> int:
         return _print_explain(pipeline, args.json, enable_cache=not args.no_cache,
                               from_nodes=args.from_nodes, to_nodes=args.to_nodes,
                               allow_shared_name=args.allow_shared_name)
-    from gristmill.orchestrator.runner import LocalDagRunner, SequentialRunner
-
-    runner_cls = SequentialRunner if args.sequential else LocalDagRunner
     resume = _resume_command(args)
     from gristmill.orchestrator.progress import LiveProgress
 
     live = LiveProgress(err, total=len(pipeline.components))
     try:
-        result = runner_cls(hooks=[Progress([c.id for c in pipeline.components]), live]).run(
+        result = _make_runner(args, [Progress([c.id for c in pipeline.components]), live]).run(
             pipeline, from_nodes=args.from_nodes, to_nodes=args.to_nodes,
             enable_cache=False if args.no_cache else None, params=params,
             resume_command=resume, allow_shared_name=args.allow_shared_name)
@@ -188,10 +185,31 @@ def run_exit_code(result) -> int:
     return {"COMPLETE": EXIT_COMPLETE, "HALTED": EXIT_HALTED}.get(result.status, EXIT_FAILED)
 
 
+def _make_runner(args, hooks: list):
+    """The runner ``gristmill run`` flags ask for."""
+    if getattr(args, "runner", "local") == "ray":
+        from gristmill.orchestrator.ray_runner import RayDagRunner
+
+        if args.sequential:
+            raise ConfigError("--sequential and --runner ray: the Ray runner runs independent "
+                              "nodes in parallel.", fix="drop one of the two flags")
+
+        return RayDagRunner(args.ray_address, hooks=hooks)
+    if getattr(args, "ray_address", None):
+        raise ConfigError(f"--ray-address {args.ray_address}: the local runner does not use a "
+                          "Ray cluster.", fix="add --runner ray")
+    from gristmill.orchestrator.runner import LocalDagRunner, SequentialRunner
+
+    return (SequentialRunner if args.sequential else LocalDagRunner)(hooks=hooks)
+
+
 def _resume_command(args) -> str:
+    ray = getattr(args, "runner", "local") == "ray"
     parts = ["gristmill", "run", args.file, *[f"--param={p}" for p in args.param],
              *[f"--beam-arg={b}" for b in args.beam_args],
              *([f"--root={args.root}"] if args.root else []),
+             *(["--runner=ray"] if ray else []),
+             *([f"--ray-address={args.ray_address}"] if ray and args.ray_address else []),
              *(["--allow-shared-name"] if args.allow_shared_name else [])]
     return redact_text(shlex.join(parts))
 

@@ -12,6 +12,7 @@ import shutil
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -31,6 +32,14 @@ from gristmill.orchestrator.runtime_params import resolve_runtime_parameters
 from gristmill.orchestrator.store_nodes import import_node, resolve_node
 
 log = logging.getLogger(__name__)
+
+
+def execute_here(component: BaseComponent, context: ExecutionContext,
+                 inputs: dict[str, list[Artifact]], outputs: dict[str, list[Artifact]]
+                 ) -> dict[str, Any]:
+    """Run the node's executor in this process; nothing extra to record."""
+    component.EXECUTOR(context).Do(inputs, outputs, component.parameters)
+    return {}
 
 
 @dataclass
@@ -59,6 +68,9 @@ class RunState:
     cleanup: DeferredCleanup = field(default_factory=DeferredCleanup)
     #: Node id -> id of its NODE context, created for every selected node at the start.
     node_context_ids: dict[str, int] = field(default_factory=dict)
+    #: How an executor runs (the seam runners differ by): in this process by default; the
+    #: Ray runner ships it to a cluster. Returns properties recorded on the execution.
+    execute: Callable[..., dict[str, Any]] = execute_here
 
     def node_context_id(self, node_id: str) -> int:
         """The id of ``node_id``'s NODE context (created when it was not prepared)."""
@@ -320,8 +332,9 @@ def _run_executor(component: BaseComponent, run: RunState, execution: ExecutionR
     staging_dirs = [s for v in planned.values() for _, s in v]
     run.executing[execution.id] = (component.id, [*staging_dirs, context.tmp_dir])
     try:
-        component.EXECUTOR(context).Do(object_store.local_inputs(result.inputs, run.produced_here),
-                                       staging_views, component.parameters)
+        placement = run.execute(component, context,
+                                object_store.local_inputs(result.inputs, run.produced_here),
+                                staging_views)
     except KeyboardInterrupt:
         _cancel_interrupted(run, execution.id, component.id, [*staging_dirs, context.tmp_dir])
         result.state, result.error = ExecutionState.CANCELED, INTERRUPTED
@@ -346,7 +359,7 @@ def _run_executor(component: BaseComponent, run: RunState, execution: ExecutionR
         result.state, result.error = ExecutionState.CANCELED, INTERRUPTED
         return
     staged = {k: [(_finalise(a), s) for a, s in v] for k, v in planned.items()}
-    props: dict[str, Any] = {"metrics": context.metrics}
+    props: dict[str, Any] = {"metrics": context.metrics, **placement}
     if context.halt_reason:
         context.halt_reason = _published_paths(context.halt_reason, staged)
         props["halt_reason"] = context.halt_reason

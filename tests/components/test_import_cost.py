@@ -18,7 +18,8 @@ from gristmill.components import _LAZY
 
 pytestmark = pytest.mark.unit
 
-HEAVY = ("apache_beam", "torch", "mlflow", "onnx", "onnxruntime", "sklearn", "scipy", "optuna")
+HEAVY = ("apache_beam", "torch", "mlflow", "onnx", "onnxruntime", "sklearn", "scipy", "optuna",
+         "ray")
 COMPONENTS_DIR = Path(__file__).resolve().parents[2] / "components"
 #: every component package's spec and config modules, plus the shared config modules
 CONFIG_MODULES = tuple(sorted(
