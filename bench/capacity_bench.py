@@ -1,4 +1,4 @@
-"""Inputs of the capacity model (docs/scale_out_ray.md): CPU-seconds per row of each data node.
+"""Inputs of the capacity model (docs/scale_out.md): CPU-seconds per row of each data node.
 
 ``python bench/run.py capacity --rows N --json`` runs, on the synthetic taxi data of
 ``bench/datagen.py`` (the same files as the ``examplegen``, ``stats`` and ``transform``
