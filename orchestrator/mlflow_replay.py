@@ -366,9 +366,20 @@ def _ms(seconds: float | None) -> int:
 
 
 def ui_command(tracking_uri: str, host: str, port: int) -> list[str]:
-    """The ``mlflow server`` command line that serves Gristmill's tracking store."""
+    """The ``mlflow server`` command line that serves Gristmill's tracking store, with
+    Gristmill's app (:mod:`gristmill.orchestrator.mlflow.ui_app`: the UI opens in
+    model-training view); without that entry point installed, MLflow's own app and a
+    warning saying how to install it."""
+    from gristmill.orchestrator.mlflow.ui_app import APP_NAME, app_registered
+
     command = [sys.executable, "-m", "mlflow", "server", "--backend-store-uri", tracking_uri,
                "--host", host, "--port", str(port), "--workers", "1"]
+    if app_registered():
+        command += ["--app-name", APP_NAME]
+    else:
+        log.warning("gristmill ui: the MLflow app entry point '%s' is not installed, so a fresh "
+                    "browser opens experiments in MLflow's GenAI view; reinstall Gristmill "
+                    "(pip install -e .) to register it", APP_NAME)
     db = sqlite_file(tracking_uri)
     if db is not None:
         command += ["--default-artifact-root", str(db.parent / "mlartifacts")]
