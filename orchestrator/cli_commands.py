@@ -54,7 +54,9 @@ def load_pipeline(file: str, raw_params: list[str]) -> tuple[Pipeline, dict[str,
     if not isinstance(pipeline, Pipeline):
         raise ConfigError(f"{file}: create_pipeline() returned {type(pipeline).__name__}, "
                           "expected a Pipeline.", fix="return Pipeline(name, components)")
-    return pipeline, params
+    defaults = {name: p.default for name, p in inspect.signature(factory).parameters.items()
+                if p.default is not inspect.Parameter.empty}
+    return pipeline, {**defaults, **params}  # recorded on the run: all that built it
 
 
 def _import_file(path: Path):
