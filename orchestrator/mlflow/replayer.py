@@ -201,18 +201,27 @@ class Replayer:
         return tags
 
     def _log_datasets(self, run_id: str, event: dict[str, Any]) -> None:
-        """The node's Examples inputs and outputs as MLflow dataset inputs of its run."""
+        """The node's Examples inputs and outputs as MLflow dataset inputs of its run; the
+        data a node ingested (outputs, no dataset input) also on the parent run, so the
+        runs table's Datasets column shows what each pipeline run read."""
         from mlflow.entities import Dataset, DatasetInput, InputTag
 
-        inputs = []
-        for context, ref in conventions.dataset_refs(event):
+        inputs, ingested = [], []
+        refs = conventions.dataset_refs(event)
+        for context, ref in refs:
             fields = conventions.dataset_fields(ref, self.producers)
-            if fields is not None:
-                inputs.append(DatasetInput(Dataset(**fields), tags=[
-                    InputTag("mlflow.data.context", context),
-                    InputTag("gristmill.artifact_id", str(ref["id"]))]))
+            if fields is None:
+                continue
+            tags = [InputTag("gristmill.artifact_id", str(ref["id"]))]
+            inputs.append(DatasetInput(Dataset(**fields), tags=[
+                InputTag("mlflow.data.context", context), *tags]))
+            if all(c == "output" for c, _ in refs):
+                ingested.append(DatasetInput(Dataset(**fields), tags=[
+                    InputTag("mlflow.data.context", "ingested"), *tags]))
         if inputs:
             self.client.log_inputs(run_id, datasets=inputs)
+        if ingested:
+            self.client.log_inputs(self.parent_id, datasets=ingested)
 
     def _on_end_pipeline(self, event):
         states = [e.get("state") for e in self.events if e["op"] == "end_node"]

@@ -125,6 +125,9 @@ def test_datasets_are_mlflow_dataset_inputs_with_digest_source_schema_and_rows(r
         assert json.loads(dataset.profile)["num_rows"] == 5
         context = {t.key: t.value for t in logged.tags}["mlflow.data.context"]
         assert context == ("output" if node == "CsvExampleGen" else "input")
+    (ingested,) = runs["r1"].inputs.dataset_inputs  # the parent: what the pipeline read
+    assert ingested.dataset.name == "CsvExampleGen:examples #2"
+    assert {t.key: t.value for t in ingested.tags}["mlflow.data.context"] == "ingested"
 
 
 @pytest.mark.integration
