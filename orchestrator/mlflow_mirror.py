@@ -149,7 +149,7 @@ class MlflowMirror(PipelineHooks):
             return None
         start = {"op": "start_pipeline", "pipeline": run.pipeline_name, "run_id": run.run_id,
                  "tracking_uri": self.tracking_uri, "params": run.params, "root": run.root,
-                 "start": run.started}
+                 "start": run.started, **journal_origin()}
         try:
             self.early = open_runs_early(start, producer, mirror_dir(), self.early)
         except Exception as e:  # the mirror never fails the run: register without a run

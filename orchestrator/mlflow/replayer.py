@@ -51,6 +51,7 @@ class Replayer:
 
     def replay(self) -> None:
         self._open_parent(early_runs(self.events))
+        self._buffer(self.parent_id).tags.update(conventions.run_tags(self.start))  # if adopted
         self._buffer(self.parent_id).add_params({k: str(v)[:_LIMIT]
                                                  for k, v in self.start["params"].items()})
         for event in self.events[1:]:
@@ -116,7 +117,8 @@ class Replayer:
 
     def _on_start_node(self, event):
         self.types[event["node"]] = event["type"]
-        self._buffer(self._node_run(event)).tags["gristmill.component_type"] = event["type"]
+        tags = self._buffer(self._node_run(event)).tags
+        tags.update({**conventions.run_tags(self.start), "gristmill.component_type": event["type"]})
 
     def _on_params(self, event):
         self._buffer(self._node_run(event)).add_params(
