@@ -153,4 +153,8 @@ def slice_metrics(evaluation_uri: str, prefix: str = "eval_") -> dict[str, float
     for key in clashes:
         log.warning("MLflow mirror: two slices are both named %s in MLflow; neither logged", key)
         metrics.pop(key)
+    too_long = [k for k in metrics if len(k) > KEY_LIMIT]
+    if too_long:
+        log.warning("MLflow mirror: %d slice metric(s) not logged: their names exceed MLflow's "
+                    "%d characters (first: %s...)", len(too_long), KEY_LIMIT, too_long[0][:80])
     return {k: v for k, v in metrics.items() if len(k) <= KEY_LIMIT}
