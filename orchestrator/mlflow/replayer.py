@@ -173,8 +173,8 @@ class Replayer:
         buffer.flush(self.client)
         self._log_datasets(run_id, event)
         recorder = self.trials.pop(event["node"], None)
-        if self.types.get(event["node"]) == TUNER_TYPE:
-            (recorder or TrialRecorder()).write(self, run_id, event)
+        if self.types.get(event["node"]) == TUNER_TYPE and event["state"] != "CACHED":
+            (recorder or TrialRecorder()).write(self, run_id, event)  # a cache hit ran none
         self._buffer(self.parent_id).add_metrics(
             {f"{event['node']}.{k}": v for k, v in numeric(event.get("metrics")).items()},
             None, now_ms(event["time"]))
