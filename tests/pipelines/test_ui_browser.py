@@ -102,6 +102,18 @@ def test_a_fresh_browser_opens_the_experiment_on_its_runs_table_with_datasets(si
     assert re.search(rf"{parent}.*CsvExampleGen:examples #\d+", text), text[:800]
 
 
+def test_the_parent_run_page_lists_its_component_runs_source_and_datasets(site, browser):
+    parent = site["runs"][site["run"].result["run_id"]]["id"]
+    _, text = _page(site, browser, f"#/experiments/{site['experiment']}/runs/{parent}",
+                    "Child runs.*CsvExampleGen")
+    about = text[text.find("About this run"):]
+    assert re.search(r"Source pipeline\.py", about), about[:800]
+    datasets = about[about.find("Datasets"):about.find("Tags")]
+    # Both ExampleGens' outputs: the first shown with its digest, "+1" for the other.
+    assert re.search(r"ExampleGen:examples #\d+ \([0-9a-f]{36}\) ingested \+1", datasets), \
+        datasets
+
+
 def test_the_parent_runs_dag_artifact_renders_every_node(site, browser):
     parent = site["runs"][site["run"].result["run_id"]]["id"]
     # The run page shows the artifact inline (MLflow's sandboxed HTML iframe, from a blob:
