@@ -32,8 +32,11 @@ _STATE_STYLE = {"COMPLETE": "green", "CACHED": "cyan", "FAILED": "bold red",
                 "CANCELED": "yellow"}
 
 
-def load_pipeline(file: str, raw_params: list[str]) -> tuple[Pipeline, dict[str, Any]]:
-    """Import ``file`` and call its ``create_pipeline`` with ``--param`` values."""
+def load_pipeline(file: str, raw_params: list[str],
+                  with_defaults: bool = False) -> tuple[Pipeline, dict[str, Any]]:
+    """Import ``file`` and call its ``create_pipeline`` with ``--param`` values; the params
+    returned include ``create_pipeline``'s defaults when ``with_defaults`` (what a run
+    records and shows in MLflow)."""
     path = Path(file)
     if not path.is_file():
         raise ConfigError(f"pipeline file {file!r} does not exist.",
@@ -54,7 +57,11 @@ def load_pipeline(file: str, raw_params: list[str]) -> tuple[Pipeline, dict[str,
     if not isinstance(pipeline, Pipeline):
         raise ConfigError(f"{file}: create_pipeline() returned {type(pipeline).__name__}, "
                           "expected a Pipeline.", fix="return Pipeline(name, components)")
-    return pipeline, params
+    if not with_defaults:
+        return pipeline, params
+    defaults = {name: p.default for name, p in inspect.signature(factory).parameters.items()
+                if p.default is not inspect.Parameter.empty}
+    return pipeline, {**defaults, **params}
 
 
 def _import_file(path: Path):
@@ -146,7 +153,7 @@ class Progress(PipelineHooks):
 
 
 def cmd_run(args) -> int:
-    pipeline, params = load_pipeline(args.file, args.param)
+    pipeline, params = load_pipeline(args.file, args.param, with_defaults=True)
     if args.root:
         pipeline = pipeline.with_options(root=args.root)
     if args.beam_args:

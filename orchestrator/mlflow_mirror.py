@@ -26,6 +26,8 @@ from gristmill.components.framework.executor import ExecutionContext, Reporter
 from gristmill.metadata.db_url import redact_text, redact_values
 from gristmill.metadata.settings import gristmill_home
 from gristmill.orchestrator.hooks import NodeResult, PipelineHooks, RunInfo
+from gristmill.orchestrator.mlflow.conventions import DATASET_TYPES, journal_origin
+from gristmill.orchestrator.mlflow.system_metrics import SAMPLED_TYPES, SystemSampler
 
 log = logging.getLogger(__name__)
 MODE_ENV = "GRISTMILL_MLFLOW_MIRROR"
@@ -108,6 +110,7 @@ class MlflowMirror(PipelineHooks):
         self.tracking_uri: str | None = None  # in memory only: journals hold it redacted
         self.made: dict[str, set[int]] = {}  # node -> ids of the artifacts it output
         self.early: dict[str, Any] = {}  # MLflow runs opened during the run
+        self.samplers: dict[str, SystemSampler] = {}  # node -> its system metrics sampler
 
     def before_pipeline_run(self, run: RunInfo) -> None:
         if self.mode == "off":
@@ -117,7 +120,7 @@ class MlflowMirror(PipelineHooks):
         self.journal = Journal(mirror_dir() / f"{run.run_id}.jsonl")
         self.journal.write("start_pipeline", pipeline=run.pipeline_name, run_id=run.run_id,
                            tracking_uri=run.tracking_uri, params=run.params, root=run.root,
-                           start=run.started)
+                           start=run.started, **journal_origin())
 
     def before_node(self, run: RunInfo, result: NodeResult, context: ExecutionContext) -> None:
         if self.journal is None:
@@ -125,6 +128,10 @@ class MlflowMirror(PipelineHooks):
         context.reporter = JournalReporter(self.journal, result.node_id)
         self.journal.write("start_node", node=result.node_id, type=result.component_type,
                            execution_id=result.execution_id)
+        if result.component_type in SAMPLED_TYPES and result.cache_reason is not None:
+            self.samplers[result.node_id] = SystemSampler(
+                lambda metrics, step, node=result.node_id: self.journal.write(
+                    "metrics", node=node, metrics=metrics, step=step))
         # Only on a cache miss (cache_reason set): a cache hit registers nothing, and opening
         # runs costs the MLflow import (~2 s) on a cached run's critical path.
         if result.component_type in REGISTERING_TYPES and context.tracking_uri and \
@@ -142,7 +149,7 @@ class MlflowMirror(PipelineHooks):
             return None
         start = {"op": "start_pipeline", "pipeline": run.pipeline_name, "run_id": run.run_id,
                  "tracking_uri": self.tracking_uri, "params": run.params, "root": run.root,
-                 "start": run.started}
+                 "start": run.started, **journal_origin()}
         try:
             self.early = open_runs_early(start, producer, mirror_dir(), self.early)
         except Exception as e:  # the mirror never fails the run: register without a run
@@ -156,6 +163,9 @@ class MlflowMirror(PipelineHooks):
     def after_node(self, run: RunInfo, result: NodeResult, context: ExecutionContext) -> None:
         if self.journal is None:
             return
+        sampler = self.samplers.pop(result.node_id, None)
+        if sampler is not None:
+            sampler.stop()
         if result.state.succeeded:
             self.made[result.node_id] = {a.id for v in result.outputs.values() for a in v}
         self.journal.write("end_node", node=result.node_id, type=result.component_type,
@@ -170,6 +180,9 @@ class MlflowMirror(PipelineHooks):
     def after_pipeline_run(self, run: RunInfo, status: str, results: list[NodeResult]) -> None:
         if self.journal is None:
             return
+        for sampler in self.samplers.values():  # a node that never reached after_node
+            sampler.stop()
+        self.samplers.clear()
         for result in results:
             if result.state.value == "CANCELED":
                 self.journal.write("end_node", node=result.node_id, type=result.component_type,
@@ -234,6 +247,10 @@ def _artifact_refs(artifacts: Mapping[str, list]) -> dict[str, list[dict[str, An
 def _artifact_ref(artifact) -> dict[str, Any]:
     """Id, URI and type; for a Pusher's output also the model version it registered."""
     ref = {"id": artifact.id, "uri": artifact.uri, "type": artifact.type_name}
+    if artifact.type_name in DATASET_TYPES:  # logged as an MLflow dataset by the replay
+        props = getattr(artifact, "properties", None) or {}
+        ref.update(fingerprint=artifact.fingerprint, key=artifact.output_key,
+                   producer=artifact.producer_component, row_counts=props.get("row_counts"))
     props = getattr(artifact, "custom_properties", None) or {}
     if props.get("registered_model_name") and props.get("registered_model_version"):
         ref["model_version"] = {"name": str(props["registered_model_name"]),

@@ -1,0 +1,294 @@
+"""Write one pipeline run's journal into MLflow (see :mod:`gristmill.orchestrator.mlflow_replay`).
+
+One parent run per pipeline run, one nested run per node. What a node reports is buffered
+(:class:`~gristmill.orchestrator.mlflow.batch.RunBuffer`) and written when the node ends,
+with its flattened parameters, dataset inputs, logged model and tags, in few ``log_batch``
+calls; the Tuner's trials become nested runs of its run
+(:mod:`~gristmill.orchestrator.mlflow.trials`).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+from gristmill.metadata.db_url import sqlite_file
+from gristmill.orchestrator.dag_view import fit_note
+from gristmill.orchestrator.mlflow import conventions
+from gristmill.orchestrator.mlflow.batch import RunBuffer, now_ms, numeric
+from gristmill.orchestrator.mlflow.trials import TUNER_TYPE, TrialRecorder, split_trial_metrics
+
+_LIMIT = conventions.PARAM_VALUE_LIMIT
+
+
+def early_runs(events: list[dict[str, Any]]) -> dict[str, Any]:
+    """The runs opened during the pipeline run (the last ``early_runs`` event has all)."""
+    found = [e for e in events if e.get("op") == "early_runs"]
+    return {k: found[-1][k] for k in ("experiment", "parent", "nodes")} if found else {}
+
+
+class Replayer:
+    """Replays one journal (its events, the first being ``start_pipeline``)."""
+
+    def __init__(self, events: list[dict[str, Any]]):
+        self.events = events
+        self.start = events[0]
+        self.node_runs: dict[str, str] = {}
+        self.types: dict[str, str] = {}
+        self.buffers: dict[str, RunBuffer] = {}
+        self.trials: dict[str, TrialRecorder] = {}
+        self.models: dict[str, str] = {}  # node -> the MLflow LoggedModel id of its model
+        self.producers = {ref["id"]: e["node"] for e in events if e.get("op") == "end_node"
+                          for refs in (e.get("outputs") or {}).values() for ref in refs}
+        from mlflow import MlflowClient
+
+        from gristmill.components.framework.tracking_store import ensure_tracking_store
+
+        ensure_tracking_store(self.start["tracking_uri"])
+        self.client = MlflowClient(tracking_uri=self.start["tracking_uri"])
+
+    def replay(self) -> None:
+        self._open_parent(early_runs(self.events))
+        self._buffer(self.parent_id).tags.update(conventions.run_tags(self.start))  # if adopted
+        self._buffer(self.parent_id).add_params({k: str(v)[:_LIMIT]
+                                                 for k, v in self.start["params"].items()})
+        for event in self.events[1:]:
+            getattr(self, f"_on_{event['op']}")(event)
+        for buffer in self.buffers.values():  # what came after its node's end (none, so far)
+            buffer.flush(self.client)
+
+    def _buffer(self, run_id: str) -> RunBuffer:
+        return self.buffers.setdefault(run_id, RunBuffer(run_id))
+
+    def _open_parent(self, early: dict[str, Any]) -> None:
+        """Create the parent run, or adopt the one opened during the run (``early_runs``)."""
+        experiment_id = early.get("experiment") or self._experiment(self.start["pipeline"])
+        self._discard_partial_replay(experiment_id, keep={early.get("parent"),
+                                                          *early.get("nodes", {}).values()})
+        self.experiment_id = experiment_id
+        if early.get("parent"):
+            self.parent_id = early["parent"]
+            self.node_runs.update(early.get("nodes", {}))
+            return
+        self.parent_id = self.create_run(self.start["run_id"], self.start["start"], tags={
+            "gristmill.pipeline": self.start["pipeline"], "gristmill.root": self.start["root"]})
+
+    def create_run(self, name: str, start: float, parent: str | None = None,
+                   tags: dict[str, str] | None = None) -> str:
+        """A run of this pipeline run (source and user tags set); returns its id."""
+        tags = {**conventions.run_tags(self.start), "gristmill.run_id": self.start["run_id"],
+                **({"mlflow.parentRunId": parent} if parent else {}), **(tags or {})}
+        run = self.client.create_run(self.experiment_id, run_name=name, start_time=now_ms(start),
+                                     tags=tags)
+        return run.info.run_id
+
+    def _on_early_runs(self, event):
+        pass  # adopted by _open_parent
+
+    def _discard_partial_replay(self, experiment_id: str, keep: set | None = None) -> None:
+        """Delete the runs an earlier, failed replay of this journal left, so a retry never
+        shows the pipeline run twice (MLflow deletes softly: ``mlflow gc`` purges). Runs
+        opened during the pipeline run (``keep``) stay."""
+        found = self.client.search_runs(
+            [experiment_id], filter_string=f"tags.`gristmill.run_id` = '{self.start['run_id']}'",
+            max_results=50_000)
+        for run in found:
+            if run.info.run_id not in (keep or set()):
+                self.client.delete_run(run.info.run_id)
+
+    def _experiment(self, name: str) -> str:
+        existing = self.client.get_experiment_by_name(name)
+        if existing is not None:
+            return existing.experiment_id
+        # MLflow 3.17's UI ignores this tag (see orchestrator/mlflow/ui_app.py); other MLflow
+        # versions and clients read it.
+        return self.client.create_experiment(name, artifact_location=_artifact_root(
+            self.start["tracking_uri"], name), tags={
+                "mlflow.experimentKind": "custom_model_development"})
+
+    def _node_run(self, event: dict[str, Any]) -> str:
+        node = event["node"]
+        if node not in self.node_runs:
+            self.node_runs[node] = self.create_run(node, event["time"], parent=self.parent_id,
+                                                   tags={"gristmill.node": node})
+        return self.node_runs[node]
+
+    def _on_start_node(self, event):
+        self.types[event["node"]] = event["type"]
+        tags = self._buffer(self._node_run(event)).tags
+        tags.update({**conventions.run_tags(self.start), "gristmill.component_type": event["type"]})
+
+    def _on_params(self, event):
+        self._buffer(self._node_run(event)).add_params(
+            {k: str(v)[:_LIMIT] for k, v in event["params"].items()})
+
+    def _on_metrics(self, event):
+        metrics = numeric(event["metrics"])
+        if self.types.get(event["node"]) == TUNER_TYPE:
+            metrics, trials = split_trial_metrics(metrics)
+            self.trials.setdefault(event["node"], TrialRecorder()).add(
+                trials, event["step"], event["time"])
+        self._buffer(self._node_run(event)).add_metrics(metrics, event["step"],
+                                                        now_ms(event["time"]))
+
+    def _on_artifact(self, event):
+        run_id = self._node_run(event)
+        if os.path.isdir(event["path"]):
+            self.client.log_artifacts(run_id, event["path"], event["artifact_path"])
+        else:
+            target = Path(event["path"]).parent / "named" / event["name"]
+            target.parent.mkdir(exist_ok=True)
+            if os.path.exists(event["path"]):  # a retried replay finds it moved already
+                os.replace(event["path"], target)
+            self.client.log_artifact(run_id, str(target), event["artifact_path"])
+
+    def _on_model(self, event):
+        """The model's files on the node's run (registered versions point there) and as an
+        MLflow LoggedModel whose source run is the node's."""
+        from mlflow.entities import LoggedModelOutput
+
+        run_id = self._node_run(event)
+        self.client.log_artifacts(run_id, event["path"], event["name"])
+        model = self.client.create_logged_model(
+            self.experiment_id, name=event["node"], source_run_id=run_id, model_type="gristmill",
+            tags={"gristmill.node": event["node"], "gristmill.run_id": self.start["run_id"]})
+        self.client.log_model_artifacts(model.model_id, event["path"])
+        self.client.finalize_logged_model(model.model_id, "READY")
+        self.client.log_outputs(run_id, [LoggedModelOutput(model.model_id, step=0)])
+        self.models[event["node"]] = model.model_id
+
+    def _on_end_node(self, event):
+        run_id = self._node_run(event)
+        buffer = self._buffer(run_id)
+        buffer.add_params(conventions.flatten_params(event.get("parameters") or {}))
+        metrics = {"duration_seconds": event["seconds"], **numeric(event.get("metrics"))}
+        if self.types.get(event["node"]) == TUNER_TYPE:
+            metrics = split_trial_metrics(metrics)[0]
+        for ref in (event.get("outputs") or {}).get("evaluation") or []:
+            metrics.update(conventions.slice_metrics(ref["uri"]))
+        buffer.add_metrics(metrics, None, now_ms(event["time"]), self._model_of(event))
+        buffer.tags.update(self._end_tags(event))
+        buffer.flush(self.client)
+        self._log_datasets(run_id, event)
+        recorder = self.trials.pop(event["node"], None)
+        if self.types.get(event["node"]) == TUNER_TYPE and event["state"] != "CACHED":
+            (recorder or TrialRecorder()).write(self, run_id, event)  # a cache hit ran none
+        self._buffer(self.parent_id).add_metrics(
+            {f"{event['node']}.{k}": v for k, v in numeric(event.get("metrics")).items()},
+            None, now_ms(event["time"]))
+        status = {"COMPLETE": "FINISHED", "CACHED": "FINISHED", "FAILED": "FAILED"}.get(
+            event["state"], "KILLED")
+        self.client.set_terminated(run_id, status, end_time=now_ms(event["time"]))
+
+    def _model_of(self, event: dict[str, Any]) -> str | None:
+        """The LoggedModel the node's metrics describe: its own, or the model it evaluated."""
+        if event["node"] in self.models:
+            return self.models[event["node"]]
+        for ref in (event.get("inputs") or {}).get("model") or []:
+            if self.producers.get(ref["id"]) in self.models:
+                return self.models[self.producers[ref["id"]]]
+        return None
+
+    @staticmethod
+    def _end_tags(event: dict[str, Any]) -> dict[str, str]:
+        tags = {"gristmill.state": event["state"],
+                "gristmill.cached": str(event["state"] == "CACHED").lower(),
+                "gristmill.execution_id": str(event["execution_id"]),
+                "gristmill.inputs": json.dumps(event.get("inputs"))[:_LIMIT],
+                "gristmill.outputs": json.dumps(event.get("outputs"))[:_LIMIT]}
+        if event.get("error"):
+            tags["gristmill.error"] = event["error"][:_LIMIT]
+        return tags
+
+    def _log_datasets(self, run_id: str, event: dict[str, Any]) -> None:
+        """The node's Examples inputs and outputs as MLflow dataset inputs of its run; the
+        data a node ingested (outputs, no dataset input) also on the parent run, so the
+        runs table's Datasets column shows what each pipeline run read."""
+        from mlflow.entities import Dataset, DatasetInput, InputTag
+
+        inputs, ingested = [], []
+        refs = conventions.dataset_refs(event)
+        for context, ref in refs:
+            fields = conventions.dataset_fields(ref, self.producers)
+            if fields is None:
+                continue
+            tags = [InputTag("gristmill.artifact_id", str(ref["id"]))]
+            inputs.append(DatasetInput(Dataset(**fields), tags=[
+                InputTag("mlflow.data.context", context), *tags]))
+            if all(c == "output" for c, _ in refs):
+                ingested.append(DatasetInput(Dataset(**fields), tags=[
+                    InputTag("mlflow.data.context", "ingested"), *tags]))
+        if inputs:
+            self.client.log_inputs(run_id, datasets=inputs)
+        if ingested:
+            self.client.log_inputs(self.parent_id, datasets=ingested)
+
+    def _on_end_pipeline(self, event):
+        states = [e.get("state") for e in self.events if e["op"] == "end_node"]
+        parent = self._buffer(self.parent_id)
+        parent.add_metrics({"pipeline_seconds": event["seconds"],
+                            "components_cached": states.count("CACHED"),
+                            "components_executed": states.count("COMPLETE"),
+                            "components_failed": states.count("FAILED")}, None,
+                           now_ms(event["time"]))
+        parent.tags["gristmill.status"] = event["status"]
+        parent.flush(self.client)
+        self._log_lineage()
+        self._log_dag(event["status"], self._link_model_versions())
+        self.client.set_terminated(self.parent_id,
+                                   "FINISHED" if event["status"] == "COMPLETE" else "FAILED",
+                                   end_time=now_ms(event["time"]))
+
+    def _links(self) -> dict[str, str]:
+        """Node id -> the UI route of its nested run."""
+        return {node: f"#/experiments/{self.experiment_id}/runs/{run_id}"
+                for node, run_id in self.node_runs.items()}
+
+    def _log_lineage(self) -> None:
+        """Each component run: ``lineage.html`` and a description listing its inputs (with
+        their makers) and outputs (with their readers), linked to those runs."""
+        from gristmill.orchestrator import lineage_view
+
+        links = self._links()
+        for node, flow in lineage_view.artifact_flow(self.events).items():
+            run_id = self._node_run({"node": node, "time": self.start["start"]})
+            self.client.log_text(run_id, lineage_view.render_node_html(node, flow, links),
+                                 "lineage.html")
+            self.client.set_tag(run_id, "mlflow.note.content", fit_note(
+                lineage_view.render_node_markdown(node, flow, links)))
+
+    def _link_model_versions(self) -> list[str]:
+        """Link each model version a Pusher registered to the run that trained it; tag the
+        parent with them. Returns the parent description's lines."""
+        from gristmill.orchestrator.lineage_view import link_model_versions
+
+        lines = link_model_versions(self.client, self.events, self.node_runs, self._links(),
+                                    f"Pipeline {self.start['pipeline']} run "
+                                    f"{self.start['run_id']}")
+        if lines:
+            self.client.set_tag(self.parent_id, "gristmill.model_versions",
+                                ", ".join(name for name, _ in lines)[:_LIMIT])
+        return [line for _, line in lines]
+
+    def _log_dag(self, status: str, model_lines: list[str]) -> None:
+        """The parent run's ``dag.html`` artifact and Markdown description."""
+        from gristmill.orchestrator import dag_view
+
+        links = self._links()
+        layout = dag_view.layout_dag(*dag_view.build_dag(
+            dag_view.components_from_journal(self.events, links)))
+        title = f"{self.start['pipeline']} run {self.start['run_id']} ({status})"
+        self.client.log_text(self.parent_id, dag_view.render_html(layout, title, "/"),
+                             "dag.html")
+        note = dag_view.render_markdown(layout, title)
+        if model_lines:
+            note = "\n".join([note, "", "**Registered model versions**", "", *model_lines])
+        self.client.set_tag(self.parent_id, "mlflow.note.content", fit_note(note))
+
+
+def _artifact_root(tracking_uri: str, experiment: str) -> str | None:
+    """Keep artifacts beside a SQLite tracking database (MLflow would use ./mlruns)."""
+    db = sqlite_file(tracking_uri)
+    return None if db is None else str(db.parent / "mlartifacts" / experiment)
