@@ -108,9 +108,8 @@ class EvaluatorExecutor(BaseExecutor):
         omitted = sorted(({"slice": s["slice"], "example_count": s["example_count"]}
                           for s in slices if s.get("omitted")), key=lambda s: s["slice"])
         if not scored:
-            raise DataError(f"Evaluator: no labelled examples in splits "
-                            f"{exec_properties.example_splits} (skipped: {skipped}).",
-                            fix="check the eval split and the label column")
+            raise _nothing_scored(input_dict["examples"][0], exec_properties.example_splits,
+                                  files, skipped)
         result = validate(config, scored, has_baseline=compared is not None,
                           baseline_note=baseline_note)
         result = apply_gate(result, scored[0], task, config.options.trivial_baseline_gate)
@@ -208,6 +207,23 @@ class EvaluatorExecutor(BaseExecutor):
         artifact.set_custom_property("baseline_model_id", baseline.id if baseline else None)
         artifact.set_custom_property("blessing_message", "; ".join(result.reasons))
         self.context.log_metrics({"blessed": 1.0 if result.blessed else 0.0})
+
+
+def _nothing_scored(examples: Examples, splits: list[str], files: list[str],
+                    skipped: dict[str, int]) -> DataError:
+    """Why no slice got an example: empty splits said as such (with ExampleGen's reason)."""
+    import pyarrow.parquet as pq
+
+    rows = sum(pq.ParquetFile(f).metadata.num_rows for f in files)
+    if rows == 0:
+        said = examples.get_custom_property("split_warnings") or []
+        why = f" ExampleGen said: {' '.join(said)}" if said else ""
+        return DataError(f"Evaluator: splits {splits} of Examples #{examples.id} have 0 rows, "
+                         f"so there is nothing to evaluate.{why}",
+                         fix="evaluate on a split that has rows (example_splits), or give "
+                             "ExampleGen input whose hash split fills every split")
+    return DataError(f"Evaluator: no labelled examples in splits {splits} ({rows} rows, "
+                     f"skipped: {skipped}).", fix="check the eval split and the label column")
 
 
 def split_files(examples: Examples, splits: list[str]) -> list[str]:

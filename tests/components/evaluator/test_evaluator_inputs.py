@@ -25,7 +25,7 @@ from gristmill.components.evaluator.config import (
 )
 from gristmill.components.evaluator.executor import EvaluatorExecutor
 from gristmill.components.framework.executor import ExecutionContext, Reporter
-from gristmill.metadata.errors import ConfigError
+from gristmill.metadata.errors import ConfigError, DataError
 from gristmill.metadata.standard_artifacts import Examples, ModelBlessing, ModelEvaluation
 
 pytestmark = pytest.mark.integration
@@ -192,3 +192,23 @@ def test_a_baseline_on_another_label_space_is_not_compared(world):
     assert blessing.get_custom_property("blessed") == 1
     assert blessing.get_custom_property("baseline_model_id") == 24
     assert "not comparable" in report
+
+
+def test_an_empty_eval_split_is_said_with_examplegens_reason(world):
+    # Gauntlet (openintro/stent365, psych/Dwyer): hash splitting left eval empty and the
+    # Evaluator said "no labelled examples ... (skipped: {})", which hid the cause.
+    empty = write_examples(str(world["root"] / "empty"), {"eval": world["table"].slice(0, 0)})
+    empty.set_custom_property("split_warnings", ["ExampleGen: split 'eval' is empty (expected "
+                                                 "about 40 of 119 rows): ..."])
+    with pytest.raises(DataError, match=r"splits \['eval'\] of Examples #1 have 0 rows, so "
+                                        r"there is nothing to evaluate\. ExampleGen said: "
+                                        r"ExampleGen: split 'eval' is empty.*Fix: evaluate on "
+                                        r"a split that has rows"):
+        evaluate(world, "empty", world["good"], empty, eval_config=config())
+    unlabelled = world["table"].set_column(
+        world["table"].schema.get_field_index("species"), "species",
+        pa.nulls(world["table"].num_rows, pa.string()))
+    nulls = write_examples(str(world["root"] / "nulls"), {"eval": unlabelled})
+    with pytest.raises(DataError, match=r"no labelled examples in splits \['eval'\] \(240 rows, "
+                                        r"skipped: \{'null label': 240\}\)"):
+        evaluate(world, "nulls", world["good"], nulls, eval_config=config())
