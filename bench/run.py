@@ -29,6 +29,8 @@ BENCHMARKS = {
     "gpu": ("gpu_bench", "3x256 MLP on device-resident data: rows/s, optimizer share, serving"),
     "chain": ("chain_bench", "orchestration overhead per node: 10- and 50-node @component chains"),
     "wide": ("wide_bench", "StatisticsGen+SchemaGen+ExampleValidator on 5,000 x 100"),
+    "scaling": ("scaling_bench", "StatisticsGen, Transform, ExampleGen: 1 worker vs N"),
+    "ui": ("ui_bench", "gristmill ui: seconds until /health answers, memory of its processes"),
 }
 
 # `all`: each benchmark in its own process (peak RSS is per benchmark) at these sizes.
