@@ -111,13 +111,19 @@ def run(args) -> dict:
         work = COMPONENTS[name]
         work(args.rows, MODES["serial"](1))  # warm-up: data generation, page cache, imports
         seconds: dict[str, list[float]] = {m: [] for m in modes}
+        cpu: dict[str, list[float]] = {m: [] for m in modes}
         rows: dict[str, set[int]] = {m: set() for m in modes}
         for _ in range(args.repeats):
             for mode in modes:
+                cpu_started = time.process_time()
                 took, produced = work(args.rows, MODES[mode](args.workers))
+                cpu[mode].append(round(time.process_time() - cpu_started, 3))
                 rows[mode].add(produced)
                 seconds[mode].append(round(took, 3))
         result[name] = _summary(name, args.rows, seconds, rows)
+        # CPU of this process (all its threads; not the SDK worker subprocesses): with
+        # threads, cpu / wall > 1 shows the work really ran on two cores at once.
+        result[name]["cpu_seconds"] = cpu
     result["load_average_1m_end"] = round(os.getloadavg()[0], 2)
     result["seconds"] = sum(result[n]["t1"] or 0 for n in args.components.split(","))
     return result
