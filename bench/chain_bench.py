@@ -32,6 +32,8 @@ PG_URL_ENV = "GRISTMILL_TEST_DB_URL"
 def add_arguments(parser) -> None:
     """``--repeats N`` (default 5) and ``--sizes A,B``."""
     parser.add_argument("--repeats", type=int, default=5, help="measurements per configuration")
+    parser.add_argument("--configs", help="comma-separated subset of the configurations, "
+                        "e.g. postgres_mirror_off (default: all)")
     parser.add_argument("--profile", metavar="FILE",
                         help="write a cProfile of one 50-node mirrored SQLite run to FILE")
 
@@ -46,9 +48,11 @@ def run(args) -> dict:
     if os.environ.get(PG_URL_ENV):
         configs["postgres_mirror_on"] = ("postgres", True)
         configs["postgres_mirror_off"] = ("postgres", False)
+    if args.configs:
+        configs = {k: v for k, v in configs.items() if k in args.configs.split(",")}
     for backend, mirror in configs.values():  # warm-up: imports, MLflow database, pools
         _one_run(home, backend, mirror, SIZES[0], counter)
-    samples: dict[str, dict[int, list[tuple[float, float, int]]]] = {
+    samples: dict[str, dict[int, list[tuple]]] = {
         name: {n: [] for n in SIZES} for name in configs}
     for _ in range(args.repeats):
         for name, (backend, mirror) in configs.items():
@@ -60,7 +64,7 @@ def run(args) -> dict:
                     "cpu_count": os.cpu_count(), "load_average_1m": round(os.getloadavg()[0], 2)}
     for name, by_size in samples.items():
         result[name] = _summary(by_size)
-    main = result["sqlite_mirror_on"]
+    main = result[next(iter(configs))]
     result["seconds"] = main["t50_seconds"]
     result["marginal_ms_per_node"] = main["marginal_ms_per_node"]
     result["round_trips_per_node"] = main["round_trips_per_node"]
@@ -68,7 +72,7 @@ def run(args) -> dict:
     return result
 
 
-def _summary(by_size: dict[int, list[tuple[float, float, int]]]) -> dict:
+def _summary(by_size: dict[int, list[tuple]]) -> dict:
     small, large = SIZES
     pairs = list(zip(by_size[small], by_size[large], strict=True))
 
@@ -84,29 +88,37 @@ def _summary(by_size: dict[int, list[tuple[float, float, int]]]) -> dict:
             # CPU of this process only (a loaded machine inflates wall, much less CPU).
             "marginal_cpu_ms_per_node": round(statistics.median(per_node(1)), 2),
             "round_trips_per_node": round(statistics.median(per_node(2, 1.0)), 2),
-            "round_trips_t50": by_size[large][0][2]}
+            "round_trips_t50": by_size[large][0][2],
+            "transactions_per_node": round(statistics.median(per_node(3, 1.0)), 2),
+            "pings_per_node": round(statistics.median(per_node(4, 1.0)), 2),
+            # On PostgreSQL a transaction adds 2 round trips (BEGIN, COMMIT) to its
+            # statements; each ping 1. SQLite's are function calls, not round trips.
+            "server_round_trips_per_node": round(statistics.median(
+                [(b[2] - a[2]) + 2 * (b[3] - a[3]) + (b[4] - a[4])
+                 for a, b in pairs]) / (large - small), 2)}
 
 
 def _one_run(home: Path, backend: str, mirror: bool, n: int, counter: list[int],
-             runner=None) -> tuple[float, float, int]:
-    """Wall and CPU seconds of one cold run of an ``n``-node chain, and the statements
-    it executed."""
+             runner=None) -> tuple[float, float, int, int, int]:
+    """Wall and CPU seconds of one cold run of an ``n``-node chain, and the statements,
+    transactions and pings it sent."""
     from gristmill.orchestrator import LocalDagRunner
 
     pipeline = build_chain(home, backend, n)
     runner = runner or LocalDagRunner(mirror_mlflow=mirror)
-    before = counter[0]
+    before = list(counter)
     started, cpu_started = time.perf_counter(), time.process_time()
     result = runner.run(pipeline)
     seconds, cpu = time.perf_counter() - started, time.process_time() - cpu_started
-    statements = counter[0] - before
+    statements, transactions, pings = (now - then for now, then in zip(counter, before,
+                                                                        strict=True))
     if result.status != "COMPLETE" or len(result.components) != n:
         raise RuntimeError(f"chain of {n} ended {result.status}: "
                            f"{[c.error for c in result.components if c.error][:1]}")
     if mirror:  # until the replay process has exited, not only renamed the journal
         _wait_for_replay(home / "mirror")
         watch_replay(home, appear_within=0.0)
-    return seconds, cpu, statements
+    return seconds, cpu, statements, transactions, pings
 
 
 def build_chain(home: Path, backend: str, n: int):
@@ -125,16 +137,36 @@ def build_chain(home: Path, backend: str, n: int):
 
 
 def _install_statement_counter() -> list[int]:
-    """Count every SQL statement any engine sends (one round trip each)."""
+    """Count every SQL statement any engine sends (one round trip each), in ``counter[0]``;
+    in ``counter[1]`` the transactions that end in a ``COMMIT``/``ROLLBACK`` sent to the
+    server (not those of AUTOCOMMIT connections, whose commit sends nothing), and in
+    ``counter[2]`` PostgreSQL connection pings (one round trip each)."""
     from sqlalchemy import event
     from sqlalchemy.engine import Engine
 
-    counter = [0]
+    counter = [0, 0, 0]
 
     def count(*_args) -> None:
         counter[0] += 1
 
+    def end(connection) -> None:
+        if connection.get_execution_options().get("isolation_level") != "AUTOCOMMIT":
+            counter[1] += 1
+
     event.listen(Engine, "before_cursor_execute", count)
+    event.listen(Engine, "commit", end)
+    event.listen(Engine, "rollback", end)
+    try:
+        from sqlalchemy.dialects.postgresql.psycopg import PGDialect_psycopg
+    except ImportError:
+        return counter
+    ping = PGDialect_psycopg.do_ping
+
+    def counted_ping(self, dbapi_connection):
+        counter[2] += 1
+        return ping(self, dbapi_connection)
+
+    PGDialect_psycopg.do_ping = counted_ping
     return counter
 
 

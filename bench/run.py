@@ -32,6 +32,8 @@ BENCHMARKS = {
     "s3": ("s3_bench", "penguin with its root on an S3 server vs a local root, cold and cached"),
     "capacity": ("capacity_bench", "CPU-s per row of ExampleGen/StatisticsGen/Transform, shuffle"),
     "ray": ("ray_bench", "penguin on a 2-node local Ray cluster vs LocalDagRunner (per node)"),
+    "scaling": ("scaling_bench", "StatisticsGen, Transform, ExampleGen: 1 worker vs N"),
+    "ui": ("ui_bench", "gristmill ui: seconds until /health answers, memory of its processes"),
 }
 
 # `all`: each benchmark in its own process (peak RSS is per benchmark) at these sizes.

@@ -340,6 +340,9 @@ def cmd_ui(args) -> int:
     if replayed:
         err.print(f"mirrored {replayed} pending run(s) into MLflow")
     command = ui_command(tracking_uri, args.host, args.port)
+    # MLflow 3's server also starts a job runner (huey consumers, for GenAI scorers and trace
+    # roll-ups; Gristmill uses none): ~1 process and 150+ MB more. Set it to true to keep it.
+    os.environ.setdefault("MLFLOW_SERVER_ENABLE_JOB_EXECUTION", "false")
     err.print(f"MLflow UI on http://{args.host}:{args.port}  (Ctrl-C to stop)")
     os.execv(command[0], command)
     return 0  # not reached

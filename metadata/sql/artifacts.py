@@ -78,16 +78,19 @@ def artifacts_by_id(session: Session, ids: Sequence[int], db: Database) -> list[
 
 def artifacts_of_execution(session: Session, execution_id: int,
                            event_type: EventType) -> dict[str, list[Artifact]]:
-    """One execution's INPUT or OUTPUT artifacts by key, ordered by event index."""
-    pairs = session.execute(
-        select(EventRow.key, ArtifactRow)
+    """One execution's INPUT or OUTPUT artifacts by key, ordered by event index.
+
+    ONE statement (the type names joined in), so that a read of it needs no transaction.
+    """
+    rows = session.execute(
+        select(EventRow.key, ArtifactRow, ArtifactTypeRow.name)
         .join(ArtifactRow, ArtifactRow.id == EventRow.artifact_id)
+        .join(ArtifactTypeRow, ArtifactTypeRow.id == ArtifactRow.type_id)
         .where(EventRow.execution_id == execution_id, EventRow.type == event_type.value)
         .order_by(EventRow.key, EventRow.index, EventRow.id)).tuples().all()
-    artifacts = load_artifacts(session, [row for _, row in pairs])
     by_key: dict[str, list[Artifact]] = {}
-    for (key, _), artifact in zip(pairs, artifacts, strict=True):
-        by_key.setdefault(key, []).append(artifact)
+    for key, row, type_name in rows:
+        by_key.setdefault(key, []).append(to_artifact(row, type_name))
     return by_key
 
 
@@ -134,11 +137,13 @@ class ArtifactQueries:
 
     def get_outputs(self, execution_id: int) -> dict[str, list[Artifact]]:
         """An execution's output artifacts by key, ordered by event index."""
-        return self._db.read(lambda s: artifacts_of_execution(s, execution_id, EventType.OUTPUT))
+        return self._db.read(lambda s: artifacts_of_execution(s, execution_id, EventType.OUTPUT),
+                             one_statement=True)
 
     def get_inputs(self, execution_id: int) -> dict[str, list[Artifact]]:
         """An execution's input artifacts by key, ordered by event index."""
-        return self._db.read(lambda s: artifacts_of_execution(s, execution_id, EventType.INPUT))
+        return self._db.read(lambda s: artifacts_of_execution(s, execution_id, EventType.INPUT),
+                             one_statement=True)
 
 
 def output_artifact_ids(session: Session, execution_id: int) -> list[int]:

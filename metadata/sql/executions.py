@@ -10,6 +10,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 from sqlalchemy import exists, insert, literal, select, union_all
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from gristmill.metadata.errors import StoreError
@@ -40,13 +41,21 @@ def get_execution_row(session: Session, execution_id: int, db: Database, *,
     return row
 
 
-def _check_references(session: Session, context_ids: Sequence[int],
-                      inputs: Mapping[str, Sequence[Artifact]], component_id: str) -> None:
+def _check_saved(inputs: Mapping[str, Sequence[Artifact]], component_id: str) -> None:
     unsaved = [f"{key}[{i}]" for key, arts in inputs.items()
                for i, a in enumerate(arts) if a.id is None]
     if unsaved:
         raise StoreError(f"execution of {component_id}: inputs {unsaved} have no store id.",
                          fix="pass artifacts read from the store (published outputs)")
+
+
+def _check_references(session: Session, context_ids: Sequence[int],
+                      inputs: Mapping[str, Sequence[Artifact]], component_id: str) -> None:
+    """StoreError naming the unknown input artifact and context ids, if any.
+
+    Registration does not run this query first (one round trip per node): the foreign keys
+    of events and associations refuse unknown ids, and this names them after the fact.
+    """
     wanted, contexts = {a.id for arts in inputs.values() for a in arts}, set(context_ids)
     # One round trip for both checks: ("a", id) for artifacts found, ("c", id) for contexts.
     queries = [select(literal("a").label("kind"), ArtifactRow.id)
@@ -124,8 +133,9 @@ class ExecutionQueries:
             raise StoreError(f"register_execution({component_id}): state must be NEW or RUNNING,"
                              f" got {state.value}.", fix="register, then publish_execution()")
 
+        _check_saved(inputs, component_id)
+
         def work(session: Session) -> tuple[ExecutionRecord, list]:
-            _check_references(session, context_ids, inputs, component_id)
             now = time.time()
             row = ExecutionRow(
                 component_id=component_id, component_type=component_type, state=state.value,
@@ -150,7 +160,12 @@ class ExecutionQueries:
             session.flush()
             return to_execution(row), [(r.id, r.create_time) for _, _, r in created], types
 
-        record, created, types = self._db.write(work)
+        try:
+            record, created, types = self._db.write(work)
+        except StoreError as e:
+            if isinstance(e.__cause__, IntegrityError):  # a foreign key: name the bad ids
+                self._db.read(lambda s: _check_references(s, context_ids, inputs, component_id))
+            raise
         self._db.artifact_type_ids.update(types)  # committed: later registrations skip it
         registered = [(k, a) for k, arts in outputs.items() for a in arts]
         for (key, artifact), (artifact_id, create_time) in zip(registered, created, strict=True):
@@ -195,7 +210,7 @@ class ExecutionQueries:
             row = session.scalars(query).first()
             return None if row is None else to_execution(row)
 
-        return self._db.read(work)
+        return self._db.read(work, one_statement=True)
 
     def recover_stale_executions(self, is_alive: Callable[[ExecutionRecord], bool]
                                  ) -> list[ExecutionRecord]:

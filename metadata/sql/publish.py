@@ -6,7 +6,7 @@ import time
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from sqlalchemy import delete, select
+from sqlalchemy import and_, delete, select
 from sqlalchemy.orm import Session
 
 from gristmill.metadata.errors import StoreError
@@ -29,19 +29,31 @@ _FINAL = (ExecutionState.COMPLETE, ExecutionState.FAILED, ExecutionState.CANCELE
           ExecutionState.CACHED)
 
 
-def _registered_outputs(session: Session, execution_id: int) -> dict[int, tuple[str, ArtifactRow]]:
-    pairs = session.execute(
-        select(EventRow.key, ArtifactRow).join(ArtifactRow, ArtifactRow.id == EventRow.artifact_id)
-        .where(EventRow.execution_id == execution_id,
-               EventRow.type == EventType.OUTPUT.value)).tuples()
-    return {row.id: (key, row) for key, row in pairs}
+Registered = dict[int, tuple[str, ArtifactRow]]
 
 
-def _make_live(session: Session, execution: ExecutionRow, outputs: Outputs | None,
+def _lock_with_outputs(session: Session, execution_id: int,
+                       db: Database) -> tuple[ExecutionRow, Registered]:
+    """The execution row, locked (``FOR UPDATE OF executions``), and its registered outputs
+    (artifact id -> (key, row)), in ONE statement (was two round trips)."""
+    query = (select(ExecutionRow, EventRow.key, ArtifactRow)
+             .outerjoin(EventRow, and_(EventRow.execution_id == ExecutionRow.id,
+                                       EventRow.type == EventType.OUTPUT.value))
+             .outerjoin(ArtifactRow, ArtifactRow.id == EventRow.artifact_id)
+             .where(ExecutionRow.id == execution_id)
+             .with_for_update(of=ExecutionRow))
+    rows = session.execute(query).tuples().all()
+    if not rows:
+        get_execution_row(session, execution_id, db)  # raises the StoreError naming the id
+    registered = {artifact.id: (key, artifact) for _, key, artifact in rows
+                  if artifact is not None}
+    return rows[0][0], registered
+
+
+def _make_live(execution: ExecutionRow, registered: Registered, outputs: Outputs | None,
                now: float) -> None:
     """COMPLETE: the registered outputs become LIVE with their final uri and properties;
     those left out become ABANDONED (from the rows already read: no second query)."""
-    registered = _registered_outputs(session, execution.id)
     if outputs is None:  # promote everything as registered
         outputs = {}
         for _, row in registered.values():
@@ -109,7 +121,10 @@ class PublishQueries:
                              f"{[s.value for s in _FINAL]}, got {state.value}.")
 
         def work(session: Session) -> ExecutionRecord:
-            row = get_execution_row(session, execution_id, self._db, for_update=True)
+            if state is ExecutionState.COMPLETE:
+                row, registered = _lock_with_outputs(session, execution_id, self._db)
+            else:
+                row = get_execution_row(session, execution_id, self._db, for_update=True)
             if row.state not in (ExecutionState.NEW.value, ExecutionState.RUNNING.value):
                 raise StoreError(
                     f"execution {execution_id} ({row.component_id}) is already {row.state}; "
@@ -117,7 +132,7 @@ class PublishQueries:
                     fix="register a new execution for a new attempt")
             now = time.time()
             if state is ExecutionState.COMPLETE:
-                _make_live(session, row, outputs, now)  # abandons what it leaves PENDING
+                _make_live(row, registered, outputs, now)  # abandons what it leaves PENDING
             elif state is ExecutionState.CACHED:
                 _link_reused(session, row, outputs or {}, now)  # abandons the placeholders
             else:

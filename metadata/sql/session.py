@@ -34,6 +34,12 @@ T = TypeVar("T")
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 LOCK_RETRY_ATTEMPTS = 10
 _WRITE_OPTION = "gristmill_write"
+#: A pooled PostgreSQL connection idle for longer than this is pinged before use (one
+#: round trip); one used more recently is not. SQLAlchemy's ``pool_pre_ping`` pings on every
+#: checkout, i.e. one round trip per transaction (3 per pipeline node). A server restarted
+#: within this window makes the next statement fail loudly (StoreError) instead of a silent
+#: reconnect, and the pool then reconnects.
+PING_AFTER_IDLE_SECONDS = 5.0
 
 
 def create_store_engine(url: str) -> Engine:
@@ -49,11 +55,13 @@ def create_store_engine(url: str) -> Engine:
                          fix="use a file path, sqlite:///path or postgresql://user:pass@host/db")
     if backend == "postgresql":
         try:
-            return create_engine(url, pool_pre_ping=True)
+            engine = create_engine(url)
         except (SQLAlchemyError, ImportError, ValueError) as e:
             raise StoreError(f"metadata database {redact_url(url)}: {type(e).__name__}: "
                              f"{redact_text(str(e))}",
                              fix="check the URL: postgresql://user:pass@host:port/db") from e
+        _ping_idle_connections(engine)
+        return engine
     path = sqlite_path(url)
     if path is not None:
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -64,6 +72,28 @@ def create_store_engine(url: str) -> Engine:
     event.listen(engine, "connect", _configure_sqlite_connection)
     event.listen(engine, "begin", _begin_sqlite_transaction)
     return engine
+
+
+def _ping_idle_connections(engine: Engine) -> None:
+    """Ping a pooled connection at checkout only when it has been idle for more than
+    :data:`PING_AFTER_IDLE_SECONDS`; a failed ping makes the pool reconnect."""
+    from sqlalchemy.exc import DisconnectionError
+
+    def stamp(_dbapi_connection, record, *_args) -> None:
+        record.info["gristmill_idle_since"] = time.monotonic()
+
+    def checkout(dbapi_connection, record, _proxy) -> None:
+        since = record.info.get("gristmill_idle_since")
+        if since is not None and time.monotonic() - since <= PING_AFTER_IDLE_SECONDS:
+            return
+        try:
+            engine.dialect.do_ping(dbapi_connection)
+        except Exception as e:  # any driver error: a dead connection; the pool reconnects
+            raise DisconnectionError(f"ping failed: {type(e).__name__}") from e
+
+    event.listen(engine, "connect", stamp)
+    event.listen(engine, "checkin", stamp)
+    event.listen(engine, "checkout", checkout)
 
 
 def _backend(url: str) -> str:
@@ -137,18 +167,24 @@ class Database:
         self.artifact_type_ids: dict[tuple, int] = {}
 
     @contextlib.contextmanager
-    def session(self, *, write: bool = False) -> Iterator[Session]:
+    def session(self, *, write: bool = False, autocommit: bool = False) -> Iterator[Session]:
         """The managed session: commits on success, rolls back on error.
 
         Args:
             write: Start the transaction as a writer (``BEGIN IMMEDIATE`` on SQLite).
+            autocommit: On PostgreSQL, run each statement in its own implicit transaction
+                (no ``BEGIN``/``COMMIT`` round trips). Only for reads of ONE statement:
+                it then sees the same snapshot it would inside a transaction.
 
         Raises:
             StoreError: From any SQLAlchemy/driver error, chained with ``from``.
         """
         session = self._sessions()
         try:
-            session.connection(execution_options={_WRITE_OPTION: write})
+            options: dict = {_WRITE_OPTION: write}
+            if autocommit and not write and self.engine.dialect.name == "postgresql":
+                options["isolation_level"] = "AUTOCOMMIT"
+            session.connection(execution_options=options)
             yield session
             session.commit()
         except SQLAlchemyError as e:
@@ -170,11 +206,12 @@ class Database:
         finally:
             session.close()
 
-    def run(self, work: Callable[[Session], T], *, write: bool) -> T:
+    def run(self, work: Callable[[Session], T], *, write: bool,
+            autocommit: bool = False) -> T:
         """Run ``work(session)`` in one transaction, retrying it while SQLite is locked."""
         for attempt in range(LOCK_RETRY_ATTEMPTS):
             try:
-                with self.session(write=write) as session:
+                with self.session(write=write, autocommit=autocommit) as session:
                     return work(session)
             except _StoreDriverError as e:
                 if not e.locked or attempt == LOCK_RETRY_ATTEMPTS - 1:
@@ -185,9 +222,14 @@ class Database:
                 time.sleep(delay)
         raise AssertionError("unreachable")
 
-    def read(self, work: Callable[[Session], T]) -> T:
-        """Run read-only ``work(session)``; see :meth:`run`."""
-        return self.run(work, write=False)
+    def read(self, work: Callable[[Session], T], *, one_statement: bool = False) -> T:
+        """Run read-only ``work(session)``; see :meth:`run`.
+
+        Args:
+            one_statement: ``work`` sends a single SELECT: on PostgreSQL it then runs in
+                autocommit, saving the ``BEGIN`` and ``COMMIT`` round trips.
+        """
+        return self.run(work, write=False, autocommit=one_statement)
 
     def write(self, work: Callable[[Session], T]) -> T:
         """Run ``work(session)`` as one write transaction; see :meth:`run`."""

@@ -122,3 +122,43 @@ def test_opening_waits_while_another_process_holds_a_brand_new_file(tmp_path):
     finally:
         release.join()
         holder.close()
+
+
+def _kill_connections(store_url: str, application: str) -> int:
+    """Terminate the server backends of the connections named ``application`` (a server
+    restart as the pool sees it: its connections are dead)."""
+    import psycopg
+
+    admin = "postgresql://" + store_url.split("://", 1)[1].split("?", 1)[0]
+    with psycopg.connect(admin, autocommit=True) as connection:
+        rows = connection.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+            "WHERE application_name = %s", (application,)).fetchall()
+    return len(rows)
+
+
+def test_postgres_idle_connection_is_pinged_and_replaced_a_recent_one_fails_loudly(
+        store_url, monkeypatch):
+    # Issue 20: no ping per transaction; a connection idle for longer than
+    # PING_AFTER_IDLE_SECONDS is pinged (a dead one replaced silently); a recently used
+    # dead one makes the statement fail with a StoreError, and the pool then reconnects.
+    if not store_url.startswith("postgresql"):
+        pytest.skip("connection pings concern PostgreSQL")
+    import uuid
+
+    from gristmill.metadata.sql.store import SqlMetadataStore
+
+    application = f"gristmill-ping-test-{uuid.uuid4().hex[:8]}"
+    with SqlMetadataStore(f"{store_url}&application_name={application}") as store:
+        store.put_context("pipeline", "before")
+        monkeypatch.setattr(session_module, "PING_AFTER_IDLE_SECONDS", 0.0)
+        assert _kill_connections(store_url, application) >= 1
+        time.sleep(0.05)
+        store.put_context("pipeline", "after-idle")  # pinged, replaced: no error
+        monkeypatch.setattr(session_module, "PING_AFTER_IDLE_SECONDS", 3600.0)
+        assert _kill_connections(store_url, application) >= 1
+        with pytest.raises(StoreError, match="metadata database"):
+            store.put_context("pipeline", "recent")
+        store.put_context("pipeline", "reconnected")
+        assert {c.name for c in store.list_contexts("pipeline")} == {
+            "before", "after-idle", "reconnected"}

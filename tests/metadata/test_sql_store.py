@@ -78,6 +78,21 @@ def test_register_execution_rejects_unsaved_inputs_and_unknown_contexts(store, r
     assert store.list_executions() == []
 
 
+def test_register_execution_names_unknown_input_artifacts_and_writes_nothing(store, run_step):
+    # Registration relies on the foreign keys (no existence query first): the refusal must
+    # still name the bad ids, and leave no execution, artifact or event behind.
+    ghost = Examples("/ghost")
+    ghost.id = 987654
+    with pytest.raises(StoreError, match=r"unknown input artifact ids \[987654\], unknown "
+                                         r"context ids \[424243\]"):
+        run_step("Trainer", inputs={"examples": [ghost]}, outputs={"model": [Model()]},
+                 context_ids=[424243])
+    with pytest.raises(StoreError, match=r"unknown input artifact ids \[987654\]"):
+        run_step("Trainer", inputs={"examples": [ghost]}, outputs={"model": [Model()]})
+    assert store.list_executions() == []
+    assert store.list_artifacts() == []
+
+
 def test_publish_complete_makes_outputs_live_with_final_values(store, run_step):
     parts = [Examples(), Examples(), Examples()]
     record = run_step("ExampleGen", outputs={"examples": parts}, state=None)
