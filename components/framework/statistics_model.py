@@ -3,9 +3,10 @@
 One file per split, ``<statistics uri>/Split-<name>/statistics.json``, holding a
 :class:`DatasetStatistics`. Use :func:`load_statistics` / :func:`save_statistics`.
 
-The models are frozen: :func:`load_statistics` keeps the last files it read or wrote in a
-small in-process cache (StatisticsGen, SchemaGen and ExampleValidator read the same files in
-turn; 0.5 s each for 5,000 columns), so one loaded object may be shared by several readers.
+The models are frozen: :func:`load_statistics` keeps the statistics of the last files it read
+or :func:`save_statistics` wrote, keyed by their bytes' SHA-256 (StatisticsGen, SchemaGen and
+ExampleValidator read the same files in turn; parsing takes 0.15-0.5 s per 5,000 columns), so
+one loaded object may be shared by several readers.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from __future__ import annotations
 import bisect
 import contextlib
 import gc
+import hashlib
 import os
 import threading
 from collections import OrderedDict
@@ -225,39 +227,37 @@ class DatasetStatistics(_Indexed):
 
 
 class _RecentFiles:
-    """The statistics of the files last read or written, keyed by path and checked
-    against the file's identity (device, inode, size, mtime and ctime in ns) on every hit,
-    so a file rewritten or replaced since is read again. Bounded in file bytes (a parsed
-    file takes ~4x its size in memory) and entries; thread-safe."""
+    """The statistics of the files last read or written, keyed by path and by the SHA-256
+    of the file's bytes (10 ms per 15 MB; parsing them takes 150-500 ms), so a file changed
+    in any way since, even within one timestamp tick and at the same size, is parsed
+    again. Bounded in file bytes (a parsed file takes ~4x its size in memory) and entries;
+    thread-safe."""
 
     MAX_BYTES = 64 << 20
     MAX_ENTRIES = 8
 
     def __init__(self):
-        self._entries: OrderedDict[str, tuple[tuple, DatasetStatistics]] = OrderedDict()
+        self._entries: OrderedDict[str, tuple[bytes, int, DatasetStatistics]] = OrderedDict()
         self._lock = threading.Lock()
 
-    @staticmethod
-    def identity(path: str) -> tuple:
-        st = os.stat(path)
-        return st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns
-
-    def get(self, path: str, identity: tuple) -> DatasetStatistics | None:
+    def get(self, path: str, data: bytes) -> DatasetStatistics | None:
+        digest = hashlib.sha256(data).digest()
         with self._lock:
             entry = self._entries.get(path)
-            if entry is None or entry[0] != identity:
+            if entry is None or entry[0] != digest:
                 return None
             self._entries.move_to_end(path)
-            return entry[1]
+            return entry[2]
 
-    def put(self, path: str, identity: tuple, stats: DatasetStatistics) -> None:
+    def put(self, path: str, data: bytes, stats: DatasetStatistics) -> None:
+        digest = hashlib.sha256(data).digest()
         with self._lock:
             self._entries.pop(path, None)
-            if identity[2] > self.MAX_BYTES:
+            if len(data) > self.MAX_BYTES:
                 return
-            self._entries[path] = (identity, stats)
+            self._entries[path] = (digest, len(data), stats)
             while (len(self._entries) > self.MAX_ENTRIES
-                   or sum(e[0][2] for e in self._entries.values()) > self.MAX_BYTES):
+                   or sum(e[1] for e in self._entries.values()) > self.MAX_BYTES):
                 self._entries.popitem(last=False)
 
     def clear(self) -> None:
@@ -276,17 +276,17 @@ def clear_statistics_cache() -> None:
 def save_statistics(stats: DatasetStatistics, split_dir: str) -> str:
     """Write ``stats`` as ``<split_dir>/statistics.json``; return the path.
 
-    ``stats`` is then what :func:`load_statistics` returns for that file while it is
-    unchanged, unless the JSON lost something (a non-finite float is written as ``null``):
-    then the file is parsed on load like any other.
+    ``stats`` is then what :func:`load_statistics` returns for that file while its bytes
+    are unchanged, unless the JSON lost something (a non-finite float is written as
+    ``null``): then the file is parsed on load like any other.
     """
     os.makedirs(split_dir, exist_ok=True)
     path = os.path.join(split_dir, STATISTICS_FILE)
-    text = stats.model_dump_json(indent=1, exclude_none=True)
-    with open(path, "w", encoding="utf-8") as f:
-        f.write(text)
-    if "null" not in text:  # None fields are left out: a null is a NaN or Inf made null
-        _recent.put(os.path.abspath(path), _RecentFiles.identity(path), stats)
+    data = stats.model_dump_json(indent=1, exclude_none=True).encode()
+    with open(path, "wb") as f:
+        f.write(data)
+    if b"null" not in data:  # None fields are left out: a null is a NaN or Inf made null
+        _recent.put(os.path.abspath(path), data, stats)
     return path
 
 
@@ -303,12 +303,14 @@ def load_statistics(split_dir: str) -> DatasetStatistics:
 
     path = os.path.join(split_dir, STATISTICS_FILE)
     try:
-        key, identity = os.path.abspath(path), _RecentFiles.identity(path)
-        stats = _recent.get(key, identity)
+        with open(path, "rb") as f:
+            data = f.read()
+        key = os.path.abspath(path)
+        stats = _recent.get(key, data)
         if stats is None:
-            with open(path, "rb") as f, gc_paused():
-                stats = DatasetStatistics.model_validate_json(f.read())
-            _recent.put(key, identity, stats)
+            with gc_paused():
+                stats = DatasetStatistics.model_validate_json(data)
+            _recent.put(key, data, stats)
         return stats
     except FileNotFoundError as e:
         raise DataError(f"statistics file {path} does not exist.", uri=split_dir,
