@@ -4,9 +4,9 @@ One file per split, ``<statistics uri>/Split-<name>/statistics.json``, holding a
 :class:`DatasetStatistics`. Use :func:`load_statistics` / :func:`save_statistics`.
 
 The models are frozen: :func:`load_statistics` keeps the statistics of the last files it read
-or :func:`save_statistics` wrote, keyed by their bytes' SHA-256 (StatisticsGen, SchemaGen and
-ExampleValidator read the same files in turn; parsing takes 0.15-0.5 s per 5,000 columns), so
-one loaded object may be shared by several readers.
+or :func:`save_statistics` wrote, keyed by the SHA-256 of their bytes (StatisticsGen, SchemaGen
+and ExampleValidator read the same files in turn; parsing takes 0.15-0.5 s per 5,000
+columns), so one loaded object may be shared by several readers.
 """
 
 from __future__ import annotations
@@ -227,37 +227,38 @@ class DatasetStatistics(_Indexed):
 
 
 class _RecentFiles:
-    """The statistics of the files last read or written, keyed by path and by the SHA-256
-    of the file's bytes (10 ms per 15 MB; parsing them takes 150-500 ms), so a file changed
-    in any way since, even within one timestamp tick and at the same size, is parsed
-    again. Bounded in file bytes (a parsed file takes ~4x its size in memory) and entries;
+    """The statistics of the files last read or written, keyed by the SHA-256 of the
+    file's bytes (10 ms per 15 MB; parsing them takes 150-500 ms): a file changed in any
+    way since, even within one timestamp tick and at the same size, is parsed again, and a
+    file moved unchanged (the launcher promotes outputs from a staging directory) is not.
+    Bounded in file bytes (a parsed file takes ~4x its size in memory) and entries;
     thread-safe."""
 
     MAX_BYTES = 64 << 20
     MAX_ENTRIES = 8
 
     def __init__(self):
-        self._entries: OrderedDict[str, tuple[bytes, int, DatasetStatistics]] = OrderedDict()
+        self._entries: OrderedDict[bytes, tuple[int, DatasetStatistics]] = OrderedDict()
         self._lock = threading.Lock()
 
-    def get(self, path: str, data: bytes) -> DatasetStatistics | None:
+    def get(self, data: bytes) -> DatasetStatistics | None:
         digest = hashlib.sha256(data).digest()
         with self._lock:
-            entry = self._entries.get(path)
-            if entry is None or entry[0] != digest:
+            entry = self._entries.get(digest)
+            if entry is None:
                 return None
-            self._entries.move_to_end(path)
-            return entry[2]
+            self._entries.move_to_end(digest)
+            return entry[1]
 
-    def put(self, path: str, data: bytes, stats: DatasetStatistics) -> None:
+    def put(self, data: bytes, stats: DatasetStatistics) -> None:
+        if len(data) > self.MAX_BYTES:
+            return
         digest = hashlib.sha256(data).digest()
         with self._lock:
-            self._entries.pop(path, None)
-            if len(data) > self.MAX_BYTES:
-                return
-            self._entries[path] = (digest, len(data), stats)
+            self._entries.pop(digest, None)
+            self._entries[digest] = (len(data), stats)
             while (len(self._entries) > self.MAX_ENTRIES
-                   or sum(e[1] for e in self._entries.values()) > self.MAX_BYTES):
+                   or sum(size for size, _ in self._entries.values()) > self.MAX_BYTES):
                 self._entries.popitem(last=False)
 
     def clear(self) -> None:
@@ -286,7 +287,7 @@ def save_statistics(stats: DatasetStatistics, split_dir: str) -> str:
     with open(path, "wb") as f:
         f.write(data)
     if b"null" not in data:  # None fields are left out: a null is a NaN or Inf made null
-        _recent.put(os.path.abspath(path), data, stats)
+        _recent.put(data, stats)
     return path
 
 
@@ -305,12 +306,11 @@ def load_statistics(split_dir: str) -> DatasetStatistics:
     try:
         with open(path, "rb") as f:
             data = f.read()
-        key = os.path.abspath(path)
-        stats = _recent.get(key, data)
+        stats = _recent.get(data)
         if stats is None:
             with gc_paused():
                 stats = DatasetStatistics.model_validate_json(data)
-            _recent.put(key, data, stats)
+            _recent.put(data, stats)
         return stats
     except FileNotFoundError as e:
         raise DataError(f"statistics file {path} does not exist.", uri=split_dir,

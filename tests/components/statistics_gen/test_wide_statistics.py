@@ -119,6 +119,19 @@ def test_a_statistics_file_changed_in_place_is_parsed_again(tmp_path, monkeypatc
 
 
 @pytest.mark.unit
+def test_statistics_moved_unchanged_are_not_parsed_again(tmp_path, monkeypatch):
+    # The launcher writes outputs into .staging/<token>/ and then moves them into place:
+    # the reader of the final path gets the object the writer saved.
+    stats = _stats(_wide_table(20, 6, 6))
+    save_statistics(stats, str(tmp_path / "staging" / "Split-train"))
+    os.makedirs(tmp_path / "final")
+    os.replace(tmp_path / "staging" / "Split-train", tmp_path / "final" / "Split-train")
+    parses = _CountingParses(monkeypatch)
+    assert load_statistics(str(tmp_path / "final" / "Split-train")) is stats
+    assert parses.count == 0
+
+
+@pytest.mark.unit
 def test_handed_over_statistics_equal_the_parsed_file_and_cannot_be_changed(tmp_path):
     stats = _stats(_wide_table(30, 10, 4))
     path = save_statistics(stats, str(tmp_path))
