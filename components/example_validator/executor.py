@@ -17,7 +17,11 @@ from gristmill.components.framework.anomalies import (
     validate_statistics,
 )
 from gristmill.components.framework.executor import BaseExecutor
-from gristmill.components.framework.statistics_model import DatasetStatistics, load_statistics
+from gristmill.components.framework.statistics_model import (
+    DatasetStatistics,
+    gc_paused,
+    load_statistics,
+)
 from gristmill.metadata.errors import ConfigError
 from gristmill.metadata.standard_artifacts import ExampleAnomalies, ExampleStatistics
 
@@ -58,11 +62,12 @@ class ExampleValidatorExecutor(BaseExecutor):
         from gristmill.components.framework.data_schema import load_schema
 
         statistics = input_dict["statistics"][0]
-        schema = load_schema(input_dict["schema"][0].uri)
         previous = _first(input_dict, "previous_statistics")
         serving = _first(input_dict, "serving_statistics")
         output = output_dict["anomalies"][0]
         splits = [s for s in statistics.splits if s not in exec_properties.exclude_splits]
+        with gc_paused():  # a model per column of the schema, acyclic
+            schema = load_schema(input_dict["schema"][0].uri)
         results = [validate_statistics(load_statistics(statistics.split_uri(split)), schema,
                                        previous=_previous_stats(previous, split),
                                        serving=_serving_stats(serving, split, exec_properties))

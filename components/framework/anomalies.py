@@ -334,8 +334,9 @@ def validate_statistics(stats: DatasetStatistics, schema: DataSchema,
         found.append(make_anomaly("DATASET_LOW_NUM_EXAMPLES", None, f"{stats.num_examples} rows; "
                               f"the schema requires at least {schema.min_examples}.",
                               count=stats.num_examples))
+    in_schema = {spec.name for spec in schema.features}  # DataSchema.feature: ~30 us a call
     for name in stats.feature_names:
-        if schema.feature(name) is None:
+        if name not in in_schema:
             found.append(make_anomaly("SCHEMA_NEW_COLUMN", name, f"column {name!r} is not in the "
                                   f"schema.", count=stats.feature(name).num_present))
     for spec in schema.features:

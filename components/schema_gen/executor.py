@@ -27,13 +27,14 @@ class SchemaGenExecutor(BaseExecutor):
     """Reads every non-excluded split's statistics and writes ``schema.yaml``."""
 
     def Do(self, input_dict, output_dict, exec_properties: SchemaGenParameters) -> None:
-        from gristmill.components.framework.statistics_model import load_statistics
+        from gristmill.components.framework.statistics_model import gc_paused, load_statistics
 
         statistics = input_dict["statistics"][0]
         splits = [s for s in statistics.splits if s not in exec_properties.exclude_splits]
         stats = [load_statistics(statistics.split_uri(s)) for s in splits]
-        schema = infer_schema(stats, exec_properties)
-        save_schema(schema, output_dict["schema"][0].uri)
+        with gc_paused():  # ~20 objects per column, acyclic: collections were half the time
+            schema = infer_schema(stats, exec_properties)
+            save_schema(schema, output_dict["schema"][0].uri)
         self.context.log_metrics({"num_features": float(len(schema.features))})
 
 

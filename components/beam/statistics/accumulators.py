@@ -153,6 +153,41 @@ class NumericAccumulator:
             self.sketch.merge(other.sketch)
 
 
+def add_plain_columns(accs: list[NumericAccumulator], x: np.ndarray, rate: float,
+                      seeds: list[int]) -> None:
+    """Add one batch of several columns without nulls, the rows of ``x`` (C-contiguous
+    float64, at least one column), to their accumulators ``accs``.
+
+    The figures of :meth:`NumericAccumulator.add` column by column, each reduction made
+    once for all columns: along contiguous rows, numpy reduces each row exactly as it
+    reduces that row alone, so every figure is bit-identical. A column holding NaN, an
+    infinity or a value beyond 2**400, or whose accumulator is already scaled, goes
+    through :meth:`~NumericAccumulator.add` itself.
+    """
+    n = x.shape[1]
+    with np.errstate(over="ignore", invalid="ignore"):  # columns with Inf/NaN: add() below
+        totals = x.sum(axis=1)
+        lows, highs = x.min(axis=1), x.max(axis=1)
+        means = totals / n
+        dev = x - means[:, None]
+        np.multiply(dev, dev, out=dev)
+        plain = (np.isfinite(totals) & (np.abs(lows) <= _SAFE_MAGNITUDE)
+                 & (np.abs(highs) <= _SAFE_MAGNITUDE)).tolist()
+    figures = zip(means.tolist(), dev.sum(axis=1).tolist(),
+                  (n - np.count_nonzero(x, axis=1)).tolist(), lows.tolist(), highs.tolist(),
+                  strict=True)
+    for j, (acc, (mean, m2, zeros, low, high)) in enumerate(zip(accs, figures, strict=True)):
+        if not plain[j] or acc.scale != 1.0:
+            acc.add(x[j], None, rate, seeds[j])
+            continue
+        acc.n, acc.mean, acc.m2 = _chan(acc.n, acc.mean, acc.m2, n, mean, m2)
+        acc.zeros += zeros
+        acc.min, acc.max = min(acc.min, low), max(acc.max, high)
+        if acc.sketch is None:
+            acc.sketch = QuantileSketch(acc.kll_k)
+        acc.sketch.update(_sample(x[j], rate, seeds[j]))
+
+
 def _seed(sketch: DistinctSketch, counts: dict) -> None:
     """Add the distinct values of an exact count to ``sketch``."""
     if counts:

@@ -9,6 +9,7 @@ accumulator into the pydantic models of :mod:`components.statistics_model`.
 
 from __future__ import annotations
 
+import pickle
 from dataclasses import dataclass, field
 
 import apache_beam as beam
@@ -19,7 +20,9 @@ import pyarrow.compute as pc
 from gristmill.components.beam.statistics.accumulators import (
     NumericAccumulator,
     StringAccumulator,
+    add_plain_columns,
 )
+from gristmill.components.framework.statistics_model import gc_paused
 
 ALL_SLICE = "All"
 OTHER_SLICE_VALUE = "__OTHER__"
@@ -186,13 +189,40 @@ def add_batch(acc: DatasetAccumulator, batch: pa.RecordBatch, config: StatsConfi
     # per column, quadratic in the number of columns (18 s for 5,000 columns)
     positions = {name: i for i, name in enumerate(batch.schema.names)}
     names = config.features if config.features is not None else list(positions)
+    plain = []  # numeric columns without nulls: added all at once
     for index, name in enumerate(names):
         if name not in positions:
             continue
         column = batch.column(positions[name])
         if name not in acc.features:
             acc.features[name] = _new_feature(name, column.type, config)
-        add_column(acc.features[name], column, w, config, seed * 1_000_003 + index)
+        feature = acc.features[name]
+        if w is None and batch.num_rows and _is_plain_numeric(feature, column):
+            plain.append((feature, column, seed * 1_000_003 + index))
+        else:
+            add_column(feature, column, w, config, seed * 1_000_003 + index)
+    if plain:
+        _add_plain_numeric(plain, batch.num_rows, config)
+
+
+def _is_plain_numeric(feature: FeatureAccumulator, column: pa.Array) -> bool:
+    return (feature.kind == "numeric" and not feature.is_list and not column.null_count
+            and (pa.types.is_floating(column.type) or pa.types.is_integer(column.type)))
+
+
+def _add_plain_numeric(plain: list[tuple[FeatureAccumulator, pa.Array, int]], rows: int,
+                       config: StatsConfig) -> None:
+    """What :func:`add_column` does to each of ``plain``, in one numpy reduction per
+    figure for all of them (see :func:`add_plain_columns`)."""
+    x = np.empty((len(plain), rows))
+    for j, (feature, column, _) in enumerate(plain):
+        x[j] = column.to_numpy(zero_copy_only=False)  # ints: the cast astype(float64) makes
+        feature.present += rows
+        feature.num_values += rows
+        feature.min_values = 1 if feature.min_values is None else min(feature.min_values, 1)
+        feature.max_values = 1 if feature.max_values is None else max(feature.max_values, 1)
+    add_plain_columns([feature.values for feature, _, _ in plain], x, config.sample_rate,
+                      [seed for _, _, seed in plain])
 
 
 def _slice_batches(batch: pa.RecordBatch, feature: str):
@@ -219,27 +249,50 @@ class StatsCombineFn(beam.CombineFn):
     def create_accumulator(self) -> dict[str, DatasetAccumulator]:
         return {ALL_SLICE: DatasetAccumulator()}
 
-    def add_input(self, acc: dict[str, DatasetAccumulator], element) -> dict:
+    def add_input(self, acc: dict[str, DatasetAccumulator] | bytes, element) -> dict:
         seed, batch = element
-        add_batch(acc[ALL_SLICE], batch, self.config, seed)
-        for feature in self.config.slice_features:
-            for name, part in _slice_batches(batch, feature):
-                add_batch(acc.setdefault(name, DatasetAccumulator()), part, self.config, seed)
+        acc = unpacked(acc)
+        with gc_paused():  # the first batch makes several objects per column
+            add_batch(acc[ALL_SLICE], batch, self.config, seed)
+            for feature in self.config.slice_features:
+                for name, part in _slice_batches(batch, feature):
+                    add_batch(acc.setdefault(name, DatasetAccumulator()), part, self.config,
+                              seed)
         return acc
+
+    def compact(self, acc: dict[str, DatasetAccumulator] | bytes) -> bytes:
+        """The accumulator pickled as one ``bytes``, as Beam ships it between stages.
+
+        Beam's state cache sizes what it holds object by object (0.2 s for the accumulators
+        of 5,000 columns); one ``bytes`` it sizes at once. Every other method takes either
+        form.
+        """
+        if isinstance(acc, bytes):
+            return acc
+        with gc_paused():
+            return pickle.dumps(acc, protocol=pickle.HIGHEST_PROTOCOL)
 
     def merge_accumulators(self, accumulators) -> dict[str, DatasetAccumulator]:
         accumulators = iter(accumulators)
-        merged = next(accumulators)
+        merged = unpacked(next(accumulators))
         for acc in accumulators:
-            for name, dataset in acc.items():
+            for name, dataset in unpacked(acc).items():
                 if name in merged:
                     merged[name].merge(dataset)
                 else:
                     merged[name] = dataset
         return merged
 
-    def extract_output(self, acc: dict[str, DatasetAccumulator]) -> dict:
-        return cap_slices(acc, self.config)
+    def extract_output(self, acc: dict[str, DatasetAccumulator] | bytes) -> dict:
+        return cap_slices(unpacked(acc), self.config)
+
+
+def unpacked(acc: dict[str, DatasetAccumulator] | bytes) -> dict[str, DatasetAccumulator]:
+    """An accumulator from :meth:`StatsCombineFn.compact` unpickled; others as they are."""
+    if not isinstance(acc, bytes):
+        return acc
+    with gc_paused():
+        return pickle.loads(acc)
 
 
 def cap_slices(acc: dict[str, DatasetAccumulator], config: StatsConfig) -> dict:

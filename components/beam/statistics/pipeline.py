@@ -15,7 +15,7 @@ import pyarrow.parquet as pq
 from gristmill.components.beam import arrow_coder  # noqa: F401  (registers the batch coder)
 from gristmill.components.beam.hashing import hash_bytes
 from gristmill.components.beam.pipeline import make_beam_pipeline
-from gristmill.components.beam.statistics.combine import StatsCombineFn, StatsConfig
+from gristmill.components.beam.statistics.combine import StatsCombineFn, StatsConfig, unpacked
 from gristmill.components.beam.statistics.output import dataset_statistics
 from gristmill.metadata.errors import DataError
 
@@ -45,10 +45,19 @@ class ReadRowGroups(beam.DoFn):
                             uri=path, fix="regenerate the Examples artifact") from e
 
 
-def _write_split(accumulators, split: str, split_dir: str, config: StatsConfig) -> str:
+class _PackedStatsCombineFn(StatsCombineFn):
+    """:class:`StatsCombineFn` whose output is the final accumulators pickled as one
+    ``bytes`` (see :meth:`StatsCombineFn.compact`): ``CombineGlobally`` hands its output on
+    as a side input, which Beam's state cache sizes object by object."""
+
+    def extract_output(self, acc) -> bytes:
+        return self.compact(super().extract_output(acc))
+
+
+def _write_split(packed: bytes, split: str, split_dir: str, config: StatsConfig) -> str:
     from gristmill.components.framework.statistics_model import save_statistics
 
-    return save_statistics(dataset_statistics(split, accumulators, config), split_dir)
+    return save_statistics(dataset_statistics(split, unpacked(packed), config), split_dir)
 
 
 def run_statistics_pipeline(plans: dict[str, tuple[list, StatsConfig]],
@@ -70,5 +79,5 @@ def run_statistics_pipeline(plans: dict[str, tuple[list, StatsConfig]],
                  | f"RowGroups[{split}]" >> beam.Create(tasks)
                  | f"Read[{split}]" >> beam.ParDo(ReadRowGroups(columns, batch_size))
                  .with_output_types(tuple[int, pa.RecordBatch])
-                 | f"Statistics[{split}]" >> beam.CombineGlobally(StatsCombineFn(config))
+                 | f"Statistics[{split}]" >> beam.CombineGlobally(_PackedStatsCombineFn(config))
                  | f"Write[{split}]" >> beam.Map(_write_split, split, split_uri(split), config))
