@@ -78,6 +78,8 @@ def build_parser() -> argparse.ArgumentParser:
     ui.add_argument("--port", type=int, default=5000, help="port to serve on")
     ui.add_argument("--host", default="127.0.0.1", help="bind address (loopback: this host only)")
     ui.add_argument("--tracking-uri", help="default: sqlite under GRISTMILL_HOME")
+    ui.add_argument("--verbose", action="store_true",
+                    help="show MLflow's own output (default: GRISTMILL_HOME/logs/ui.log)")
 
     db = sub.add_parser("db", help="metadata database maintenance")
     db.add_argument("action", choices=["upgrade", "current"])

@@ -336,16 +336,27 @@ def cmd_ui(args) -> int:
     from gristmill.orchestrator.runner import default_tracking_uri
 
     tracking_uri = args.tracking_uri or default_tracking_uri()
+    quiet = not args.verbose and "MLFLOW_LOGGING_LEVEL" not in os.environ
+    if quiet:  # MLflow's INFO lines while it creates/upgrades its tables
+        os.environ["MLFLOW_LOGGING_LEVEL"] = "WARNING"
     replayed = prepare_ui(mirror_dir(), tracking_uri)  # repairs the store; never raises
+    if quiet:
+        del os.environ["MLFLOW_LOGGING_LEVEL"]  # the server's own log keeps its INFO lines
     if replayed:
         err.print(f"mirrored {replayed} pending run(s) into MLflow")
     command = ui_command(tracking_uri, args.host, args.port)
     # MLflow 3's server also starts a job runner (huey consumers, for GenAI scorers and trace
     # roll-ups; Gristmill uses none): ~1 process and 150+ MB more. Set it to true to keep it.
     os.environ.setdefault("MLFLOW_SERVER_ENABLE_JOB_EXECUTION", "false")
-    err.print(f"MLflow UI on http://{args.host}:{args.port}  (Ctrl-C to stop)")
-    os.execv(command[0], command)
-    return 0  # not reached
+    from gristmill.metadata.settings import gristmill_home
+    from gristmill.orchestrator import ui_server
+
+    log_path = None if args.verbose else gristmill_home() / "logs" / "ui.log"
+    if log_path is not None:
+        log_path.parent.mkdir(parents=True, exist_ok=True)
+        err.print(f"starting the MLflow UI (Ctrl-C to stop; its output: {log_path})")
+    return ui_server.serve(command, f"http://{args.host}:{args.port}", log_path,
+                           say=lambda line: print(line, flush=True))
 
 
 def cmd_db(args) -> int:

@@ -11,7 +11,7 @@ import stat
 import pytest
 from orchestrator_fakes import diamond, make_pipeline
 
-from gristmill.orchestrator import SequentialRunner
+from gristmill.orchestrator import SequentialRunner, ui_server
 from gristmill.orchestrator.mlflow_mirror import MlflowMirror
 from gristmill.orchestrator.mlflow_replay import read_events, replay_pending
 
@@ -129,7 +129,6 @@ def test_the_default_tracking_database_stays_inside_a_home_with_url_characters(t
 
 def test_gristmill_ui_starts_despite_a_broken_store_a_torn_journal_and_odd_metrics(
         tmp_path, home, monkeypatch):
-    import gristmill.orchestrator.cli_commands as commands
     from gristmill.orchestrator.cli import main
 
     (home / "mlflow.db").write_bytes(b"\x00" * 4096)  # a torn first write (full disk)
@@ -139,7 +138,7 @@ def test_gristmill_ui_starts_despite_a_broken_store_a_torn_journal_and_odd_metri
     _journal(folder, "r1", tracking, {"acc@5": 0.9, "f1 (macro)": 0.8, "accuracy": 0.7})
     (folder / "r0.ready").write_text('{"op": "start_pipel')
     started = []
-    monkeypatch.setattr(commands.os, "execv", lambda path, argv: started.append(argv))
+    monkeypatch.setattr(ui_server, "serve", lambda argv, url, log, say: started.append(argv) or 0)
 
     code = main(["ui", "--tracking-uri", tracking])
 

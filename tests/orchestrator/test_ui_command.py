@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import pytest
 
-from gristmill.orchestrator import cli_commands, mlflow_replay
+from gristmill.orchestrator import cli_commands, mlflow_replay, ui_server
 from gristmill.orchestrator.cli import main
 
 pytestmark = pytest.mark.unit
@@ -19,8 +19,8 @@ JOBS = "MLFLOW_SERVER_ENABLE_JOB_EXECUTION"
 def _start_ui(monkeypatch, tmp_path) -> tuple[list[str], str | None]:
     started: list[tuple[list[str], str | None]] = []
     monkeypatch.setattr(mlflow_replay, "prepare_ui", lambda *_args: 0)
-    monkeypatch.setattr(cli_commands.os, "execv", lambda path, argv: started.append(
-        (argv, cli_commands.os.environ.get(JOBS))))
+    monkeypatch.setattr(ui_server, "serve", lambda argv, url, log, say: started.append(
+        (argv, cli_commands.os.environ.get(JOBS))) or 0)
     assert main(["ui", "--tracking-uri", f"sqlite:///{tmp_path / 'mlflow.db'}"]) == 0
     assert len(started) == 1
     return started[0]
