@@ -11,6 +11,7 @@ import subprocess
 import sys
 import time
 import urllib.request
+from pathlib import Path
 
 import pytest
 
@@ -63,7 +64,7 @@ def test_ready_line_quiet_output_and_ctrl_c_stops_everything_within_5_s(tmp_path
     assert code == 0 and took <= 5.0, (code, took)
     time.sleep(0.2)
     left = [p for p in server_tree if os.path.exists(f"/proc/{p}")
-            and open(f"/proc/{p}/stat").read().rsplit(")", 1)[1].split()[0] != "Z"]
+            and Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"]
     assert left == [], f"still running after Ctrl-C: {left}"
     stdout = ui.stdout.read().decode() if ui.stdout else ""
     stderr = ui.stderr.read().decode()
