@@ -50,7 +50,19 @@ def _input_base(rows: int) -> str:
     return folder
 
 
-def _cold(root: str, input_base: str, env: dict[str, str]) -> dict:
+def _check_rows(result: dict, database: Path, rows: int) -> None:
+    """Refuse a run whose ExampleGen did not ingest every generated row."""
+    from gristmill.metadata.store import open_store
+
+    (node,) = [c for c in result["components"] if c["name"] == "CsvExampleGen"]
+    with open_store(f"sqlite:///{database}") as store:
+        (examples,) = store.get_artifacts([node["outputs"]["examples"][0]["id"]])
+    counted = sum(dict(examples.get_property("row_counts")).values())
+    if counted != rows:
+        raise RuntimeError(f"CsvExampleGen ingested {counted} rows, expected {rows}")
+
+
+def _cold(root: str, input_base: str, env: dict[str, str], rows: int) -> dict:
     """One cold run in a fresh home: wall seconds and seconds per node."""
     home = Path(tempfile.mkdtemp(prefix="gristmill-s3-taxi-bench-"))
     env = {**env, "GRISTMILL_HOME": str(home), "GRISTMILL_MLFLOW_MIRROR": "off"}
@@ -60,6 +72,7 @@ def _cold(root: str, input_base: str, env: dict[str, str]) -> dict:
     if result["status"] != "COMPLETE":
         raise RuntimeError(f"{root}: run ended {result['status']}")
     nodes = {c["name"]: c["seconds"] for c in result["components"]}
+    _check_rows(result, home / "metadata.db", rows)
     shutil.rmtree(home, ignore_errors=True)
     return {"seconds": result["seconds"], "wall_seconds": round(wall, 2), "nodes": nodes}
 
@@ -82,7 +95,7 @@ def run(args) -> dict:
             for kind in order:
                 root = tempfile.mkdtemp(prefix="gristmill-local-root-") if kind == "local" \
                     else f"s3://{bucket}/taxi-{attempt}"
-                runs[kind].append(_cold(root, input_base, env))
+                runs[kind].append(_cold(root, input_base, env, args.rows))
                 if kind == "local":
                     shutil.rmtree(root, ignore_errors=True)
         pages = client.get_paginator("list_objects_v2").paginate(Bucket=bucket)
