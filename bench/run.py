@@ -31,6 +31,7 @@ BENCHMARKS = {
     "wide": ("wide_bench", "StatisticsGen+SchemaGen+ExampleValidator on 5,000 x 100"),
     "s3": ("s3_bench", "penguin with its root on an S3 server vs a local root, cold and cached"),
     "capacity": ("capacity_bench", "CPU-s per row of ExampleGen/StatisticsGen/Transform, shuffle"),
+    "s3-taxi": ("s3_taxi_bench", "taxi rows: StatisticsGen/Transform on an S3 root vs local"),
     "ray": ("ray_bench", "penguin on a 2-node local Ray cluster vs LocalDagRunner (per node)"),
     "scaling": ("scaling_bench", "StatisticsGen, Transform, ExampleGen: 1 worker vs N"),
     "ui": ("ui_bench", "gristmill ui: seconds until /health answers, memory of its processes"),

@@ -9,7 +9,6 @@ what those nodes produced.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Mapping, Sequence, Set
 from dataclasses import dataclass, field
 from typing import Any
@@ -158,6 +157,7 @@ def resolve_intact(component: Resolver, store: MetadataStore, pipeline_name: str
     store, so later runs skip it too; explain only reads. ``roots``: where picked artifacts
     may lie (the run's root and Importer sources); one outside is refused before it is read.
     """
+    from gristmill.orchestrator import object_store
     from gristmill.orchestrator.launcher import verify_intact
 
     excluded: set[int] = set()
@@ -184,7 +184,7 @@ def resolve_intact(component: Resolver, store: MetadataStore, pipeline_name: str
                        f"{'Retired it' if retire else 'The run will retire it'} and "
                        "resolved again without it.")
         if retire:
-            gone = not os.path.exists(artifact.uri)
+            gone = not object_store.exists(artifact.uri)  # a listing for s3://, gs://...
             store.set_artifact_state(
                 artifact.id, ArtifactState.DELETED if gone else ArtifactState.ABANDONED)
 

@@ -3,7 +3,8 @@
 The hello pipeline runs with its root on the server: outputs land under each execution's
 own prefix, a second run is fully cached without downloading anything, inputs read from the
 store are downloaded once and checked against their content fingerprint, and damaged objects
-are detected (missing: DELETED, changed: ABANDONED) and rebuilt.
+are detected (missing: DELETED, changed: ABANDONED, by the cache check and by a Resolver)
+and rebuilt or passed over.
 """
 
 from __future__ import annotations
@@ -287,3 +288,32 @@ def test_a_download_that_loses_the_race_to_another_process_keeps_the_first_copy(
     object_store._download(examples, target)  # a second process finishing later
     assert fingerprint_path(target) == examples.fingerprint
     assert [p for p in os.listdir(os.path.dirname(target)) if p.startswith(".download")] == []
+
+
+@pytest.mark.parametrize(("damage", "expected"), [("rewrite", ArtifactState.ABANDONED),
+                                                  ("delete", ArtifactState.DELETED)])
+def test_a_resolver_retires_a_damaged_remote_model_as_abandoned_or_deleted(
+        bucket, s3_endpoint, run_hello, damage, expected):
+    """The Resolver told DELETED from ABANDONED by ``os.path.exists(uri)``, which is always
+    False for an ``s3://`` URI: a rewritten remote model was marked DELETED."""
+    from gristmill.metadata.standard_artifacts import Model
+    from gristmill.orchestrator import Channel, Pipeline, Resolver
+
+    root = f"s3://{bucket}/hello"
+    model = run_hello(root).node("FitLine").outputs["model"][0]
+    prefix = model.uri.removeprefix(f"s3://{bucket}/") + "/"
+    keys = [k for k in object_keys(s3_endpoint, bucket, prefix) if not k.endswith("/")]
+    for key in keys:
+        if damage == "rewrite":
+            s3_client(s3_endpoint).put_object(Bucket=bucket, Key=key, Body=b'{"a": 0}')
+        else:
+            s3_client(s3_endpoint).delete_object(Bucket=bucket, Key=key)
+
+    resolver = Resolver(model=Channel(type=Model)).with_id("latest_model")
+    result = LocalDagRunner(mirror_mlflow=False).run(Pipeline(
+        "hello", [resolver], root=root, metadata_url=run_hello.url, tracking_uri=""),
+        allow_shared_name=True)  # the hello pipeline's history, read by a lone Resolver
+    assert result.status == "COMPLETE"
+    assert result.node("latest_model").outputs["model"] == []
+    with open_store(run_hello.url) as store:
+        assert store.get_artifacts([model.id])[0].state is expected
