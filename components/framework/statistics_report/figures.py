@@ -99,9 +99,9 @@ def _split_figures(f: FeatureStatistics, categories) -> dict[str, Any]:
     if f.numeric is not None:
         n = f.numeric
         values = f.num_values or f.num_present
-        row.update(mean=rounded(n.mean), std=rounded(n.std_dev), min=rounded(n.min),
-                   median=rounded(n.median), max=rounded(n.max),
-                   zeros_pct=rounded(100.0 * n.num_zeros / values) if values else None,
+        row.update(zip(("mean", "std", "min", "median", "max"),
+                       rounded_all((n.mean, n.std_dev, n.min, n.median, n.max)), strict=True))
+        row.update(zeros_pct=rounded(100.0 * n.num_zeros / values) if values else None,
                    nonfinite=n.num_nan + n.num_pos_inf + n.num_neg_inf)
         if len(n.quantiles) == 101:
             row["q"] = rounded_all([n.quantiles[r] for r in QUANTILE_RANKS])
