@@ -20,6 +20,11 @@ from gristmill.components.framework.statistics_model import (
     FeatureStatistics,
     Histogram,
 )
+from gristmill.components.framework.statistics_report.batch import (
+    histogram_counts,
+    histogram_pairs,
+    pair_distances,
+)
 
 #: The splits compared in the overview's distance columns when both exist.
 CATEGORY_PREFERRED_SPLITS = ("train", "eval")
@@ -35,6 +40,12 @@ def rounded(value: float | None, digits: int = 7) -> float | None:
     if value is None or not math.isfinite(value):
         return None
     return float(f"{value:.{digits}g}")
+
+
+def rounded_all(values: Sequence[float]) -> list[float | None]:
+    """:func:`rounded` of each value (7 digits), without a call per value."""
+    isfinite = math.isfinite
+    return [float(f"{v:.7g}") if v is not None and isfinite(v) else None for v in values]
 
 
 def compared_splits(splits: Sequence[str]) -> tuple[str, str] | None:
@@ -88,12 +99,12 @@ def _split_figures(f: FeatureStatistics, categories) -> dict[str, Any]:
     if f.numeric is not None:
         n = f.numeric
         values = f.num_values or f.num_present
-        row.update(mean=rounded(n.mean), std=rounded(n.std_dev), min=rounded(n.min),
-                   median=rounded(n.median), max=rounded(n.max),
-                   zeros_pct=rounded(100.0 * n.num_zeros / values) if values else None,
+        row.update(zip(("mean", "std", "min", "median", "max"),
+                       rounded_all((n.mean, n.std_dev, n.min, n.median, n.max)), strict=True))
+        row.update(zeros_pct=rounded(100.0 * n.num_zeros / values) if values else None,
                    nonfinite=n.num_nan + n.num_pos_inf + n.num_neg_inf)
         if len(n.quantiles) == 101:
-            row["q"] = [rounded(n.quantiles[r]) for r in QUANTILE_RANKS]
+            row["q"] = rounded_all([n.quantiles[r] for r in QUANTILE_RANKS])
     if f.string is not None:
         row["avg_len"] = rounded(f.string.avg_length)
     if categories is not None:
@@ -105,13 +116,9 @@ def _split_figures(f: FeatureStatistics, categories) -> dict[str, Any]:
     return row
 
 
-def _histogram_figures(per_split: dict[str, FeatureStatistics]) -> dict[str, Any] | None:
-    """Every split's equal-width histogram re-binned onto common edges between the real
-    minimum and maximum over the splits."""
-    hists = {s: f.numeric.histogram("standard") for s, f in per_split.items()
-             if f.numeric is not None and f.numeric.histogram("standard") is not None}
-    if not hists:
-        return None
+def _common_edges(hists: dict[str, Histogram]) -> list[float] | None:
+    """Equal-width edges between the real minimum and maximum over the splits' histograms,
+    as many buckets as the largest; ``None`` for a non-finite range."""
     low = min(b.low for h in hists.values() for b in h.buckets)
     high = max(b.high for h in hists.values() for b in h.buckets)
     buckets = max(len(h.buckets) for h in hists.values())
@@ -121,10 +128,35 @@ def _histogram_figures(per_split: dict[str, FeatureStatistics]) -> dict[str, Any
     edges = [low] if high <= low else \
         [low * (1 - i / buckets) + high * (i / buckets) for i in range(buckets)]
     edges.append(high)
-    counts = {s: [round(c, 3) for c in rebin(h, edges)] for s, h in hists.items()}
-    shares = [c / sum(v) for v in counts.values() if sum(v) > 0 for c in v]
-    skewed = len(edges) > 3 and max(shares, default=0.0) >= 0.5
-    return {"edges": [rounded(e) for e in edges], "counts": counts, "skewed": skewed}
+    return edges
+
+
+def _histogram_figures(features: list[dict[str, FeatureStatistics]]
+                       ) -> list[dict[str, Any] | None]:
+    """Per feature, every split's equal-width histogram re-binned onto common edges between
+    the real minimum and maximum over the splits (all features' re-binning at once)."""
+    plans: list = []
+    jobs: list[tuple[Histogram, list[float]]] = []
+    for per_split in features:
+        hists = {s: h for s, f in per_split.items()
+                 if f.numeric is not None and (h := f.numeric.histogram("standard")) is not None}
+        edges = _common_edges(hists) if hists else None
+        plans.append(None if edges is None else (list(hists), edges, len(jobs)))
+        if edges is not None:
+            jobs.extend((h, edges) for h in hists.values())
+    masses = histogram_counts([h for h, _ in jobs], [e for _, e in jobs], rebin)
+    out: list[dict[str, Any] | None] = []
+    for plan in plans:
+        if plan is None:
+            out.append(None)
+            continue
+        splits, edges, start = plan
+        counts = {s: [round(c, 3) for c in masses[start + k]] for k, s in enumerate(splits)}
+        # max(c / t) == max(c) / t: dividing by t > 0 keeps the order
+        skewed = len(edges) > 3 and any(max(v) / t >= 0.5 for v in counts.values()
+                                        if (t := sum(v)) > 0)
+        out.append({"edges": rounded_all(edges), "counts": counts, "skewed": skewed})
+    return out
 
 
 def _category_figures(cats: dict[str, tuple[list[tuple[str, float]], bool]]
@@ -140,21 +172,19 @@ def _category_figures(cats: dict[str, tuple[list[tuple[str, float]], bool]]
     return {"values": values, "counts": series}
 
 
-def _distribution_pair(a: FeatureStatistics, b: FeatureStatistics
-                       ) -> tuple[np.ndarray, np.ndarray] | None:
-    """Two aligned probability vectors: value shares of categorical features (an ``other``
-    cell holds what the top values leave), histogram mass on the joint bucket edges of
-    numeric ones."""
-    if a.string is not None and b.string is not None:
-        p, q = value_frequencies(a), value_frequencies(b)
-        keys = sorted(set(p) | set(q))
-        pv = [p.get(k, 0.0) for k in keys] + [max(0.0, 1.0 - sum(p.values()))]
-        qv = [q.get(k, 0.0) for k in keys] + [max(0.0, 1.0 - sum(q.values()))]
-        return np.array(pv), np.array(qv)
-    ha = a.numeric.histogram("standard") if a.numeric is not None else None
-    hb = b.numeric.histogram("standard") if b.numeric is not None else None
-    if ha is None or hb is None:
-        return None
+def _value_share_pair(a: FeatureStatistics, b: FeatureStatistics
+                      ) -> tuple[np.ndarray, np.ndarray]:
+    """Value shares of two categorical features on their joint values, plus an ``other``
+    cell holding what the top values leave."""
+    p, q = value_frequencies(a), value_frequencies(b)
+    keys = sorted(set(p) | set(q))
+    pv = [p.get(k, 0.0) for k in keys] + [max(0.0, 1.0 - sum(p.values()))]
+    qv = [q.get(k, 0.0) for k in keys] + [max(0.0, 1.0 - sum(q.values()))]
+    return np.array(pv), np.array(qv)
+
+
+def _histogram_pair(ha: Histogram, hb: Histogram) -> tuple[np.ndarray, np.ndarray] | None:
+    """Histogram mass on the joint bucket edges, normalised; ``None`` where a side is empty."""
     edges = joint_edges(ha, hb)
     if len(edges) < 2:
         return np.array([1.0]), np.array([1.0])
@@ -162,6 +192,43 @@ def _distribution_pair(a: FeatureStatistics, b: FeatureStatistics
     if p.sum() <= 0 or q.sum() <= 0:
         return None
     return p / p.sum(), q / q.sum()
+
+
+def _standard_histogram(f: FeatureStatistics) -> Histogram | None:
+    return f.numeric.histogram("standard") if f.numeric is not None else None
+
+
+def _distribution_pair(a: FeatureStatistics, b: FeatureStatistics
+                       ) -> tuple[np.ndarray, np.ndarray] | None:
+    """Two aligned probability vectors: value shares of categorical features (an ``other``
+    cell holds what the top values leave), histogram mass on the joint bucket edges of
+    numeric ones."""
+    if a.string is not None and b.string is not None:
+        return _value_share_pair(a, b)
+    ha, hb = _standard_histogram(a), _standard_histogram(b)
+    return None if ha is None or hb is None else _histogram_pair(ha, hb)
+
+
+def _all_distances(pairs: list[tuple[FeatureStatistics, FeatureStatistics] | None]
+                   ) -> list[dict[str, float | None]]:
+    """:func:`distances` of many feature pairs (``None``: not compared), the histograms'
+    re-binning and the divergences of all pairs computed together."""
+    vectors: list = [None] * len(pairs)
+    numeric: dict[int, tuple[Histogram, Histogram]] = {}
+    for i, pair in enumerate(pairs):
+        if pair is None:
+            continue
+        a, b = pair
+        if a.string is not None and b.string is not None:
+            vectors[i] = _value_share_pair(a, b)
+        elif (ha := _standard_histogram(a)) is not None and \
+                (hb := _standard_histogram(b)) is not None:
+            numeric[i] = (ha, hb)
+    for i, vector in zip(numeric, histogram_pairs(list(numeric.values()), _histogram_pair),
+                         strict=True):
+        vectors[i] = vector
+    return [{"linf": None, "js": None} if d is None else
+            {"linf": rounded(d[0]), "js": rounded(d[1])} for d in pair_distances(vectors)]
 
 
 def rebin(hist: Histogram, edges: Sequence[float]) -> list[float]:
@@ -215,9 +282,9 @@ def js_divergence(p: np.ndarray, q: np.ndarray) -> float:
     return max(0.0, min(1.0, 0.5 * kl(p) + 0.5 * kl(q)))
 
 
-def feature_figures(name: str, per_split: dict[str, FeatureStatistics],
-                    compared: tuple[str, str] | None) -> dict[str, Any]:
-    """The JSON object of one feature: its type, per-split figures, charts, distances."""
+def _feature_head(name: str, per_split: dict[str, FeatureStatistics]
+                  ) -> tuple[dict[str, Any], bool]:
+    """A feature's JSON object up to its charts, and whether it gets a histogram."""
     first = next(iter(per_split.values()))
     cats = {s: c for s, f in per_split.items() if (c := _categories(f)) is not None}
     kind = ("categorical" if cats and len(cats) == len(per_split) else
@@ -229,13 +296,32 @@ def feature_figures(name: str, per_split: dict[str, FeatureStatistics],
     if kind == "categorical":
         out["cats"] = _category_figures(cats)
         out["int_categories"] = first.string is None
-    if kind in ("numeric", "categorical") and first.numeric is not None:
-        out["hist"] = _histogram_figures(per_split)
-    if compared and all(s in per_split for s in compared):
-        out.update(distances(per_split[compared[0]], per_split[compared[1]]))
-    else:
-        out.update(linf=None, js=None)
+    return out, kind in ("numeric", "categorical") and first.numeric is not None
+
+
+def all_feature_figures(features: list[tuple[str, dict[str, FeatureStatistics]]],
+                        compared: tuple[str, str] | None) -> list[dict[str, Any]]:
+    """:func:`feature_figures` of many features, their histograms and distances computed
+    together (:mod:`.batch`): the report's cost at 5,000 features."""
+    heads = [_feature_head(name, per_split) for name, per_split in features]
+    charted = [i for i, (_, hist) in enumerate(heads) if hist]
+    for i, hist in zip(charted, _histogram_figures([features[i][1] for i in charted]),
+                       strict=True):
+        heads[i][0]["hist"] = hist
+    pairs = [(per_split[compared[0]], per_split[compared[1]])
+             if compared and all(s in per_split for s in compared) else None
+             for _, per_split in features]
+    out = []
+    for (head, _), distance in zip(heads, _all_distances(pairs), strict=True):
+        head.update(distance)
+        out.append(head)
     return out
+
+
+def feature_figures(name: str, per_split: dict[str, FeatureStatistics],
+                    compared: tuple[str, str] | None) -> dict[str, Any]:
+    """The JSON object of one feature: its type, per-split figures, charts, distances."""
+    return all_feature_figures([(name, per_split)], compared)[0]
 
 
 def report_figures(stats: dict[str, DatasetStatistics]) -> dict[str, Any]:
@@ -244,11 +330,9 @@ def report_figures(stats: dict[str, DatasetStatistics]) -> dict[str, Any]:
     for s in stats.values():
         names.update(dict.fromkeys(s.feature_names))
     compared = compared_splits(list(stats))
-    features = []
-    for name in names:
-        per_split = {split: f for split, s in stats.items()
-                     if (f := s.feature(name)) is not None}
-        features.append(feature_figures(name, per_split, compared))
+    features = all_feature_figures(
+        [(name, {split: f for split, s in stats.items() if (f := s.feature(name)) is not None})
+         for name in names], compared)
     return {"splits": {split: {"examples": s.num_examples, "features": len(s.features),
                                "weighted_examples": s.weighted_num_examples,
                                "quantile_sample_rate": s.quantile_sample_rate}

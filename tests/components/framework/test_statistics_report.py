@@ -26,7 +26,12 @@ from gristmill.components.framework.statistics_model import (
     rebin_histogram,
 )
 from gristmill.components.framework.statistics_report import render_statistics_report
-from gristmill.components.framework.statistics_report.figures import rebin
+from gristmill.components.framework.statistics_report.batch import histogram_counts
+from gristmill.components.framework.statistics_report.figures import (
+    all_feature_figures,
+    distances,
+    rebin,
+)
 
 
 def _stats(split: str, table: pa.Table):
@@ -196,6 +201,49 @@ def test_numpy_rebin_equals_rebin_histogram():
             Bucket(low=1.0, high=1.0, count=3.0)])
         edges = list(np.linspace(-6, 6, 9))
         assert rebin(hist, edges) == pytest.approx(rebin_histogram(hist, edges))
+
+
+def _random_histogram(rng, kind: int) -> list[tuple[float, float, float]]:
+    """Buckets of a random histogram: equal width on a random range (0), a point mass (1),
+    an empty split (2: zero counts), a point among buckets (3), more buckets (4)."""
+    low, width = rng.uniform(-50, 50), rng.uniform(0.1, 80)
+    n = 13 if kind == 4 else 10
+    cuts = [low + width * i / n for i in range(n + 1)]
+    buckets = [(lo, hi, float(rng.integers(0, 30))) for lo, hi in zip(cuts[:-1], cuts[1:],
+                                                                      strict=True)]
+    if kind == 1:
+        return [(low, low, float(rng.integers(1, 9)))]
+    if kind == 2:
+        return [(lo, hi, 0.0) for lo, hi, _ in buckets]
+    if kind == 3:
+        buckets[4] = (cuts[4], cuts[4], 5.0)
+    return buckets
+
+
+@pytest.mark.unit
+def test_batched_distances_and_rebinning_equal_the_per_feature_functions_bit_for_bit():
+    rng = np.random.default_rng(7)
+    pairs = []
+    for i in range(400):
+        kinds = rng.choice([0, 0, 0, 1, 2, 3, 4], 2)
+        shared = rng.random() < 0.2  # identical ranges: joint edges coincide
+        a = _random_histogram(rng, kinds[0])
+        b = [(lo, hi, float(rng.integers(0, 30))) for lo, hi, _ in a] if shared else \
+            _random_histogram(rng, kinds[1])
+        pairs.append((_numeric(f"x{i}", a), _numeric(f"x{i}", b)))
+    strings = _stats("train", pa.table({"s": ["a"] * 6 + ["b"] * 4}))
+    for other in (["a"] * 2 + ["b"] * 6 + ["c"] * 2, ["q"] * 3):
+        pairs.append((strings.feature("s"), _stats("eval", pa.table({"s": other})).feature("s")))
+    batched = all_feature_figures([(a.name, {"train": a, "eval": b}) for a, b in pairs],
+                                  ("train", "eval"))
+    expected = [distances(a, b) for a, b in pairs]
+    assert [{"linf": f["linf"], "js": f["js"]} for f in batched] == expected
+    assert sum(e["linf"] is None for e in expected) > 10  # empty splits compared
+    assert sum(e["js"] not in (None, 0.0) for e in expected) > 250
+    hists = [f.numeric.histogram("standard") for pair in pairs[:400] for f in pair]
+    edges = [np.linspace(rng.uniform(-60, 0), rng.uniform(0, 60), 11) for _ in hists]
+    assert histogram_counts(hists, edges, rebin) == [rebin(h, e) for h, e in
+                                                     zip(hists, edges, strict=True)]
 
 
 def _wide(n: int) -> DatasetStatistics:
