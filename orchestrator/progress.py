@@ -3,7 +3,10 @@
 A :class:`~gristmill.orchestrator.hooks.PipelineHooks` that keeps one line at the bottom of a
 terminal, redrawn a few times a second::
 
-    running 2/12: Trainer 41.3s, StatisticsGen 3.0s
+    running 2/12: Trainer 41.3s, StatisticsGen 3.0s 1.25M rows
+
+ExampleGen, StatisticsGen, Transform and BulkInferrer add the rows their Beam pipelines have
+processed so far (:mod:`gristmill.components.framework.row_progress`; in-process runners).
 
 Lines printed meanwhile (the per-component progress lines, log records) appear above it.
 When the console is not a terminal (a pipe, a file, CI logs) it prints nothing at all, and
@@ -21,10 +24,20 @@ from rich.console import Console
 from rich.live import Live
 from rich.text import Text
 
+from gristmill.components.framework import row_progress
 from gristmill.orchestrator.hooks import NodeResult, PipelineHooks, RunInfo
 
 #: Redraws per second (the elapsed times move by tenths).
 REFRESH_PER_SECOND = 4
+
+
+def rows_text(count: int) -> str:
+    """``9,876``, ``12.3k``, ``4.56M``: a row count the width of a few characters."""
+    if count < 10_000:
+        return f"{count:,}"
+    if count < 1_000_000:
+        return f"{count / 1000:.1f}k"
+    return f"{count / 1_000_000:.2f}M"
 
 
 class LiveProgress(PipelineHooks):
@@ -65,6 +78,9 @@ class LiveProgress(PipelineHooks):
             text.append(", " if i else "")
             text.append(node_id, style="cyan")
             text.append(f" {now - started:.1f}s")
+            counted = row_progress.rows(node_id)
+            if counted:
+                text.append(f" {rows_text(counted)} rows", style="dim")
         return text
 
     def __rich__(self) -> Text:

@@ -27,6 +27,7 @@ from gristmill.components.beam.pipeline import make_beam_pipeline
 from gristmill.components.bulk_inferrer.config import BulkInferrerParameters
 from gristmill.components.framework.blessing import blessing_verdict
 from gristmill.components.framework.executor import BaseExecutor
+from gristmill.components.framework.row_progress import RowCounter
 from gristmill.metadata.errors import ConfigError, DataError, ExecutorError
 from gristmill.metadata.standard_artifacts import (
     Examples,
@@ -117,11 +118,16 @@ def _run_beam(jobs: Sequence[tuple[str, str, str]], model_uri: str, beam_args: S
     import apache_beam as beam
 
     class InferFile(beam.DoFn):
+        def __init__(self):
+            self.progress = RowCounter()
+
         def setup(self):
             self.cache: dict = {}
 
         def process(self, job):
-            yield infer_file(*job, model_uri, self.cache)
+            rows = infer_file(*job, model_uri, self.cache)
+            self.progress.add(rows)
+            yield rows
 
     with make_beam_pipeline(beam_args) as p:
         _ = p | "Files" >> beam.Create(list(jobs)) | "Infer" >> beam.ParDo(InferFile())

@@ -25,6 +25,7 @@ from gristmill.components.beam.hashing import hash_rows
 from gristmill.components.beam.parquet_sink import SplitParquetWriter
 from gristmill.components.beam.pipeline import make_beam_pipeline
 from gristmill.components.example_gen.file_io import BAD_RECORD_SCHEMA, BadRecord, bad_records_batch
+from gristmill.components.framework.row_progress import RowCounter
 
 NAMESPACE = "gristmill.example_gen"
 BAD = "bad_records"
@@ -106,9 +107,11 @@ class AssignSplits(beam.DoFn):
     def __init__(self, routing: Routing):
         self.routing = routing
         self.counters = {s: Metrics.counter(NAMESPACE, f"rows:{s}") for s in routing.splits}
+        self.progress = RowCounter()
 
     def process(self, element):
         split, batch = element
+        self.progress.add(batch.num_rows)
         if self.routing.hash_buckets is None:
             self.counters[split].inc(batch.num_rows)
             yield split, batch

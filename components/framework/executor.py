@@ -107,7 +107,10 @@ class BaseExecutor:
     """
 
     def __init__(self, context: ExecutionContext):
+        from gristmill.components.framework import row_progress
+
         self.context = context
+        row_progress.begin(context.component_id)  # the live line's row counts (this thread)
 
     def Do(self, input_dict: dict[str, list[Artifact]], output_dict: dict[str, list[Artifact]],
            exec_properties: Any) -> None:

@@ -17,6 +17,7 @@ import pyarrow.parquet as pq
 
 from gristmill.components.beam import arrow_coder  # noqa: F401  (registers the batch coder)
 from gristmill.components.beam.hashing import hash_bytes
+from gristmill.components.framework.row_progress import RowCounter
 from gristmill.components.transform.analysis import AnalyzerSet, merge_into
 from gristmill.components.transform.files import (  # noqa: F401  (also this module's API)
     arrow_schema,
@@ -77,6 +78,7 @@ class TransformRowGroup(beam.DoFn):
         self.columns, self.batch_rows = columns, batch_rows
         self.stats_key = stats_key
         self._fitted: tuple[int, FittedTransform] | None = None
+        self.progress = RowCounter()
 
     def _transform(self, fitted_plan: tuple[dict, dict]) -> FittedTransform:
         if self._fitted is None or self._fitted[0] != id(fitted_plan):
@@ -98,6 +100,7 @@ class TransformRowGroup(beam.DoFn):
                     writer = writer or pq.ParquetWriter(out, table.schema)
                     writer.write_table(table)
                 rows += table.num_rows
+                self.progress.add(table.num_rows)
                 if self.stats_key is not None:
                     seed = int(hash_bytes(f"{name}:{index}") >> 2)
                     for chunk, part in enumerate(table.to_batches()):

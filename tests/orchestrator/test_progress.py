@@ -25,7 +25,7 @@ from rich.console import Console
 from gristmill.metadata.types import ExecutionState
 from gristmill.orchestrator import SequentialRunner
 from gristmill.orchestrator.hooks import NodeResult
-from gristmill.orchestrator.progress import LiveProgress
+from gristmill.orchestrator.progress import LiveProgress, rows_text
 
 
 def _node(node_id: str) -> NodeResult:
@@ -47,6 +47,23 @@ def test_line_names_the_running_components_with_their_elapsed_time(monkeypatch):
     assert live.line(now=104.0).plain == "running 2/3: waiting for the next component"
     live.after_node(None, _node("Pusher"), None)
     assert live.line(now=105.0).plain == "running 3/3: finishing"
+
+
+@pytest.mark.unit
+def test_line_adds_the_rows_a_beam_component_has_processed(monkeypatch):
+    from gristmill.components.framework import row_progress
+
+    live = LiveProgress(Console(file=io.StringIO()), total=2, enabled=False)
+    monkeypatch.setattr(time, "monotonic", lambda: 10.0)
+    live.before_node(None, _node("StatisticsGen_rows"), None)
+    live.before_node(None, _node("Trainer_rows"), None)
+    row_progress.begin("StatisticsGen_rows")
+    assert live.line(now=11.0).plain == "running 0/2: StatisticsGen_rows 1.0s, Trainer_rows 1.0s"
+    row_progress.RowCounter().add(1_250_000)
+    assert live.line(now=12.0).plain == \
+        "running 0/2: StatisticsGen_rows 2.0s 1.25M rows, Trainer_rows 2.0s"
+    assert [rows_text(n) for n in (0, 9_876, 12_345, 4_560_000)] == \
+        ["0", "9,876", "12.3k", "4.56M"]
 
 
 @pytest.mark.unit

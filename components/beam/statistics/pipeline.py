@@ -17,6 +17,7 @@ from gristmill.components.beam.hashing import hash_bytes
 from gristmill.components.beam.pipeline import make_beam_pipeline
 from gristmill.components.beam.statistics.combine import StatsCombineFn, StatsConfig, unpacked
 from gristmill.components.beam.statistics.output import dataset_statistics
+from gristmill.components.framework.row_progress import RowCounter
 from gristmill.metadata.errors import DataError
 
 
@@ -30,6 +31,7 @@ class ReadRowGroups(beam.DoFn):
     def __init__(self, columns: list[str] | None, batch_size: int):
         self.columns = columns
         self.batch_size = batch_size
+        self.progress = RowCounter()
 
     def process(self, task):
         path, row_group = task
@@ -39,6 +41,7 @@ class ReadRowGroups(beam.DoFn):
                                           columns=self.columns)
             for index, batch in enumerate(batches):
                 key = f"{os.path.basename(path)}:{row_group}:{index}"
+                self.progress.add(batch.num_rows)
                 yield int(hash_bytes(key) >> 2), batch
         except OSError as e:
             raise DataError(f"StatisticsGen: cannot read row group {row_group} of {path}: {e}.",
