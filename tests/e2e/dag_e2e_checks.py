@@ -6,9 +6,12 @@ the local reference run. Two runs of the same pipeline differ, by design, only i
 (2) measured durations (the Trainer's seconds per epoch, the InfraValidator's load time);
 (3) ids: process ids, ids the store assigns (artifact ids, in reports too, and the
 InfraValidator's ``model_name``, which is one), MLflow's per-save ``model_uuid``,
-``utc_time_created`` and ``model_size_bytes``. So before comparing, absolute paths under
-either home become ``<PATH>``, ``<number>s`` durations ``<DURATION>``, ``'id': <number>``
-in text ``id: <ID>``, and JSON/YAML keys and CSV columns holding (2) and (3) are dropped.
+``utc_time_created`` and ``model_size_bytes``; (4) run ids, which reports and the model card
+name, and so the fingerprints of those reports' artifacts, which the model card quotes. So
+before comparing, absolute paths under either home become ``<PATH>``, run ids ``<RUN>``,
+``blake2b:`` fingerprints ``<FINGERPRINT>`` (every file is compared itself),
+``<number>s`` durations ``<DURATION>``, ``'id': <number>`` in text ``id: <ID>``, and
+JSON/YAML keys and CSV columns holding (2) and (3) are dropped.
 Everything else (Parquet files, weights, statistics, metrics, schemas, reports) must be
 byte-identical; each difference is named.
 """
@@ -33,6 +36,9 @@ from gristmill.orchestrator.compiler import compile_pipeline
 _VOLATILE_KEY = re.compile(r"seconds|_time$|^time$|timestamp|time_created|uuid|size_bytes|"
                            r"^pid$|^id$|_id$|^model_name$")
 _DURATION = re.compile(r"\b\d+(?:\.\d+)?s\b")  # "loaded in 8.18s"
+# An input's content hash: its files are compared themselves, and some legitimately differ
+# (reports name their run), so the hash quoted by a later artifact (the model card) is masked.
+_FINGERPRINT = re.compile(r"blake2b:[0-9a-f]{16,64}")  # shown shortened in HTML
 _STORE_ID = re.compile(r"(['\"]|&#x27;|&quot;)id\1:\s*\d+")  # "{'id': 14, ..." in a report
 _TEXT_SUFFIXES = (".json", ".yaml", ".yml", ".txt", ".csv", ".html", ".md")
 NO_CACHE_TYPES = {"Resolver"}  # reads the store each run; the local runner never caches it
@@ -50,15 +56,18 @@ def _strip_volatile(value: Any) -> Any:
     return value
 
 
-def normalised(path: Path, homes: list[Path]) -> bytes:
-    """A file's bytes with home paths, durations and per-save ids taken out."""
+def normalised(path: Path, homes: list[Path], run_ids: tuple[str, ...] = ()) -> bytes:
+    """A file's bytes with home paths, run ids, durations and per-save ids taken out."""
     data = path.read_bytes()
     if path.suffix not in _TEXT_SUFFIXES and path.name != "MLmodel":
         return data
     text = data.decode("utf-8", errors="replace")
+    for run_id in sorted(run_ids, key=len, reverse=True):  # reports name their run
+        text = text.replace(run_id, "<RUN>")
     for home in homes:
         text = re.sub(re.escape(str(home)) + r"[^\s\"',)\]]*", "<PATH>", text)
     text = _DURATION.sub("<DURATION>", text)
+    text = _FINGERPRINT.sub("<FINGERPRINT>", text)
     with contextlib.suppress(ValueError, yaml.YAMLError):
         if path.suffix == ".json":
             return json.dumps(_strip_volatile(json.loads(text)), sort_keys=True).encode()
@@ -71,7 +80,8 @@ def normalised(path: Path, homes: list[Path]) -> bytes:
     return _STORE_ID.sub("id: <ID>", text).encode()
 
 
-def compare_trees(left: Path, right: Path, homes: list[Path]) -> list[str]:
+def compare_trees(left: Path, right: Path, homes: list[Path],
+                  run_ids: tuple[str, ...] = ()) -> list[str]:
     """Relative paths that differ (or exist on one side only) after normalising."""
     def files(root: Path) -> dict[str, Path]:
         if root.is_file():
@@ -81,7 +91,7 @@ def compare_trees(left: Path, right: Path, homes: list[Path]) -> list[str]:
     a, b = files(left), files(right)
     differ = sorted(set(a) ^ set(b))
     differ += [rel for rel in sorted(set(a) & set(b))
-               if normalised(a[rel], homes) != normalised(b[rel], homes)]
+               if normalised(a[rel], homes, run_ids) != normalised(b[rel], homes, run_ids)]
     return differ
 
 
@@ -106,7 +116,8 @@ def verify(pipeline_file: Path, params: list[str], local_home: Path, home: Path
     compiled = compile_pipeline(pipeline)
     nodes = {n: compiled.nodes[n].component.type_name for n in compiled.order}
     with _store(local_home) as store:
-        local = _outputs_by_node(store, _run_ids(store, pipeline.name)[0])
+        local_run = _run_ids(store, pipeline.name)[0]
+        local = _outputs_by_node(store, local_run)
     with _store(home) as store:
         runs = _run_ids(store, pipeline.name)
         if len(runs) != 2:
@@ -130,7 +141,8 @@ def verify(pipeline_file: Path, params: list[str], local_home: Path, home: Path
             continue
         for key in mine:
             for a, b in zip(mine[key], theirs[key], strict=True):
-                for rel in compare_trees(Path(a.uri), Path(b.uri), [home, local_home]):
+                for rel in compare_trees(Path(a.uri), Path(b.uri), [home, local_home],
+                                         (local_run, *runs)):
                     mismatches.append(f"{node}.{key}: {rel}")
     ok = len(complete) == len(nodes) and cached and not mismatches and \
         statuses == ["COMPLETE", "COMPLETE"]
