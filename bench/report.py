@@ -12,6 +12,8 @@ import platform
 import subprocess
 import sys
 
+from goals import render_goals
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 DOC = os.path.join(os.path.dirname(HERE), "docs", "benchmarks.md")
 _KEYS = ("seconds", "floor_seconds", "ratio", "peak_rss_mb")
@@ -26,23 +28,36 @@ def run_all(argv: list[str], suites: dict[str, dict[str, list[str]]]) -> int:
     chosen = suites[args.suite]
     if args.only:
         chosen = {k: v for k, v in chosen.items() if k in args.only.split(",")}
-    results = {}
-    for name, extra in chosen.items():
-        command = [sys.executable, os.path.join(HERE, "run.py"), name, "--json", *extra]
-        proc = subprocess.run(command, capture_output=True, text=True)
-        lines = proc.stdout.strip().splitlines()
-        try:
-            results[name] = {"command": " ".join(["python bench/run.py", name, "--json", *extra]),
-                             **json.loads(lines[-1])}
-        except (IndexError, ValueError):
-            tail = " | ".join(proc.stderr.strip().splitlines()[-3:])
-            results[name] = {"command": " ".join(command[1:]), "error": tail or "no output"}
-        print(json.dumps({name: results[name]}), flush=True)
+    results = {label: run_one(*_bench_and_args(label, spec)) for label, spec in chosen.items()}
     write_between_markers(args.output, render(results, args.suite))
     print(json.dumps({"name": "all", "suite": args.suite, "written": args.output,
                       "benchmarks": len(results),
                       "failed": [k for k, v in results.items() if "error" in v]}))
     return 0
+
+
+def _bench_and_args(label: str, spec: list[str] | tuple[str, list[str]]) -> tuple:
+    """``(label, benchmark, arguments)`` from a suite entry (see ``SUITES`` in run.py)."""
+    if isinstance(spec, tuple):
+        return label, spec[0], list(spec[1])
+    return label, label, list(spec)
+
+
+def run_one(label: str, bench: str, extra: list[str]) -> dict:
+    """Run one benchmark in its own process; its JSON plus the machine load around it."""
+    command = [sys.executable, os.path.join(HERE, "run.py"), bench, "--json", *extra]
+    load_before = round(os.getloadavg()[0], 2)
+    proc = subprocess.run(command, capture_output=True, text=True)
+    lines = proc.stdout.strip().splitlines()
+    shown = " ".join(["python bench/run.py", bench, "--json", *extra])
+    try:
+        result = {"command": shown, **json.loads(lines[-1])}
+    except (IndexError, ValueError):
+        tail = " | ".join(proc.stderr.strip().splitlines()[-3:])
+        result = {"command": shown, "error": tail or "no output"}
+    result["load_1m"] = f"{load_before} -> {round(os.getloadavg()[0], 2)}"
+    print(json.dumps({label: result}), flush=True)
+    return result
 
 
 START, END = "<!-- bench:all:start -->", "<!-- bench:all:end -->"
@@ -87,14 +102,18 @@ def render(results: dict[str, dict], suite: str) -> str:
              "Each benchmark runs in its own process; the floor is measured in the same run "
              "(see each bench module's docstring for what the floor is); ratio = seconds / "
              "floor_seconds.", "",
-             "| benchmark | rows | seconds | floor seconds | ratio | peak RSS MiB | command |",
-             "|---|---|---|---|---|---|---|"]
+             *render_goals(results),
+             "### Every benchmark", "",
+             "| benchmark | rows | seconds | floor seconds | ratio | peak RSS MiB | load (1 min) "
+             "| command |", "|---|---|---|---|---|---|---|---|"]
     for name, r in results.items():
         if "error" in r:
-            lines.append(f"| {name} | | error: {r['error']} | | | | `{r['command']}` |")
+            lines.append(f"| {name} | | error: {r['error']} | | | | {r['load_1m']} | "
+                         f"`{r['command']}` |")
             continue
         cells = [str(r.get(k, "")) for k in _KEYS]
-        lines.append(f"| {name} | {r.get('rows', '')} | {' | '.join(cells)} | `{r['command']}` |")
+        lines.append(f"| {name} | {r.get('rows', '')} | {' | '.join(cells)} | {r['load_1m']} | "
+                     f"`{r['command']}` |")
     lines += ["", "### Everything each benchmark printed", ""]
     for name, r in results.items():
         lines += [f"#### {name}", "", "```json", json.dumps(r, indent=1, default=str), "```", ""]

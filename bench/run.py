@@ -37,16 +37,31 @@ BENCHMARKS = {
     "ui": ("ui_bench", "gristmill ui: seconds until /health answers, memory of its processes"),
 }
 
-# `all`: each benchmark in its own process (peak RSS is per benchmark) at these sizes.
+# `all`: each benchmark in its own process (peak RSS is per benchmark) at these sizes. A
+# value is the benchmark's arguments (the key names the benchmark) or (benchmark, arguments)
+# when one benchmark runs at several sizes. `full` holds every figure issue 20's goals name
+# (bench/goals.py reads them).
 SUITES = {
     "small": {"stats": ["--rows", "1000000"], "examplegen": ["--rows", "300000"],
               "transform": ["--rows", "1000000"], "trainer": [], "serve": [], "e2e": [],
               "cli": [], "memory": ["--rows", "5000000", "--cap-mb", "512"],
               "chain": ["--repeats", "3"]},
-    "full": {"stats": ["--rows", "10000000"], "examplegen": ["--rows", "1000000"],
-             "transform": ["--rows", "10000000"], "trainer": [], "serve": [], "e2e": [],
-             "cli": [], "memory": ["--rows", "52000000", "--cap-mb", "512"],
-             "chain": ["--repeats", "3"]},
+    "full": {"stats-100k": ("stats", ["--rows", "100000"]),
+             "stats-1m": ("stats", ["--rows", "1000000"]),
+             "stats": ["--rows", "10000000"],
+             "examplegen-100k": ("examplegen", ["--rows", "100000"]),
+             "examplegen": ["--rows", "1000000"],
+             "transform-100k": ("transform", ["--rows", "100000"]),
+             "transform-1m": ("transform", ["--rows", "1000000"]),
+             "transform": ["--rows", "10000000"],
+             "trainer": [], "trainer-e2e": [], "serve": [], "e2e": [], "cli": [],
+             "chain": ["--repeats", "3"], "ui": ["--repeats", "2"],
+             "scaling": ["--rows", "10000000", "--repeats", "2"],
+             "capacity-1m": ("capacity", ["--rows", "1000000"]),
+             "capacity-10m": ("capacity", ["--rows", "10000000"]),
+             "capacity-50m": ("capacity", ["--rows", "50000000"]),
+             "memory": ["--rows", "52000000", "--cap-mb", "512"],
+             "gpu": []},
 }
 
 
