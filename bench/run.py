@@ -60,7 +60,7 @@ SUITES = {
              "capacity-1m": ("capacity", ["--rows", "1000000"]),
              "capacity-10m": ("capacity", ["--rows", "10000000"]),
              "capacity-50m": ("capacity", ["--rows", "50000000"]),
-             "memory": ["--rows", "52000000", "--cap-mb", "512"],
+             "memory": ["--rows", "50000000", "--cap-mb", "512"],
              "gpu": []},
 }
 
