@@ -35,6 +35,7 @@ BENCHMARKS = {
     "ray": ("ray_bench", "penguin on a 2-node local Ray cluster vs LocalDagRunner (per node)"),
     "scaling": ("scaling_bench", "StatisticsGen, Transform, ExampleGen: 1 worker vs N"),
     "ui": ("ui_bench", "gristmill ui: seconds until /health answers, memory of its processes"),
+    "trainer-e2e": ("trainer_e2e_bench", "Trainer executor wall vs its training loop alone"),
 }
 
 # `all`: each benchmark in its own process (peak RSS is per benchmark) at these sizes. A

@@ -51,8 +51,13 @@ def _dynamic_shapes() -> tuple[dict[int, Any], dict[int, Any]]:
     return {0: batch}, {0: batch}
 
 
-def export_program(model: nn.Module, inputs: tuple[torch.Tensor, ...], directory: str) -> str:
+def export_program(model: nn.Module, inputs: tuple[torch.Tensor, ...], directory: str,
+                   traced: dict[str, Any] | None = None) -> str:
     """Write ``program.pt2`` (a ``torch.export`` ExportedProgram) and return its path.
+
+    Args:
+        traced: When given, the verified in-memory program is stored under ``"program"``
+            so :func:`export_onnx` can reuse the trace instead of tracing again.
 
     Raises:
         RuntimeError: The program's outputs differ from the eager model's.
@@ -67,14 +72,20 @@ def export_program(model: nn.Module, inputs: tuple[torch.Tensor, ...], directory
         expected = model(*inputs)
         got = torch.export.load(path).module()(*inputs)
     _check_close(expected.numpy(), got.numpy(), "torch.export program")
+    if traced is not None:
+        traced["program"] = program
     return path
 
 
-def export_onnx(model: nn.Module, inputs: tuple[torch.Tensor, ...], directory: str) -> str:
+def export_onnx(model: nn.Module, inputs: tuple[torch.Tensor, ...], directory: str,
+                program: Any = None) -> str:
     """Write ``model_tensors.onnx`` (tensor inputs, batch dim dynamic) and return its path.
 
     Built-in models are written straight from their weights (milliseconds); other modules
-    go through the dynamo exporter.
+    go through the dynamo exporter, from ``program`` (the verified ``torch.export`` program
+    of this very model, see :func:`export_program`) when given, so the model is traced once
+    for both exports; should that fail or disagree, the model is exported as before. Every
+    file written is checked against the eager model.
 
     Raises:
         RuntimeError: onnxruntime's outputs differ from the eager model's.
@@ -83,18 +94,35 @@ def export_onnx(model: nn.Module, inputs: tuple[torch.Tensor, ...], directory: s
     path = os.path.join(directory, ONNX_FILE)
     from gristmill.engine.onnx_model import write_builtin_tensor_graph
 
-    if not write_builtin_tensor_graph(model, path):
-        _dynamo_export(model, inputs, path)
+    if write_builtin_tensor_graph(model, path):
+        _check_onnx(model, inputs, path)
+        return path
+    if program is not None:
+        try:
+            _dynamo_export(program, inputs, path)
+            _check_onnx(model, inputs, path)
+            return path
+        except Exception as e:  # the module itself may still export: try it as before
+            log.info("ONNX export from the torch.export program failed (%s: %s); exporting "
+                     "the module", type(e).__name__, str(e)[:200])
+    _dynamo_export(model, inputs, path)
+    _check_onnx(model, inputs, path)
+    return path
+
+
+def _check_onnx(model: nn.Module, inputs: tuple[torch.Tensor, ...], path: str) -> None:
+    """onnxruntime on ``path`` must match the eager model on ``inputs``."""
     with torch.no_grad():
         expected = model(*inputs).numpy()
     session = onnx_session(path)
     feeds = dict(zip(INPUT_NAMES, (t.numpy() for t in inputs), strict=True))
     got = session.run([OUTPUT_NAME], feeds)[0]
     _check_close(expected, got, "ONNX model")
-    return path
 
 
-def _dynamo_export(model: nn.Module, inputs: tuple[torch.Tensor, ...], path: str) -> None:
+def _dynamo_export(model: Any, inputs: tuple[torch.Tensor, ...], path: str) -> None:
+    """``torch.onnx.export`` of a module or of an ``ExportedProgram`` (already dynamic)."""
+    shapes = None if isinstance(model, torch.export.ExportedProgram) else _dynamic_shapes()
     noisy = logging.getLogger("torch.onnx")
     level = noisy.level
     noisy.setLevel(logging.ERROR)  # "torchvision is not installed" lines are irrelevant here
@@ -102,7 +130,7 @@ def _dynamo_export(model: nn.Module, inputs: tuple[torch.Tensor, ...], path: str
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             torch.onnx.export(model, inputs, path, dynamo=True, input_names=INPUT_NAMES,
-                              output_names=[OUTPUT_NAME], dynamic_shapes=_dynamic_shapes(),
+                              output_names=[OUTPUT_NAME], dynamic_shapes=shapes,
                               external_data=False, verbose=False)
     finally:
         noisy.setLevel(level)
@@ -137,7 +165,8 @@ def export_all(model: nn.Module, inputs: tuple[torch.Tensor, ...], directory: st
     ``onnx`` writes the tensor graph (key ``onnx_tensors``) and, given ``encoder``, ``label``
     and ``raw_inputs``, the raw-record graph (key ``onnx``); ``onnx_int8`` quantizes the
     latter. A failed export is recorded (and logged), never fatal: the safetensors weights
-    always serve through eager PyTorch and the Python encoder.
+    always serve through eager PyTorch and the Python encoder. A custom model is traced once:
+    the ONNX export reuses the verified ``program`` trace.
     """
     unknown = [f for f in formats if f not in FORMATS]
     if unknown:
@@ -146,11 +175,13 @@ def export_all(model: nn.Module, inputs: tuple[torch.Tensor, ...], directory: st
     errors: dict[str, str] = {}
     cpu_model = model.to("cpu").eval()
     wanted = list(dict.fromkeys(["onnx" if f == "onnx_int8" else f for f in formats]))
+    traced: dict[str, Any] = {}
     if "program" in wanted:
-        _attempt("program", lambda: export_program(cpu_model, inputs, directory), done, errors)
-    if "onnx" in wanted:
-        _attempt("onnx_tensors", lambda: export_onnx(cpu_model, inputs, directory), done,
+        _attempt("program", lambda: export_program(cpu_model, inputs, directory, traced), done,
                  errors)
+    if "onnx" in wanted:
+        _attempt("onnx_tensors", lambda: export_onnx(cpu_model, inputs, directory,
+                                                     traced.get("program")), done, errors)
         if encoder is not None and label is not None and raw_inputs is not None:
             from gristmill.engine.onnx_raw import export_raw_onnx
 
