@@ -39,6 +39,8 @@ _DURATION = re.compile(r"\b\d+(?:\.\d+)?s\b")  # "loaded in 8.18s"
 # An input's content hash: its files are compared themselves, and some legitimately differ
 # (reports name their run), so the hash quoted by a later artifact (the model card) is masked.
 _FINGERPRINT = re.compile(r"blake2b:[0-9a-f]{16,64}")  # shown shortened in HTML
+# A timing shown in an HTML table ("training epoch_seconds | 0.0073" on the model card).
+_SECONDS_CELL = re.compile(r"(seconds</td>\s*<td[^>]*>)[^<]*")
 _STORE_ID = re.compile(r"(['\"]|&#x27;|&quot;)id\1:\s*\d+")  # "{'id': 14, ..." in a report
 _TEXT_SUFFIXES = (".json", ".yaml", ".yml", ".txt", ".csv", ".html", ".md")
 NO_CACHE_TYPES = {"Resolver"}  # reads the store each run; the local runner never caches it
@@ -68,6 +70,7 @@ def normalised(path: Path, homes: list[Path], run_ids: tuple[str, ...] = ()) -> 
         text = re.sub(re.escape(str(home)) + r"[^\s\"',)\]]*", "<PATH>", text)
     text = _DURATION.sub("<DURATION>", text)
     text = _FINGERPRINT.sub("<FINGERPRINT>", text)
+    text = _SECONDS_CELL.sub(r"\1<SECONDS>", text)
     with contextlib.suppress(ValueError, yaml.YAMLError):
         if path.suffix == ".json":
             return json.dumps(_strip_volatile(json.loads(text)), sort_keys=True).encode()
