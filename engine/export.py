@@ -157,7 +157,7 @@ def _check_close(expected: np.ndarray, got: np.ndarray, what: str) -> None:
 
 
 def export_all(model: nn.Module, inputs: tuple[torch.Tensor, ...], directory: str,
-               formats: tuple[str, ...] = ("program", "onnx"), *, encoder: Any = None,
+               formats: tuple[str, ...] = ("onnx",), *, encoder: Any = None,
                label: Any = None, raw_inputs: list | None = None,
                ) -> tuple[dict[str, str], dict[str, str]]:
     """Try each export; return ``(format -> file name, format -> error)``.

@@ -53,7 +53,7 @@ TRUSTED_CLASSES_ENV = "GRISTMILL_TRUSTED_MODEL_CLASSES"
 
 def save_bundle(directory: str, model: Any, encoder: Any, label: LabelSpec,
                 raw_features: Sequence[dict[str, str]], *, transform_uri: str | None = None,
-                exports: Sequence[str] = ("program", "onnx"),
+                exports: Sequence[str] = ("onnx",),
                 model_class: str | None = None, model_kwargs: dict[str, Any] | None = None,
                 extra: dict[str, Any] | None = None) -> dict[str, Any]:
     """Write a serving bundle to ``directory`` and return its ``bundle.json`` content.

@@ -98,7 +98,7 @@ class FnArgs:
         table = self.train_table() if split == "train" else self.eval_table()
         return to_tensor_data(table, prepared, select_device(device), split=split)
 
-    def save_bundle(self, model: Any, prepared: Any, exports: tuple[str, ...] = ("program", "onnx"),
+    def save_bundle(self, model: Any, prepared: Any, exports: tuple[str, ...] = ("onnx",),
                     extra: dict[str, Any] | None = None) -> dict[str, Any]:
         """Write ``model`` with its encoding as a serving bundle into ``serving_model_dir``."""
         from gristmill.engine.serving import save_bundle

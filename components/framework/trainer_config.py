@@ -36,7 +36,8 @@ class TrainerConfig(pydantic.BaseModel):
             (deterministic kernels for the fit; see docs/components/trainer.md).
         device: ``auto``, ``cpu``, ``cuda``, ``cuda:1``, ``mps``.
         data_residency: ``auto`` (on the device when it fits), ``device`` or ``stream``.
-        exports: Extra serving formats to write: ``program`` (torch.export), ``onnx``
+        exports: Extra serving formats to write (default ``["onnx"]``): ``program``
+            (torch.export ``program.pt2``, opt-in: Gristmill never loads it), ``onnx``
             (``model.onnx``: raw columns in, fitted transform and model inside; plus
             ``model_tensors.onnx``), ``onnx_int8`` (also ``model_int8.onnx``, int8 weights,
             and ``edge_report.json``: size, accuracy against float, one-record latency).
@@ -76,7 +77,7 @@ class TrainerConfig(pydantic.BaseModel):
     deterministic: bool = False
     device: str = "auto"
     data_residency: Literal["auto", "device", "stream"] = "auto"
-    exports: list[Literal["program", "onnx", "onnx_int8"]] = ["program", "onnx"]
+    exports: list[Literal["program", "onnx", "onnx_int8"]] = ["onnx"]
     examples_are_transformed: bool | None = None
     checkpoint_dir: str | None = None
     distributed: Literal["auto", "off"] = "auto"

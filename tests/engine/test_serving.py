@@ -63,7 +63,8 @@ def test_bundle_predictions_equal_the_in_process_model(classifier_bundle, backen
 def test_bundle_layout_and_config(classifier_bundle):
     directory, _ = classifier_bundle
     files = set(os.listdir(directory))
-    assert {"bundle.json", "weights.safetensors", "model.onnx", "program.pt2"} <= files
+    assert {"bundle.json", "weights.safetensors", "model.onnx"} <= files
+    assert "program.pt2" not in files  # torch.export is opt-in: exports=("program", "onnx")
     assert not [f for f in files if f.endswith((".pkl", ".pickle", ".pt"))]
     with open(os.path.join(directory, "bundle.json")) as f:
         config = json.load(f)
@@ -166,9 +167,12 @@ def test_bundle_with_a_fitted_transform(tmp_path):
     assert accuracy >= 0.9
 
 
-def test_program_backend_is_refused_because_it_can_unpickle(classifier_bundle):
-    directory, _ = classifier_bundle
-    assert os.path.exists(os.path.join(directory, "program.pt2"))  # still exported
+def test_program_backend_is_refused_because_it_can_unpickle(classifier_bundle, tmp_path):
+    _, result = classifier_bundle
+    directory = str(tmp_path / "with_program")
+    save_bundle(directory, result.model, result.prepared.encoder, result.prepared.label,
+                raw_feature_spec(records(10).schema, ["label"]), exports=("program", "onnx"))
+    assert os.path.exists(os.path.join(directory, "program.pt2"))  # exported when asked
     with pytest.raises(ConfigError, match="torch.export.load can unpickle"):
         load_bundle(directory, backend="program")
 
