@@ -32,8 +32,13 @@ def early_runs(events: list[dict[str, Any]]) -> dict[str, Any]:
 class Replayer:
     """Replays one journal (its events, the first being ``start_pipeline``)."""
 
-    def __init__(self, events: list[dict[str, Any]]):
+    def __init__(self, events: list[dict[str, Any]], retry: bool = True):
+        """Args:
+            retry: Whether an earlier replay of this journal may have left runs (searched
+                for and deleted first); False only on a journal's first attempt.
+        """
         self.events = events
+        self.retry = retry
         self.start = events[0]
         self.node_runs: dict[str, str] = {}
         self.types: dict[str, str] = {}
@@ -65,8 +70,9 @@ class Replayer:
     def _open_parent(self, early: dict[str, Any]) -> None:
         """Create the parent run, or adopt the one opened during the run (``early_runs``)."""
         experiment_id = early.get("experiment") or self._experiment(self.start["pipeline"])
-        self._discard_partial_replay(experiment_id, keep={early.get("parent"),
-                                                          *early.get("nodes", {}).values()})
+        if self.retry:  # a first attempt has nothing to discard: no search (one query less)
+            self._discard_partial_replay(experiment_id, keep={early.get("parent"),
+                                                              *early.get("nodes", {}).values()})
         self.experiment_id = experiment_id
         if early.get("parent"):
             self.parent_id = early["parent"]

@@ -135,11 +135,18 @@ def test_a_replay_retried_after_failing_halfway_shows_the_run_once(tmp_path, hom
         original(self, event)
 
     monkeypatch.setattr(_Replayer, "_on_end_node", fail_on_third)
+    searches = []
+    search = MlflowClient.search_runs
+    monkeypatch.setattr(MlflowClient, "search_runs",
+                        lambda *a, **k: searches.append(a) or search(*a, **k))
     with pytest.raises(ConnectionError):
         replay_file(str(journal))
     assert journal.exists()  # left for a retry
+    assert searches == [] and journal.with_suffix(".attempted").exists()  # a first attempt
     monkeypatch.setattr(_Replayer, "_on_end_node", original)
     replay_file(str(journal))
+    assert len(searches) == 1  # the retry looked for what the first attempt left
+    assert not journal.with_suffix(".attempted").exists()
     client = MlflowClient(tracking_uri=tracking)
     runs = _search_runs(client, client.get_experiment_by_name("fake").experiment_id)
     parents = [r for r in runs if "mlflow.parentRunId" not in r.data.tags]
