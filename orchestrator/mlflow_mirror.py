@@ -224,7 +224,7 @@ def open_runs_early(start: dict[str, Any], node: str, lock_dir: Path,
 
     with open(lock_dir / ".replay.lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
-        replayer = _Replayer([start])
+        replayer = _Replayer([start], retry=False)  # a new run id: no earlier replay
         if early.get("parent"):
             replayer.experiment_id, replayer.parent_id = early["experiment"], early["parent"]
             replayer.node_runs.update(early.get("nodes", {}))

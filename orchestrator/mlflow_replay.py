@@ -3,10 +3,14 @@
 Run as ``python -m gristmill.orchestrator.mlflow_replay JOURNAL.ready``. Replays are
 serialised by a file lock so concurrent pipeline runs never fight over MLflow's database.
 A replayed journal is renamed ``.done``; a failed one stays ``.ready`` with a ``.log``.
+A journal's first attempt leaves an ``.attempted`` marker until it succeeds, so only a retry
+looks for (and deletes) the runs an earlier, failed attempt left. The detached process runs
+niced (``os.nice(10)``) so it never competes with the user's next command.
 """
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import json
 import logging
@@ -26,6 +30,8 @@ __all__ = ["JournalSkipped", "_Replayer", "prepare_ui", "read_events", "replay_f
 
 
 TRACKING_URI_ENV = "GRISTMILL_REPLAY_TRACKING_URI"
+ATTEMPTED_SUFFIX = ".attempted"
+NICENESS = 10
 
 
 class JournalSkipped(Exception):
@@ -87,11 +93,14 @@ def replay_file(path: str, tracking_uri: str | None = None) -> None:
                                  f"journal); renamed to {journal.with_suffix('.bad').name}")
         events[0]["tracking_uri"] = _full_tracking_uri(events[0].get("tracking_uri") or "",
                                                        tracking_uri)
-        replayer = _Replayer(events)
+        attempted = journal.with_suffix(ATTEMPTED_SUFFIX)
+        replayer = _Replayer(events, retry=attempted.exists())
+        attempted.touch()  # before MLflow is written: a failure or kill leaves it
         replayer.replay()
         write_mlflow_location(journal.parent, events[0]["run_id"], replayer.experiment_id,
                               replayer.parent_id)
         journal.rename(journal.with_suffix(".done"))
+        attempted.unlink()
 
 
 def read_events(journal: Path) -> list[dict[str, Any]]:
@@ -160,6 +169,8 @@ def ui_command(tracking_uri: str, host: str, port: int) -> list[str]:
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the detached replay process (full tracking URI in the environment)."""
     logging.basicConfig(level=logging.WARNING)
+    with contextlib.suppress(OSError):
+        os.nice(NICENESS)  # after the run: never compete with the user's next command
     for path in argv if argv is not None else sys.argv[1:]:
         try:
             replay_file(path)

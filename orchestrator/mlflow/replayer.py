@@ -1,10 +1,12 @@
 """Write one pipeline run's journal into MLflow (see :mod:`gristmill.orchestrator.mlflow_replay`).
 
-One parent run per pipeline run, one nested run per node. What a node reports is buffered
-(:class:`~gristmill.orchestrator.mlflow.batch.RunBuffer`) and written when the node ends,
-with its flattened parameters, dataset inputs, logged model and tags, in few ``log_batch``
-calls; the Tuner's trials become nested runs of its run
-(:mod:`~gristmill.orchestrator.mlflow.trials`).
+One parent run per pipeline run, one nested run per node. What a run reports is buffered
+(:class:`~gristmill.orchestrator.mlflow.batch.RunBuffer`) and written at the pipeline's end
+in one ``log_batch`` per run (more only past MLflow's per-call limits): parameters, every
+metric point, tags and the lineage note; then the run is terminated. Per node that is
+``create_run`` (component type among its tags), ``log_batch``, ``log_inputs`` (datasets) and
+``set_terminated``: each one MLflow transaction. The Tuner's trials become nested runs of its
+run (:mod:`~gristmill.orchestrator.mlflow.trials`).
 """
 
 from __future__ import annotations
@@ -32,12 +34,18 @@ def early_runs(events: list[dict[str, Any]]) -> dict[str, Any]:
 class Replayer:
     """Replays one journal (its events, the first being ``start_pipeline``)."""
 
-    def __init__(self, events: list[dict[str, Any]]):
+    def __init__(self, events: list[dict[str, Any]], retry: bool = True):
+        """Args:
+            retry: Whether an earlier replay of this journal may have left runs (searched
+                for and deleted first); False only on a journal's first attempt.
+        """
         self.events = events
+        self.retry = retry
         self.start = events[0]
         self.node_runs: dict[str, str] = {}
         self.types: dict[str, str] = {}
         self.buffers: dict[str, RunBuffer] = {}
+        self.ended: dict[str, tuple[str, int]] = {}  # run id -> (status, end ms), to write
         self.trials: dict[str, TrialRecorder] = {}
         self.models: dict[str, str] = {}  # node -> the MLflow LoggedModel id of its model
         self.producers = {ref["id"]: e["node"] for e in events if e.get("op") == "end_node"
@@ -56,8 +64,15 @@ class Replayer:
                                                  for k, v in self.start["params"].items()})
         for event in self.events[1:]:
             getattr(self, f"_on_{event['op']}")(event)
-        for buffer in self.buffers.values():  # what came after its node's end (none, so far)
+        self._finish_runs()  # a journal without end_pipeline (its last line torn)
+
+    def _finish_runs(self) -> None:
+        """Write every buffered run, then terminate the nodes that ended (in journal order)."""
+        for buffer in self.buffers.values():
             buffer.flush(self.client)
+        for run_id, (status, end_ms) in self.ended.items():
+            self.client.set_terminated(run_id, status, end_time=end_ms)
+        self.ended.clear()
 
     def _buffer(self, run_id: str) -> RunBuffer:
         return self.buffers.setdefault(run_id, RunBuffer(run_id))
@@ -65,8 +80,9 @@ class Replayer:
     def _open_parent(self, early: dict[str, Any]) -> None:
         """Create the parent run, or adopt the one opened during the run (``early_runs``)."""
         experiment_id = early.get("experiment") or self._experiment(self.start["pipeline"])
-        self._discard_partial_replay(experiment_id, keep={early.get("parent"),
-                                                          *early.get("nodes", {}).values()})
+        if self.retry:  # a first attempt has nothing to discard: no search (one query less)
+            self._discard_partial_replay(experiment_id, keep={early.get("parent"),
+                                                              *early.get("nodes", {}).values()})
         self.experiment_id = experiment_id
         if early.get("parent"):
             self.parent_id = early["parent"]
@@ -108,17 +124,21 @@ class Replayer:
             self.start["tracking_uri"], name), tags={
                 "mlflow.experimentKind": "custom_model_development"})
 
-    def _node_run(self, event: dict[str, Any]) -> str:
+    def _node_run(self, event: dict[str, Any], tags: dict[str, str] | None = None) -> str:
         node = event["node"]
         if node not in self.node_runs:
             self.node_runs[node] = self.create_run(node, event["time"], parent=self.parent_id,
-                                                   tags={"gristmill.node": node})
+                                                   tags={"gristmill.node": node, **(tags or {})})
         return self.node_runs[node]
 
     def _on_start_node(self, event):
         self.types[event["node"]] = event["type"]
-        tags = self._buffer(self._node_run(event)).tags
-        tags.update({**conventions.run_tags(self.start), "gristmill.component_type": event["type"]})
+        kind = {"gristmill.component_type": event["type"]}
+        if event["node"] in self.node_runs:  # opened early: the tags go with its log_batch
+            self._buffer(self.node_runs[event["node"]]).tags.update(
+                {**conventions.run_tags(self.start), **kind})
+        else:
+            self._node_run(event, tags=kind)
 
     def _on_params(self, event):
         self._buffer(self._node_run(event)).add_params(
@@ -169,8 +189,7 @@ class Replayer:
         for ref in (event.get("outputs") or {}).get("evaluation") or []:
             metrics.update(conventions.slice_metrics(ref["uri"]))
         buffer.add_metrics(metrics, None, now_ms(event["time"]), self._model_of(event))
-        buffer.tags.update(self._end_tags(event))
-        buffer.flush(self.client)
+        buffer.tags.update(self._end_tags(event))  # written at the end, with the lineage note
         self._log_datasets(run_id, event)
         recorder = self.trials.pop(event["node"], None)
         if self.types.get(event["node"]) == TUNER_TYPE and event["state"] != "CACHED":
@@ -180,7 +199,7 @@ class Replayer:
             None, now_ms(event["time"]))
         status = {"COMPLETE": "FINISHED", "CACHED": "FINISHED", "FAILED": "FAILED"}.get(
             event["state"], "KILLED")
-        self.client.set_terminated(run_id, status, end_time=now_ms(event["time"]))
+        self.ended[run_id] = (status, now_ms(event["time"]))
 
     def _model_of(self, event: dict[str, Any]) -> str | None:
         """The LoggedModel the node's metrics describe: its own, or the model it evaluated."""
@@ -234,9 +253,9 @@ class Replayer:
                             "components_failed": states.count("FAILED")}, None,
                            now_ms(event["time"]))
         parent.tags["gristmill.status"] = event["status"]
-        parent.flush(self.client)
         self._log_lineage()
         self._log_dag(event["status"], self._link_model_versions())
+        self._finish_runs()
         self.client.set_terminated(self.parent_id,
                                    "FINISHED" if event["status"] == "COMPLETE" else "FAILED",
                                    end_time=now_ms(event["time"]))
@@ -256,8 +275,8 @@ class Replayer:
             run_id = self._node_run({"node": node, "time": self.start["start"]})
             self.client.log_text(run_id, lineage_view.render_node_html(node, flow, links),
                                  "lineage.html")
-            self.client.set_tag(run_id, "mlflow.note.content", fit_note(
-                lineage_view.render_node_markdown(node, flow, links)))
+            self._buffer(run_id).tags["mlflow.note.content"] = fit_note(
+                lineage_view.render_node_markdown(node, flow, links))
 
     def _link_model_versions(self) -> list[str]:
         """Link each model version a Pusher registered to the run that trained it; tag the
@@ -268,8 +287,8 @@ class Replayer:
                                     f"Pipeline {self.start['pipeline']} run "
                                     f"{self.start['run_id']}")
         if lines:
-            self.client.set_tag(self.parent_id, "gristmill.model_versions",
-                                ", ".join(name for name, _ in lines)[:_LIMIT])
+            self._buffer(self.parent_id).tags["gristmill.model_versions"] = \
+                ", ".join(name for name, _ in lines)[:_LIMIT]
         return [line for _, line in lines]
 
     def _log_dag(self, status: str, model_lines: list[str]) -> None:
@@ -285,7 +304,7 @@ class Replayer:
         note = dag_view.render_markdown(layout, title)
         if model_lines:
             note = "\n".join([note, "", "**Registered model versions**", "", *model_lines])
-        self.client.set_tag(self.parent_id, "mlflow.note.content", fit_note(note))
+        self._buffer(self.parent_id).tags["mlflow.note.content"] = fit_note(note)
 
 
 def _artifact_root(tracking_uri: str, experiment: str) -> str | None:

@@ -135,11 +135,18 @@ def test_a_replay_retried_after_failing_halfway_shows_the_run_once(tmp_path, hom
         original(self, event)
 
     monkeypatch.setattr(_Replayer, "_on_end_node", fail_on_third)
+    searches = []
+    search = MlflowClient.search_runs
+    monkeypatch.setattr(MlflowClient, "search_runs",
+                        lambda *a, **k: searches.append(a) or search(*a, **k))
     with pytest.raises(ConnectionError):
         replay_file(str(journal))
     assert journal.exists()  # left for a retry
+    assert searches == [] and journal.with_suffix(".attempted").exists()  # a first attempt
     monkeypatch.setattr(_Replayer, "_on_end_node", original)
     replay_file(str(journal))
+    assert len(searches) == 1  # the retry looked for what the first attempt left
+    assert not journal.with_suffix(".attempted").exists()
     client = MlflowClient(tracking_uri=tracking)
     runs = _search_runs(client, client.get_experiment_by_name("fake").experiment_id)
     parents = [r for r in runs if "mlflow.parentRunId" not in r.data.tags]
@@ -256,6 +263,7 @@ def test_replay_records_each_metric_point_once():
     replayer = _Replayer.__new__(_Replayer)
     replayer.events, replayer.client, replayer.buffers = [], Client(), {}
     replayer.types, replayer.trials, replayer.models, replayer.producers = {}, {}, {}, {}
+    replayer.ended = {}
     replayer.node_runs, replayer.parent_id = {"Trainer": "run-1"}, "parent"
     for step, metrics in ((1, {"val_loss": 0.5}), (2, {"val_loss": 0.4}),
                           (None, {"final_val_loss": 0.4})):
@@ -263,7 +271,7 @@ def test_replay_records_each_metric_point_once():
     replayer._on_end_node({"node": "Trainer", "seconds": 1.0, "state": "COMPLETE",
                            "execution_id": 7, "time": 0.0,
                            "metrics": {"final_val_loss": 0.4}})
-    replayer._buffer("parent").flush(replayer.client)  # the parent is written at the end
+    replayer._finish_runs()  # every run is written at the pipeline's end
     points = [p for p in replayer.client.points if p[0] == "run-1"]
     assert [p for p in points if p[1] == "val_loss"] == [("run-1", "val_loss", 1, 0.5),
                                                          ("run-1", "val_loss", 2, 0.4)]

@@ -146,3 +146,15 @@ def test_gristmill_ui_starts_despite_a_broken_store_a_torn_journal_and_odd_metri
     assert (folder / "r1.done").exists() and (folder / "r0.bad").exists()
     assert list(home.glob("mlflow.db.broken-*"))
     assert _node_metrics(tracking, "r1") == {"accuracy": 0.7, "duration_seconds": 1.0}
+
+
+@pytest.mark.unit
+def test_the_detached_replay_runs_niced(monkeypatch, tmp_path):
+    from gristmill.orchestrator import mlflow_replay
+
+    increments, replayed = [], []
+    monkeypatch.setattr(mlflow_replay.os, "nice", increments.append)
+    monkeypatch.setattr(mlflow_replay, "replay_file", replayed.append)
+    assert mlflow_replay.main([str(tmp_path / "r.ready")]) == 0
+    assert increments == [mlflow_replay.NICENESS] == [10]
+    assert replayed == [str(tmp_path / "r.ready")]

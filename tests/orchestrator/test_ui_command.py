@@ -37,3 +37,31 @@ def test_ui_keeps_a_job_setting_the_user_made(monkeypatch, tmp_path):
     monkeypatch.setenv(JOBS, "true")
     _, jobs = _start_ui(monkeypatch, tmp_path)
     assert jobs == "true"
+
+
+_UI_REPORTING_IMPORTS = """
+import sys
+from gristmill.orchestrator import ui_server
+from gristmill.orchestrator.cli import main
+ui_server.serve = lambda argv, url, log, say: print("mlflow imported:", "mlflow" in sys.modules)
+main(["ui", "--tracking-uri", sys.argv[1]])
+"""
+
+
+@pytest.mark.integration
+def test_ui_imports_no_mlflow_when_the_store_is_at_head_and_nothing_is_pending(tmp_path):
+    # prepare_ui used to import MLflow (2.7 CPU-s at load 13) only to see a sound store.
+    import subprocess
+    import sys
+
+    from gristmill.components.framework.tracking_store import ensure_tracking_store
+
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    ensure_tracking_store(uri)
+    (tmp_path / "mirror").mkdir()
+    (tmp_path / "mirror" / "r1.done").write_text("{}\n")  # replayed already
+    done = subprocess.run([sys.executable, "-c", _UI_REPORTING_IMPORTS, uri], text=True,
+                          capture_output=True, timeout=240,
+                          env={**cli_commands.os.environ, "GRISTMILL_HOME": str(tmp_path)})
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "mlflow imported: False" in done.stdout

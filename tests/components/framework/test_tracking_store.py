@@ -108,3 +108,69 @@ def test_a_creation_stopped_by_a_full_disk_is_retried_by_the_next_opener(tmp_pat
     assert needs_creation(uri)
     ensure_tracking_store(uri)
     assert _default_experiment(uri) == "0"
+
+
+_OPEN_AND_REPORT_IMPORTS = ("import sys\n"
+                            "from gristmill.components.framework.tracking_store import "
+                            "ensure_tracking_store\n"
+                            "ensure_tracking_store(sys.argv[1])\n"
+                            "print('mlflow' in sys.modules)\n")
+
+
+def _opened_with_mlflow_import(uri: str) -> bool:
+    """Run ensure_tracking_store in a fresh interpreter; True when it imported MLflow."""
+    done = subprocess.run([sys.executable, "-c", _OPEN_AND_REPORT_IMPORTS, uri],
+                          capture_output=True, text=True, timeout=240)
+    assert done.returncode == 0, done.stderr[-2000:]
+    return {"True": True, "False": False}[done.stdout.strip()]
+
+
+def _stamp(db, revision: str) -> None:
+    import sqlite3
+
+    connection = sqlite3.connect(db)
+    with connection:
+        connection.execute("UPDATE alembic_version SET version_num = ?", (revision,))
+    connection.close()
+
+
+def test_the_head_revision_read_from_the_files_is_mlflows():
+    from mlflow.store.db.utils import _get_latest_schema_revision
+
+    from gristmill.components.framework.tracking_store import mlflow_head_revision
+
+    assert mlflow_head_revision() == _get_latest_schema_revision()
+
+
+def test_a_fresh_store_is_created_and_one_at_head_is_opened_without_importing_mlflow(tmp_path):
+    from gristmill.components.framework.tracking_store import schema_at_head
+    from gristmill.metadata.db_url import sqlite_url
+
+    db = tmp_path / "a #dir?%20" / "mlflow.db"  # URL characters in the path
+    uri = sqlite_url(db)
+    assert not schema_at_head(db)
+    assert _opened_with_mlflow_import(uri)  # fresh: MLflow builds the schema
+    assert schema_at_head(db) and _default_experiment(uri) == "0"
+    assert not _opened_with_mlflow_import(uri)  # at head: a sqlite3 read, no MLflow
+
+
+def test_a_store_at_an_older_revision_goes_through_mlflow(tmp_path):
+    from gristmill.components.framework.tracking_store import schema_at_head
+
+    empty, used = tmp_path / "empty" / "mlflow.db", tmp_path / "used" / "mlflow.db"
+    setup = ("import sys; from mlflow import MlflowClient; "
+             "from gristmill.components.framework.tracking_store import ensure_tracking_store; "
+             "[ensure_tracking_store(u) for u in sys.argv[1:]]; "
+             "MlflowClient(sys.argv[2]).create_run('0')")
+    subprocess.run([sys.executable, "-c", setup, f"sqlite:///{empty}", f"sqlite:///{used}"],
+                   check=True, timeout=240)
+    for db in (empty, used):
+        _stamp(db, "0584bdc529eb")  # an older MLflow's schema
+        assert not schema_at_head(db)
+    opened = [subprocess.run([sys.executable, "-c", _OPEN_AND_REPORT_IMPORTS, f"sqlite:///{db}"],
+                             capture_output=True, text=True, timeout=240) for db in (empty, used)]
+
+    assert opened[0].returncode == 0 and opened[0].stdout.strip() == "True"  # through MLflow
+    assert "holds no runs" in opened[0].stderr and schema_at_head(empty)  # moved aside, rebuilt
+    assert opened[1].returncode != 0  # runs to lose: left for `mlflow db upgrade` or a restore
+    assert "out-of-date database schema" in opened[1].stderr and not schema_at_head(used)
