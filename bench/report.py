@@ -91,8 +91,10 @@ def machine() -> str:
     for module in ("torch", "apache_beam", "pyarrow", "mlflow"):
         with contextlib.suppress(ImportError):
             versions.append(f"{module} {__import__(module).__version__}")
+    bytecode = ("PYTHONDONTWRITEBYTECODE set: Gristmill's .pyc come from `make install`'s "
+                "compileall" if sys.dont_write_bytecode else "bytecode cached as usual")
     return (f"{cpu}, {os.cpu_count()} cores, {mem_gib:.0f} GiB, Python "
-            f"{platform.python_version()}, {', '.join(versions)}")
+            f"{platform.python_version()}, {', '.join(versions)}; {bytecode}")
 
 
 def render(results: dict[str, dict], suite: str) -> str:

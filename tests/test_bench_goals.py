@@ -56,18 +56,22 @@ def test_figures_are_compared_with_each_target(goals):
     assert verdicts["Trainer wall / training loop (taxi)"] == "missed"
 
 
-def test_growth_is_flat_only_within_a_quarter(goals):
+def test_growth_compares_the_marginal_cost_with_the_10m_average(goals):
     def capacity(rows, stats_cpu, transform_cpu, peak):
         return {"rows": rows, "stats": {"cpu_s": stats_cpu},
                 "transform": {"cpu_s": transform_cpu}, "peak_rss_mb": peak}
 
-    results = {"capacity-1m": capacity(10**6, 1.0, 1.0, 400),
-               "capacity-10m": capacity(10**7, 11.0, 14.0, 420),
-               "capacity-50m": capacity(5 * 10**7, 60.0, 50.0, 700)}
+    results = {"capacity-1m": capacity(10**6, 2.0, 1.0, 400),  # fixed cost: 2 s per 1M
+               "capacity-10m": capacity(10**7, 10.0, 10.0, 420),
+               "capacity-50m": capacity(5 * 10**7, 50.0, 70.0, 700)}
     verdicts = _verdicts(goals, results)
-    assert verdicts["stats CPU-s per 1M rows at 1M/10M/50M"] == "met"  # 1.0 .. 1.2
-    assert verdicts["transform CPU-s per 1M rows at 1M/10M/50M"] == "missed"  # 1.0 .. 1.4
+    stats = "stats CPU-s per 1M rows at 1M/10M/50M; marginal 10M->50M"
+    transform = "transform CPU-s per 1M rows at 1M/10M/50M; marginal 10M->50M"
+    assert verdicts[stats] == "met"  # marginal 1.0 per 1M = the 10M average
+    assert verdicts[transform] == "missed"  # marginal 1.5 per 1M > 1.25 x 1.0
     assert verdicts["peak RSS MiB at 1M/10M/50M"] == "missed"
+    row = next(r for r in goals.goal_rows(results) if r[1] == stats)
+    assert row[2] == "2.0 / 1.0 / 1.0; 1.0"
 
 
 def test_a_gpu_figure_measured_on_the_cpu_is_not_the_goals(goals):
