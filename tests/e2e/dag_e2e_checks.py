@@ -41,6 +41,12 @@ _DURATION = re.compile(r"\b\d+(?:\.\d+)?s\b")  # "loaded in 8.18s"
 _FINGERPRINT = re.compile(r"blake2b:[0-9a-f]{16,64}")  # shown shortened in HTML
 # A timing shown in an HTML table ("training epoch_seconds | 0.0073" on the model card).
 _SECONDS_CELL = re.compile(r"(seconds</td>\s*<td[^>]*>)[^<]*")
+# Store ids of artifacts: parallel nodes (the two ExampleGens) register in either order, so
+# the model card's "Examples (artifact 1, span 0)" and its lineage table's artifact column
+# may say 2 in the other home.
+_ARTIFACT_ID = re.compile(r"\bartifact \d+\b")
+_ARTIFACT_CELL = re.compile(r"(<td class='l'>)\d+"
+                            r"(</td><td class='l'>\w+</td><td class='l'>\w+</td>)")
 _STORE_ID = re.compile(r"(['\"]|&#x27;|&quot;)id\1:\s*\d+")  # "{'id': 14, ..." in a report
 _TEXT_SUFFIXES = (".json", ".yaml", ".yml", ".txt", ".csv", ".html", ".md")
 NO_CACHE_TYPES = {"Resolver"}  # reads the store each run; the local runner never caches it
@@ -71,6 +77,8 @@ def normalised(path: Path, homes: list[Path], run_ids: tuple[str, ...] = ()) -> 
     text = _DURATION.sub("<DURATION>", text)
     text = _FINGERPRINT.sub("<FINGERPRINT>", text)
     text = _SECONDS_CELL.sub(r"\1<SECONDS>", text)
+    text = _ARTIFACT_ID.sub("artifact <ID>", text)
+    text = _ARTIFACT_CELL.sub(r"\1<ID>\2", text)
     with contextlib.suppress(ValueError, yaml.YAMLError):
         if path.suffix == ".json":
             return json.dumps(_strip_volatile(json.loads(text)), sort_keys=True).encode()
