@@ -41,12 +41,14 @@ _DURATION = re.compile(r"\b\d+(?:\.\d+)?s\b")  # "loaded in 8.18s"
 _FINGERPRINT = re.compile(r"blake2b:[0-9a-f]{16,64}")  # shown shortened in HTML
 # A timing shown in an HTML table ("training epoch_seconds | 0.0073" on the model card).
 _SECONDS_CELL = re.compile(r"(seconds</td>\s*<td[^>]*>)[^<]*")
-# Store ids of artifacts: parallel nodes (the two ExampleGens) register in either order, so
-# the model card's "Examples (artifact 1, span 0)" and its lineage table's artifact column
-# may say 2 in the other home.
-_ARTIFACT_ID = re.compile(r"\bartifact \d+\b")
+# Store ids of artifacts and executions: parallel nodes (the two ExampleGens) register in
+# either order and kfp's local runner records a different number of executions, so "model
+# 14", "Candidate model #14", "Examples (artifact 1, span 0)", "execution 12" and the lineage
+# table's artifact column may hold other numbers in the other home.
+_ARTIFACT_ID = re.compile(r"\b(artifact|model|execution|Model|Examples) #?\d+\b")
 _ARTIFACT_CELL = re.compile(r"(<td class='l'>)\d+"
                             r"(</td><td class='l'>\w+</td><td class='l'>\w+</td>)")
+_ARTIFACT_LABEL_CELL = re.compile(r"(artifact</td><td[^>]*>)\d+")  # "model artifact | 14"
 _STORE_ID = re.compile(r"(['\"]|&#x27;|&quot;)id\1:\s*\d+")  # "{'id': 14, ..." in a report
 _TEXT_SUFFIXES = (".json", ".yaml", ".yml", ".txt", ".csv", ".html", ".md")
 NO_CACHE_TYPES = {"Resolver"}  # reads the store each run; the local runner never caches it
@@ -77,7 +79,8 @@ def normalised(path: Path, homes: list[Path], run_ids: tuple[str, ...] = ()) -> 
     text = _DURATION.sub("<DURATION>", text)
     text = _FINGERPRINT.sub("<FINGERPRINT>", text)
     text = _SECONDS_CELL.sub(r"\1<SECONDS>", text)
-    text = _ARTIFACT_ID.sub("artifact <ID>", text)
+    text = _ARTIFACT_ID.sub(r"\1 <ID>", text)
+    text = _ARTIFACT_LABEL_CELL.sub(r"\1<ID>", text)
     text = _ARTIFACT_CELL.sub(r"\1<ID>\2", text)
     with contextlib.suppress(ValueError, yaml.YAMLError):
         if path.suffix == ".json":

@@ -10,7 +10,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from dag_e2e_checks import compare_trees  # noqa: E402
 
-CARD = ("<h3>Examples (artifact {id}, span 0)</h3><table><tr><td class='l'>examples</td>"
+CARD = ("<title>Model card: penguin, model {id}</title><p>Candidate model #{id}, node Pusher "
+        "(execution {id})</p><table><tr><td class='l'>model artifact</td><td class=''>{id}"
+        "</td></tr></table><h3>Examples (artifact {id}, span 0)</h3><table><tr>"
+        "<td class='l'>examples</td>"
         "<td class='l'>Examples</td><td class='l'>{id}</td><td class='l'>CsvExampleGen</td>"
         "<td class='l'>examples</td><td class='l'>{home}/x</td><td class='l'>blake2b:{hash}"
         "</td></tr><tr><td class='l'>training epoch_seconds</td><td class=''>{seconds}</td>"
