@@ -9,99 +9,36 @@ component runs. The screenshot is kept under the test's tmp dir; set
 
 from __future__ import annotations
 
-import html
 import os
 import re
 import shutil
-import signal
-import socket
-import subprocess
-import sys
-import time
 import urllib.error
 import urllib.parse
 import urllib.request
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
+from browser import chromium, get, gristmill_ui, rendered_dom, screenshot, text_of
 from pipeline_runs import PenguinRuns
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
-CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu",
-                  "--disable-background-networking", "--no-first-run"]
-HEALTH_TIMEOUT_S = 120  # mlflow server takes 20-40 s to come up on a 2-core machine
 MLFLOW_CHILD_RUNS_SHOWN = 10
-
-
-def _chromium() -> str | None:
-    return shutil.which("chromium") or shutil.which("chromium-browser")
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _get(url: str, timeout: float = 10) -> bytes:
-    with urllib.request.urlopen(url, timeout=timeout) as response:
-        return response.read()
 
 
 def _api(base: str, path: str, **params: Any) -> dict[str, Any]:
     import json
 
     query = urllib.parse.urlencode(params, doseq=True)
-    return json.loads(_get(f"{base}/api/2.0/mlflow/{path}?{query}"))
+    return json.loads(get(f"{base}/api/2.0/mlflow/{path}?{query}"))
 
 
 @pytest.fixture(scope="module")
 def ui(penguin_runs: PenguinRuns) -> Iterator[str]:
     """Base URL of a running ``gristmill ui``; the server's process group is ended after."""
-    port = _free_port()
-    log = open(penguin_runs.home / "ui.log", "w")  # noqa: SIM115 - closed below
-    server = subprocess.Popen(
-        [sys.executable, "-m", "gristmill.orchestrator.cli", "ui", "--port", str(port)],
-        env=penguin_runs.env, cwd=penguin_runs.home, stdout=log, stderr=subprocess.STDOUT,
-        start_new_session=True)
-    base = f"http://127.0.0.1:{port}"
-    try:
-        _wait_healthy(base, server, penguin_runs.home / "ui.log")
+    with gristmill_ui(penguin_runs.env, penguin_runs.home) as base:
         yield base
-    finally:
-        _stop(server)
-        log.close()
-
-
-def _wait_healthy(base: str, server: subprocess.Popen, log_path: Path) -> None:
-    deadline = time.monotonic() + HEALTH_TIMEOUT_S
-    while time.monotonic() < deadline:
-        if server.poll() is not None:
-            pytest.fail(f"gristmill ui exited with {server.returncode}:\n"
-                        f"{log_path.read_text()[-3000:]}")
-        try:
-            if _get(f"{base}/health", timeout=2).strip() == b"OK":
-                return
-        except (urllib.error.URLError, ConnectionError, TimeoutError):
-            pass
-        time.sleep(0.5)
-    pytest.fail(f"gristmill ui not healthy after {HEALTH_TIMEOUT_S} s:\n"
-                f"{log_path.read_text()[-3000:]}")
-
-
-def _stop(server: subprocess.Popen) -> None:
-    """End the server's process group (mlflow server forks workers), politely first."""
-    if server.poll() is not None:
-        return
-    os.killpg(server.pid, signal.SIGTERM)
-    try:
-        server.wait(timeout=15)
-    except subprocess.TimeoutExpired:
-        os.killpg(server.pid, signal.SIGKILL)
-        server.wait(timeout=5)
 
 
 @pytest.fixture(scope="module")
@@ -183,8 +120,8 @@ def test_registered_model_has_the_champion_alias(ui, penguin_runs):
 
 
 def test_run_page_renders_the_component_runs_in_chromium(ui, penguin_runs, runs, tmp_path):
-    chromium = _chromium()
-    if chromium is None:
+    binary = chromium()
+    if binary is None:
         pytest.skip("chromium is not installed (apt-get install -y chromium; .ci/run does it)")
     parent = _parent_of(runs, penguin_runs.cold.result["run_id"])
     url = (f"{ui}/#/experiments/{runs['experiment']['experiment_id']}/runs/"
@@ -192,14 +129,16 @@ def test_run_page_renders_the_component_runs_in_chromium(ui, penguin_runs, runs,
     expected = set(_mirrored(penguin_runs.cold))
     section = ""
     for budget_ms in (8000, 20000, 40000):  # the page fetches its data after load
-        section = _child_runs_section(_rendered_text(chromium, url, budget_ms, tmp_path))
+        dom = rendered_dom(binary, url, budget_ms, tmp_path / "profile")
+        section = _child_runs_section(text_of(dom))
         if _listed(section, expected):
             break
     listed = _listed(section, expected)
     # MLflow lists the first 10 child runs and a "Load more" button for the rest.
     assert len(listed) >= min(len(expected), MLFLOW_CHILD_RUNS_SHOWN), (section, expected)
     assert listed == expected or "Load more" in section, (section, expected)
-    shot = _screenshot(chromium, url, tmp_path / "ui_run.png")
+    shot = screenshot(binary, url, tmp_path / "ui_run.png", tmp_path / "profile",
+                      size="1400,1000")
     target = os.environ.get("GRISTMILL_UI_SCREENSHOT")
     if target:
         shutil.copyfile(shot, target)
@@ -214,21 +153,3 @@ def _child_runs_section(text: str) -> str:
 
 def _listed(section: str, names: set[str]) -> set[str]:
     return {name for name in names if re.search(rf"\b{re.escape(name)}\b", section)}
-
-
-def _rendered_text(chromium: str, url: str, budget_ms: int, tmp_path: Path) -> str:
-    done = subprocess.run(
-        [chromium, *CHROMIUM_FLAGS, f"--user-data-dir={tmp_path / 'profile'}",
-         f"--virtual-time-budget={budget_ms}", "--dump-dom", url],
-        capture_output=True, text=True, timeout=120)
-    body = re.sub(r"<(script|style)\b.*?</\1>", " ", done.stdout, flags=re.S)
-    return html.unescape(re.sub(r"<[^>]+>", " ", body))
-
-
-def _screenshot(chromium: str, url: str, path: Path) -> Path:
-    subprocess.run([chromium, *CHROMIUM_FLAGS, f"--user-data-dir={path.parent / 'profile'}",
-                    "--virtual-time-budget=10000", "--window-size=1400,1000",
-                    "--hide-scrollbars", f"--screenshot={path}", url],
-                   capture_output=True, timeout=120, check=False)
-    assert path.exists() and path.stat().st_size > 10_000, "chromium wrote no screenshot"
-    return path
