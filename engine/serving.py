@@ -6,7 +6,7 @@ Layout (the ``Model`` artifact)::
                          encoder, model class + kwargs, transformed feature names, exports
     weights.safetensors  the model's state dict (never a pickle)
     transform/           copy of the TransformGraph, when training used one
-    program.pt2          torch.export program (optional)
+    program.pt2          torch.export program (opt-in: exports=["program", ...])
     model.onnx           raw-record ONNX graph: raw columns in, transform + model inside
                          (optional; see gristmill.engine.onnx_raw)
     model_tensors.onnx   ONNX graph on the encoded tensors (optional; backend="onnx")
@@ -363,10 +363,9 @@ def _make_runner(uri: str, config: dict[str, Any], backend: str,
                           fix="use backend='onnx' or 'torch' (same predictions, checked at "
                               "export), or torch.export.load(program.pt2) yourself if you "
                               "trust the bundle")
-    if backend == "torch":
-        module = load_model(uri, config, trusted_model_classes)
-    else:
+    if backend != "torch":
         raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}")
+    module = load_model(uri, config, trusted_model_classes)
 
     def run(num: np.ndarray, cat: np.ndarray) -> np.ndarray:
         with torch.inference_mode():
@@ -383,8 +382,8 @@ def load_bundle(uri: str, backend: str = "torch",
     Args:
         uri: The Model artifact directory.
         backend: ``torch`` (eager, default), ``onnx`` (onnxruntime, lowest latency),
-            or ``auto`` (ONNX when exported). ``program.pt2`` (torch.export) is written and
-            verified at export but never loaded here: torch.export.load can unpickle.
+            or ``auto`` (ONNX when exported). ``program.pt2`` (torch.export, written only
+            when ``exports`` asks for it) is never loaded here: torch.export.load can unpickle.
         trusted_model_classes: ``module:QualName`` model classes to allow besides the
             built-in ones (see :func:`check_model_class`).
         request_log: Logs a sample of the scored records as Parquet spans
