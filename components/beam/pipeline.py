@@ -8,6 +8,9 @@ Beam logs every exception a DoFn raises, with its traceback, on the
 (which already name the column, what was expected and the fix, and which the orchestrator
 reports) that traceback is noise, so :func:`make_beam_pipeline` installs a filter that drops
 those records; any other exception is still logged.
+
+Building a pipeline costs Beam repeated signature inspection and options parsing per
+transform; :mod:`gristmill.components.beam.construction` caches both.
 """
 
 from __future__ import annotations
@@ -47,10 +50,16 @@ def make_beam_pipeline(beam_pipeline_args: Sequence[str] = ()):
             in-process FnApiRunner is used.
     """
     import apache_beam as beam
-    from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions
+    from apache_beam.options.pipeline_options import StandardOptions
+
+    from gristmill.components.beam.construction import (
+        ViewCachingOptions,
+        install_signature_cache,
+    )
 
     quiet_beam_for_gristmill_errors()
-    options = PipelineOptions(list(beam_pipeline_args))
+    install_signature_cache()
+    options = ViewCachingOptions(list(beam_pipeline_args))
     runner_name = options.view_as(StandardOptions).runner
     if runner_name:
         return beam.Pipeline(options=options)
