@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import logging
+import os
 import subprocess
 import sys
 
 import pytest
 
 from gristmill.components.framework.tracking_store import (
+    SCHEMA_SOURCE_ENV,
     ensure_tracking_store,
     needs_creation,
     sqlite_path,
@@ -63,8 +65,9 @@ def _default_experiment(uri: str) -> str:
 
 def test_a_creation_killed_mid_schema_leaves_nothing_that_stays_broken(tmp_path):
     uri = f"sqlite:///{tmp_path}/mlflow.db"
+    env = {**os.environ, SCHEMA_SOURCE_ENV: "migrations"}  # the slow path, to kill it midway
     process = subprocess.Popen([sys.executable, "-c", _KILLABLE_CREATION, uri],
-                               stdout=subprocess.PIPE, text=True)
+                               stdout=subprocess.PIPE, text=True, env=env)
     assert process.stdout.readline().strip() == "migrating"  # tables half made
     process.kill()
     process.wait()
@@ -92,8 +95,10 @@ def test_a_half_made_database_without_runs_is_moved_aside_and_rebuilt(tmp_path, 
     assert str(moved) in caplog.text and "holds no runs" in caplog.text
 
 
-def test_a_creation_stopped_by_a_full_disk_is_retried_by_the_next_opener(tmp_path):
+@pytest.mark.parametrize("source", ["script", "migrations"])
+def test_a_creation_stopped_by_a_full_disk_is_retried_by_the_next_opener(tmp_path, source):
     uri = f"sqlite:///{tmp_path}/mlflow.db"
+    env = {**os.environ, SCHEMA_SOURCE_ENV: source}
     full_disk = ("import resource, signal, sys\n"
                  "signal.signal(signal.SIGXFSZ, signal.SIG_IGN)\n"
                  "resource.setrlimit(resource.RLIMIT_FSIZE, (16384, 16384))\n"
@@ -101,7 +106,7 @@ def test_a_creation_stopped_by_a_full_disk_is_retried_by_the_next_opener(tmp_pat
                  "ensure_tracking_store\n"
                  "ensure_tracking_store(sys.argv[1])\n")
     failed = subprocess.run([sys.executable, "-c", full_disk, uri], capture_output=True,
-                            text=True, timeout=240)
+                            text=True, timeout=240, env=env)
     assert failed.returncode != 0
     assert "disk I/O error" in failed.stderr or "disk is full" in failed.stderr
 
@@ -149,7 +154,7 @@ def test_a_fresh_store_is_created_and_one_at_head_is_opened_without_importing_ml
     db = tmp_path / "a #dir?%20" / "mlflow.db"  # URL characters in the path
     uri = sqlite_url(db)
     assert not schema_at_head(db)
-    assert _opened_with_mlflow_import(uri)  # fresh: MLflow builds the schema
+    assert not _opened_with_mlflow_import(uri)  # fresh: built from mlflow_schema.sql
     assert schema_at_head(db) and _default_experiment(uri) == "0"
     assert not _opened_with_mlflow_import(uri)  # at head: a sqlite3 read, no MLflow
 
