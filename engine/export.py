@@ -25,15 +25,17 @@ import numpy as np
 import torch
 from torch import nn
 
+from gristmill.engine.onnx_session import INPUT_NAMES, OUTPUT_NAME, onnx_session
+
 log = logging.getLogger(__name__)
 
 PROGRAM_FILE = "program.pt2"
 ONNX_FILE = "model_tensors.onnx"
 FORMATS = ("program", "onnx", "onnx_int8")
-INPUT_NAMES = ["numeric", "categorical"]
-OUTPUT_NAME = "outputs"
 #: Exports whose outputs differ from the eager model by more than this are discarded.
 TOLERANCE = 1e-4
+__all__ = ["FORMATS", "INPUT_NAMES", "ONNX_FILE", "OUTPUT_NAME", "PROGRAM_FILE", "TOLERANCE",
+           "example_inputs", "export_all", "onnx_session"]
 
 
 def example_inputs(num_numeric: int, cardinalities: list[int],
@@ -134,19 +136,6 @@ def _dynamo_export(model: Any, inputs: tuple[torch.Tensor, ...], path: str) -> N
                               external_data=False, verbose=False)
     finally:
         noisy.setLevel(level)
-
-
-def onnx_session(path: str, threads: int = 1) -> Any:
-    """An onnxruntime CPU session tuned for single-record latency."""
-    import onnxruntime as ort
-
-    options = ort.SessionOptions()
-    options.intra_op_num_threads = threads
-    options.inter_op_num_threads = 1
-    options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
-    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-    options.log_severity_level = 3
-    return ort.InferenceSession(path, options, providers=["CPUExecutionProvider"])
 
 
 def _check_close(expected: np.ndarray, got: np.ndarray, what: str) -> None:

@@ -34,8 +34,8 @@ def quantize_int8(directory: str) -> str:
     """
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
-    from gristmill.engine.export import onnx_session
     from gristmill.engine.onnx_raw import RAW_ONNX_FILE
+    from gristmill.engine.onnx_session import onnx_session
 
     source, target = os.path.join(directory, RAW_ONNX_FILE), os.path.join(directory, INT8_FILE)
     advice = _DropAdvice()

@@ -221,7 +221,7 @@ def export_raw_onnx(model: Any, encoder: Any, label: Any, inputs: list[RawInput]
         ExportRefused: A step has no ONNX form (the op is named); nothing is written.
         RuntimeError: The graph disagrees with the Python path; nothing is written.
     """
-    from gristmill.engine.export import onnx_session
+    from gristmill.engine.onnx_session import onnx_session
 
     graph = build_raw_graph(model.eval(), encoder, label, inputs, tensor_onnx, example)
     path = os.path.join(directory, RAW_ONNX_FILE)

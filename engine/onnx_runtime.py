@@ -29,7 +29,7 @@ class RawOnnxModel:
 
     def __init__(self, path: str, inputs: list[Any], task: str, label_key: str | None,
                  label: Any = None, threads: int = 1):
-        from gristmill.engine.export import onnx_session
+        from gristmill.engine.onnx_session import onnx_session
 
         self.path = path
         self.uri = path  # what error messages name, as for a ServingBundle

@@ -343,7 +343,7 @@ def _make_runner(uri: str, config: dict[str, Any], backend: str,
     if backend == "auto":
         backend = "onnx" if tensor_file else "torch"
     if backend == "onnx":
-        from gristmill.engine.export import INPUT_NAMES, OUTPUT_NAME, onnx_session
+        from gristmill.engine.onnx_session import INPUT_NAMES, OUTPUT_NAME, onnx_session
 
         if not tensor_file:
             errors = config.get("export_errors", {})

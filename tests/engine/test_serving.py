@@ -60,6 +60,32 @@ def test_bundle_predictions_equal_the_in_process_model(classifier_bundle, backen
     assert got["prediction"].to_pylist() == [bundle.classes[i] for i in expected.argmax(1)]
 
 
+_PREDICT_AND_REPORT_TORCH = """
+import json, sys
+import pyarrow as pa
+from gristmill.engine.serving import load_bundle
+bundle = load_bundle(sys.argv[1], backend=sys.argv[2])
+got = bundle.predict(pa.table({"x1": [0.3, -1.0], "x2": [1, 4], "color": ["red", "blue"]}))
+print(json.dumps([bundle.backend, got["prediction"].to_pylist(), "torch" in sys.modules]))
+"""
+
+
+def test_an_onnx_bundle_loads_and_predicts_without_importing_torch(classifier_bundle):
+    import subprocess
+    import sys
+
+    directory, _ = classifier_bundle
+    runs = {backend: subprocess.run([sys.executable, "-c", _PREDICT_AND_REPORT_TORCH, directory,
+                                     backend], capture_output=True, text=True, timeout=120)
+            for backend in ("auto", "torch")}
+    assert all(r.returncode == 0 for r in runs.values()), [r.stderr[-1500:] for r in runs.values()]
+    auto, torch_backend = (json.loads(runs[b].stdout.strip().splitlines()[-1])
+                           for b in ("auto", "torch"))
+    assert auto[0] == "onnx" and auto[2] is False  # the InfraValidator's serving process
+    assert torch_backend[0] == "torch" and torch_backend[2] is True
+    assert auto[1] == torch_backend[1]  # same predictions either way
+
+
 def test_bundle_layout_and_config(classifier_bundle):
     directory, _ = classifier_bundle
     files = set(os.listdir(directory))
