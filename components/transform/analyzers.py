@@ -18,6 +18,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from gristmill.components.beam.quantile_sketch import QuantileSketch
 from gristmill.engine.transform_kernels import as_array, as_float, as_string
 
 
@@ -87,24 +88,21 @@ class Moments:
 
 
 class Quantiles:
-    """A KLL quantile sketch (datasketches); rank error about ``1.65 / k``."""
+    """A deterministic quantile sketch (:mod:`gristmill.components.beam.quantile_sketch`):
+    the same data in the same order gives the same quantiles on every run."""
 
     KIND = "quantiles"
 
     def __init__(self, params: dict[str, Any] | None = None):
-        from datasketches import kll_doubles_sketch
-
         self.k = int((params or {}).get("k", 400))
-        self.sketch = kll_doubles_sketch(self.k)
+        self.sketch = QuantileSketch(self.k)
         self.missing = 0
 
     def add(self, values: list[Any]) -> None:
         """Fold in one batch of the input column."""
         x, missing = _finite(values[0])
         self.missing += missing
-        if len(x):
-            # nanobind refuses read-only buffers (zero-copy Arrow views)
-            self.sketch.update(x if x.flags.writeable else x.copy())
+        self.sketch.update(x)
 
     def merge(self, other: Quantiles) -> None:
         """Fold in another accumulator of the same analyzer."""
@@ -113,24 +111,22 @@ class Quantiles:
 
     def quantiles(self, ranks: list[float]) -> list[float]:
         """Values at the given normalized ranks (empty sketch -> [])."""
-        if self.sketch.is_empty():
-            return []
-        return [float(v) for v in self.sketch.get_quantiles(ranks)]
+        return self.sketch.quantiles(ranks)
 
     def to_json(self) -> dict[str, Any]:
-        """JSON form (cache files); the sketch is base64 of its binary form."""
-        return {"k": self.k, "missing": self.missing,
-                "sketch": base64.b64encode(self.sketch.serialize()).decode()}
+        """JSON form (cache files)."""
+        return {"k": self.k, "missing": self.missing, "quantile_sketch": self.sketch.to_json()}
 
     def load_json(self, d: dict[str, Any]) -> None:
-        """Inverse of :meth:`to_json`."""
-        from datasketches import kll_doubles_sketch
-
+        """Inverse of :meth:`to_json`; also reads the KLL sketches of older cache files."""
         self.k, self.missing = d["k"], d["missing"]
-        self.sketch = kll_doubles_sketch.deserialize(base64.b64decode(d["sketch"]))
+        if "quantile_sketch" in d:
+            self.sketch = QuantileSketch.from_json(d["quantile_sketch"])
+        else:
+            self.sketch = _from_kll(d["sketch"], self.k)
 
     def __getstate__(self) -> dict[str, Any]:
-        return self.to_json()  # the sketch object itself does not pickle
+        return self.to_json()
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         self.load_json(state)
@@ -139,6 +135,25 @@ class Quantiles:
         """What the human-readable plan shows."""
         return {"count": int(self.sketch.n), "missing": self.missing, "k": self.k,
                 "median": (self.quantiles([0.5]) or [None])[0]}
+
+
+def _from_kll(encoded: str, k: int) -> QuantileSketch:
+    """A datasketches KLL sketch (an older cache file) as a :class:`QuantileSketch`: each
+    retained item goes to the level of its weight (a power of two), so nothing is lost."""
+    from datasketches import kll_doubles_sketch
+
+    kll = kll_doubles_sketch.deserialize(base64.b64decode(encoded))
+    sketch = QuantileSketch(k)
+    if kll.is_empty():
+        return sketch
+    by_level: dict[int, list[float]] = {}
+    for item, weight in kll:
+        by_level.setdefault(int(weight).bit_length() - 1, []).append(item)
+    for level, items in sorted(by_level.items()):
+        sketch._add(level, np.asarray(items, np.float64))
+    sketch.n, sketch.min, sketch.max = int(kll.n), kll.get_min_value(), kll.get_max_value()
+    sketch._compact()
+    return sketch
 
 
 class Counts:
