@@ -89,11 +89,7 @@ class QuantileSketch:
         is the minimum, 1 the maximum); [] when empty."""
         if self.n == 0:
             return []
-        items = np.concatenate(self.levels)
-        weights = np.concatenate([np.full(len(v), 1 << h, np.int64)
-                                  for h, v in enumerate(self.levels)])
-        order = np.argsort(items, kind="stable")
-        items, cumulative = items[order], np.cumsum(weights[order])
+        items, cumulative = self._sorted_with_weights()
         found = []
         for rank in ranks:
             if rank <= 0:
@@ -104,6 +100,15 @@ class QuantileSketch:
                 index = int(np.searchsorted(cumulative, rank * self.n, side="left"))
                 found.append(float(items[min(index, len(items) - 1)]))
         return found
+
+    def cdf(self, split_points: list[float]) -> list[float]:
+        """Fraction of the values ``<=`` each split point, then 1.0 ([] when empty)."""
+        if self.n == 0:
+            return []
+        items, cumulative = self._sorted_with_weights()
+        at = np.searchsorted(items, np.asarray(split_points, np.float64), side="right")
+        below = np.where(at > 0, cumulative[np.maximum(at - 1, 0)], 0)
+        return [float(v) for v in below / self.n] + [1.0]
 
     def to_json(self) -> dict:
         """JSON-safe form (levels as base64 of little-endian float64)."""
@@ -134,6 +139,14 @@ class QuantileSketch:
         self.__dict__.update(QuantileSketch.from_json(state).__dict__)
 
     # ---------------------------------------------------------------- internals
+    def _sorted_with_weights(self) -> tuple[np.ndarray, np.ndarray]:
+        """Every retained item in ascending order, with the cumulative weight up to it."""
+        items = np.concatenate(self.levels)
+        weights = np.concatenate([np.full(len(v), 1 << h, np.int64)
+                                  for h, v in enumerate(self.levels)])
+        order = np.argsort(items, kind="stable")
+        return items[order], np.cumsum(weights[order])
+
     def _flip(self, level: int) -> int:
         while len(self.flips) <= level:
             self.flips.append(0)

@@ -126,3 +126,15 @@ def test_an_old_kll_cache_entry_is_read_without_losing_weight():
     assert accumulator.missing == 3 and accumulator.sketch.n == len(values)
     assert _weight(accumulator.sketch) == len(values)
     assert _rank_error(values, accumulator.quantiles(RANKS)) <= 0.01  # KLL's own error
+
+
+def test_cdf_matches_the_exact_fractions_at_or_below_each_point():
+    values = CASES["lognormal"]
+    sketch = _sketch(values, 65_536)
+    points = list(np.quantile(values, [0.1, 0.5, 0.9]))
+    found = sketch.cdf(points)
+    exact = [float(np.mean(values <= p)) for p in points]
+    assert len(found) == 4 and found[-1] == 1.0
+    assert np.max(np.abs(np.asarray(found[:-1]) - exact)) <= 0.002
+    assert sketch.cdf([values.min() - 1])[0] == 0.0 and sketch.cdf([values.max()])[0] == 1.0
+    assert QuantileSketch(400).cdf([1.0]) == []
