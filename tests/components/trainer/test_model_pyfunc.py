@@ -144,3 +144,44 @@ def test_a_run_fn_model_class_is_trusted_by_the_trainer_only(tmp_path, monkeypat
         load_bundle(directory)
     monkeypatch.setenv("GRISTMILL_TRUSTED_MODEL_CLASSES", "user_models:Linear")
     assert load_bundle(directory).predict(table).num_rows == 50
+
+
+def test_environment_files_rendered_once_per_process_same_text(tmp_path):
+    """Rendered once (they are the same for every model a process saves) and byte for byte
+    what ``yaml.safe_dump`` writes for them."""
+    import yaml
+
+    from gristmill.components.trainer import model_pyfunc
+
+    first = model_pyfunc._environment_files()
+    assert model_pyfunc._environment_files() is first
+    for directory in (tmp_path / "a", tmp_path / "b"):
+        directory.mkdir()
+        model_pyfunc._write_environment(str(directory))
+    for name, text in first:
+        assert (tmp_path / "a" / name).read_text() == (tmp_path / "b" / name).read_text() == text
+        if name.endswith(".yaml"):
+            assert text == yaml.safe_dump(yaml.safe_load(text), default_flow_style=False,
+                                          sort_keys=False)
+    requirements = dict(first)["requirements.txt"].splitlines()
+    assert [r.split("==")[0] for r in requirements] == list(model_pyfunc.REQUIREMENTS)
+
+
+def test_mlmodel_dumper_writes_what_the_python_safe_dumper_writes():
+    """libyaml's emitter (when present) must not change the MLmodel's bytes."""
+    import yaml
+
+    from gristmill.components.trainer.model_pyfunc import YAML_DUMPER
+
+    signature = _signature(pa.schema([]), pa.schema([("prediction", pa.string()),
+                                                      ("probabilities", pa.list_(pa.float32()))]))
+    mlmodel = {"flavors": {"python_function": {"artifacts": {"bundle": {
+        "path": "artifacts/bundle", "uri": "/tmp/some where/ünïcode/bundle"}}, "code": None,
+        "streamable": False, "python_version": "3.11.7"}}, "mlflow_version": "3.17.2",
+        "model_size_bytes": 123456, "utc_time_created": "2026-12-03 16:21:07.123456",
+        "metadata": {"gristmill_raw_inputs": [{"name": "island", "type": "string",
+                                               "kind": "string"}, {"name": "yes", "type": "bool",
+                                                                   "kind": "number"}]},
+        "signature": signature, "is_signature_from_type_hint": False}
+    assert yaml.dump(mlmodel, Dumper=YAML_DUMPER, default_flow_style=False) == \
+        yaml.dump(mlmodel, Dumper=yaml.SafeDumper, default_flow_style=False)
