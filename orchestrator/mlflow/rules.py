@@ -31,7 +31,8 @@ LOGGED_MODEL_NAME_FORBIDDEN = ("/", ":", ".", "%", '"', "'")
 #: Environment variables that change what MLflow's client writes (an active model id is
 #: added to every metric); when set, the replay uses the client.
 CLIENT_ONLY_ENVIRONMENT = ("MLFLOW_ACTIVE_MODEL_ID", "_MLFLOW_ACTIVE_MODEL_ID",
-                           "MLFLOW_ENABLE_WORKSPACES", "MLFLOW_ARTIFACT_LOCATION_MAX_LENGTH")
+                           "MLFLOW_ENABLE_WORKSPACES", "MLFLOW_ARTIFACT_LOCATION_MAX_LENGTH",
+                           "_MLFLOW_SERVER_ARTIFACT_ROOT")
 
 
 def name_problem(name: str | None) -> str | None:

@@ -91,11 +91,22 @@ class SqliteWriter:
         if self.sql("SELECT version_num FROM alembic_version").fetchall() != \
                 [(SCHEMA_REVISION,)]:
             raise DirectWriteRefused(f"the database is not at revision {SCHEMA_REVISION}")
-        if self.sql("SELECT 1 FROM experiments WHERE experiment_id = 0").fetchone() is None:
-            raise DirectWriteRefused("no default experiment 0 (MLflow's client creates it)")
         if self.sql("SELECT 1 FROM experiments WHERE workspace != ?",
                     (DEFAULT_WORKSPACE,)).fetchone():
             raise DirectWriteRefused("experiments outside the default workspace")
+        if self.sql("SELECT 1 FROM experiments WHERE experiment_id = 0").fetchone() is None:
+            self._create_default_experiment()
+
+    def _create_default_experiment(self) -> None:
+        """Experiment 0, ``Default``, as MLflow's store adds it when it first opens a
+        database (one built from the schema dump has none): its artifacts under
+        ``./mlruns/0`` of the opening process's working directory."""
+        created = now_ms()
+        location = f"{Path.cwd().joinpath('mlruns').as_posix()}/0"
+        self.sql("INSERT INTO experiments (experiment_id, name, artifact_location, "
+                 "lifecycle_stage, creation_time, last_update_time, workspace) "
+                 "VALUES (0, 'Default', ?, 'active', ?, ?, ?)",
+                 (location, created, created, DEFAULT_WORKSPACE))
 
     def experiment(self, name: str, artifact_location: str | None,
                    tags: dict[str, str]) -> str:

@@ -112,11 +112,11 @@ def rich_events(folder: Path, tracking: str) -> list[dict]:
     return [events[0], rich[0], *events[1:gen_end + 1], *rich[1:], *events[gen_end + 1:]]
 
 
-def _replay_into(folder: Path, writer: str, monkeypatch, caplog) -> str:
+def _replay_into(folder: Path, writer: str, monkeypatch, caplog, rich: bool = True) -> str:
     folder.mkdir()
     tracking = f"sqlite:///{folder / 'mlflow.db'}"
     use_writer(writer, tracking, monkeypatch)
-    events = rich_events(folder, tracking)
+    events = (rich_events if rich else journal_events)(folder, tracking)
     with caplog.at_level(logging.INFO, "gristmill.orchestrator.mlflow_replay"):
         caplog.clear()
         replay_file(str(write_journal(folder, events)))
@@ -220,16 +220,23 @@ def _same(view_a, view_b, ids_a, ids_b, folder_a, folder_b) -> None:
         assert a.get(key) == b.get(key), key
 
 
-def test_the_direct_writer_writes_what_the_client_writes(tmp_path, monkeypatch, caplog):
-    stores = {w: _replay_into(tmp_path / w, w, monkeypatch, caplog) for w in ("client",
-                                                                                 "direct")}
+@pytest.mark.parametrize("rich", [True, False], ids=["rich", "golden-fresh-store"])
+def test_the_direct_writer_writes_what_the_client_writes(tmp_path, monkeypatch, caplog, rich):
+    # golden-fresh-store: nothing opened the store with MLflow before the replay, so the
+    # direct writer also adds MLflow's Default experiment 0 (read before MLflow opens it).
+    stores = {w: _replay_into(tmp_path / w, w, monkeypatch, caplog, rich)
+              for w in ("client", "direct")}
     ids = {w: _ids(t) for w, t in stores.items()}
     folders = {w: str(tmp_path / w) for w in stores}
     args = (ids["client"], ids["direct"], folders["client"], folders["direct"])
+    tables = {w: table_view(t) for w, t in stores.items()}
+    assert [row[:2] for row in tables["direct"]["experiments"]] == [[0, "Default"],
+                                                                    [1, "golden"]]
+    _same(tables["client"], tables["direct"], *args)
     seen = client_view(stores["client"])
-    assert len(seen["runs"]) == 11 and len(seen["models"]) == 1 and seen["versions"][0][2]
+    assert len(seen["runs"]) == (11 if rich else 7)
+    assert len(seen["models"]) == rich and bool(seen["versions"]) == rich
     _same(seen, client_view(stores["direct"]), *args)
-    _same(table_view(stores["client"]), table_view(stores["direct"]), *args)
 
 
 def test_a_direct_written_store_reads_as_mlflow_reads_stores(tmp_path, monkeypatch, caplog):
