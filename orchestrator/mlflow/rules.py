@@ -28,11 +28,12 @@ DATASET_LIMITS = {"name": 500, "digest": 36, "source": 65535, "schema": 1048575,
 INPUT_TAG_KEY_LIMIT = 255
 INPUT_TAG_VALUE_LIMIT = 500
 LOGGED_MODEL_NAME_FORBIDDEN = ("/", ":", ".", "%", '"', "'")
-#: Environment variables that change what MLflow's client writes (an active model id is
-#: added to every metric); when set, the replay uses the client.
+#: Environment variables that change what or where MLflow's client writes (an active model
+#: id added to every metric, model versions in another registry); when set, the replay uses
+#: the client.
 CLIENT_ONLY_ENVIRONMENT = ("MLFLOW_ACTIVE_MODEL_ID", "_MLFLOW_ACTIVE_MODEL_ID",
                            "MLFLOW_ENABLE_WORKSPACES", "MLFLOW_ARTIFACT_LOCATION_MAX_LENGTH",
-                           "_MLFLOW_SERVER_ARTIFACT_ROOT")
+                           "_MLFLOW_SERVER_ARTIFACT_ROOT", "MLFLOW_REGISTRY_URI")
 
 
 def name_problem(name: str | None) -> str | None:

@@ -44,6 +44,14 @@ def test_a_retry_is_left_to_mlflows_client(tmp_path):
     assert sqlite_writer.direct_refusal(_built(tmp_path), retry=False) is None
 
 
+@pytest.mark.parametrize("name", rules.CLIENT_ONLY_ENVIRONMENT)
+def test_mlflow_settings_that_change_the_clients_writes_leave_them_to_it(tmp_path, monkeypatch,
+                                                                         name):
+    tracking = _built(tmp_path)
+    monkeypatch.setenv(name, "x")
+    assert "environment variable" in sqlite_writer.direct_refusal(tracking, retry=False)
+
+
 def test_another_mlflow_schema_replays_through_the_client_and_says_so(tmp_path, monkeypatch,
                                                                      caplog):
     # An MLflow whose head is not the revision the direct writer knows: the client writes.
