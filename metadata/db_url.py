@@ -91,8 +91,21 @@ def url_text(url: URL) -> str:
     return url.render_as_string(hide_password=False)
 
 
+def _plain_sqlite_database(url: str) -> str | None:
+    """The database part of a plain ``sqlite:///PATH`` string (no query, fragment or
+    percent-escape: what SQLAlchemy's ``make_url`` returns for it, without importing
+    SQLAlchemy, which the detached MLflow replay avoids); None for any other URL."""
+    if not isinstance(url, str) or not url.startswith("sqlite:///") or \
+            any(c in url for c in "?#%"):
+        return None
+    return url[len("sqlite:///"):]
+
+
 def sqlite_file(url: str | URL) -> Path | None:
     """The file behind an ``sqlite:///`` URL; ``None`` for in-memory or other backends."""
+    plain = _plain_sqlite_database(url)
+    if plain is not None:
+        return Path(plain) if plain not in ("", ":memory:") else None
     from sqlalchemy.engine import make_url
     from sqlalchemy.exc import ArgumentError
 
@@ -114,6 +127,8 @@ def redact_url(url: str) -> str:
     """
     if "://" not in url:
         return _LIBPQ_PASSWORD.sub(lambda m: f"{m.group(1)}={HIDDEN}", url)
+    if _plain_sqlite_database(url) is not None:
+        return url  # a file path: no password, no query
     from sqlalchemy.engine import make_url
     from sqlalchemy.exc import ArgumentError
 

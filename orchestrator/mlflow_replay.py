@@ -11,10 +11,12 @@ niced (``os.nice(10)``) so it never competes with the user's next command.
 from __future__ import annotations
 
 import contextlib
+import copy
 import fcntl
 import json
 import logging
 import os
+import sqlite3
 import sys
 from pathlib import Path
 from typing import Any
@@ -26,7 +28,7 @@ from gristmill.orchestrator.run_summary import write_mlflow_location
 
 log = logging.getLogger(__name__)
 __all__ = ["JournalSkipped", "_Replayer", "prepare_ui", "read_events", "replay_file",
-           "replay_pending", "ui_command"]
+           "replay_events", "replay_pending", "ui_command"]
 
 
 TRACKING_URI_ENV = "GRISTMILL_REPLAY_TRACKING_URI"
@@ -94,13 +96,51 @@ def replay_file(path: str, tracking_uri: str | None = None) -> None:
         events[0]["tracking_uri"] = _full_tracking_uri(events[0].get("tracking_uri") or "",
                                                        tracking_uri)
         attempted = journal.with_suffix(ATTEMPTED_SUFFIX)
-        replayer = _Replayer(events, retry=attempted.exists())
+        retry = attempted.exists()
         attempted.touch()  # before MLflow is written: a failure or kill leaves it
-        replayer.replay()
+        replayer = replay_events(events, retry)
         write_mlflow_location(journal.parent, events[0]["run_id"], replayer.experiment_id,
                               replayer.parent_id)
         journal.rename(journal.with_suffix(".done"))
         attempted.unlink()
+
+
+def replay_events(events: list[dict[str, Any]], retry: bool) -> _Replayer:
+    """Replay ``events`` directly into a local SQLite store at the schema the direct writer
+    knows (:mod:`~gristmill.orchestrator.mlflow.sqlite_writer`: no MLflow import, one
+    transaction), else, or when that writer refuses anything, through MLflow's client.
+    The log says which writer wrote and why. Returns the replayer that wrote."""
+    from gristmill.orchestrator.mlflow.sqlite_writer import (
+        DirectWriteRefused,
+        SqliteWriter,
+        direct_refusal,
+    )
+
+    uri = events[0]["tracking_uri"]
+    refusal = direct_refusal(uri, retry)
+    if refusal is None:
+        writer = None
+        try:
+            writer = SqliteWriter(sqlite_file(uri))
+            replayer = _Replayer(copy.deepcopy(events), retry, writer=writer)
+            replayer.replay()
+            writer.commit()
+            log.info("MLflow replay: %s written directly into %s (sqlite3)",
+                     events[0]["run_id"], redact_url(uri))
+            return replayer
+        except (DirectWriteRefused, sqlite3.Error) as e:
+            refusal = f"the direct writer refused: {e}"
+            if writer is not None:
+                writer.abandon()
+        except BaseException:
+            if writer is not None:
+                writer.abandon()
+            raise
+    log.info("MLflow replay: %s written with MLflow's client: %s", events[0]["run_id"],
+             redact_text(refusal))
+    replayer = _Replayer(events, retry)
+    replayer.replay()
+    return replayer
 
 
 def read_events(journal: Path) -> list[dict[str, Any]]:

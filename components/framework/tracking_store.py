@@ -29,25 +29,24 @@ regenerates the dump after an MLflow upgrade.
 from __future__ import annotations
 
 import contextlib
-import functools
-import importlib.util
 import logging
 import os
-import re
 import sqlite3
 import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from urllib.parse import quote
 
 from gristmill.metadata.db_url import redact_url, sqlite_file, sqlite_url
 from gristmill.metadata.locks import exclusive_file_lock
+from gristmill.metadata.mlflow_schema import mlflow_head_revision, schema_at_head
+
+__all__ = ["build_if_missing", "creation_lock", "ensure_tracking_store", "mlflow_head_revision",
+           "needs_creation", "schema_at_head", "schema_script", "sqlite_path",
+           "write_schema_script"]
 
 log = logging.getLogger(__name__)
 CREATING_SUFFIX = ".creating"
-_REVISION = re.compile(r"^revision\s*(?::[^=]*)?=\s*['\"]([^'\"]+)['\"]", re.MULTILINE)
-_DOWN_REVISION = re.compile(r"^down_revision\s*(?::[^=]*)?=(.*)$", re.MULTILINE)
 #: MLflow's schema at its head revision, dumped from a database its migrations built
 SCHEMA_SCRIPT = Path(__file__).with_name("mlflow_schema.sql")
 #: ``migrations`` builds new databases with MLflow's migrations even when the dump matches
@@ -96,47 +95,6 @@ def ensure_tracking_store(tracking_uri: str) -> None:
                         str(e).splitlines()[0][:200] if str(e) else type(e).__name__, moved)
             build_if_missing(db)
             _open(tracking_uri)
-
-
-def schema_at_head(db: Path) -> bool:
-    """True when ``db`` is a SQLite database stamped with MLflow's head schema revision
-    (what MLflow's own schema check requires); False when unknown. Imports no MLflow."""
-    head = mlflow_head_revision()
-    if head is None or not db.is_file():
-        return False
-    try:
-        connection = sqlite3.connect(f"file:{quote(str(db))}?mode=ro", uri=True, timeout=5)
-        try:
-            rows = connection.execute("SELECT version_num FROM alembic_version").fetchall()
-        finally:
-            connection.close()
-    except sqlite3.Error:  # not SQLite, no alembic_version table, locked: MLflow decides
-        return False
-    return rows == [(head,)]
-
-
-@functools.lru_cache(maxsize=1)
-def mlflow_head_revision() -> str | None:
-    """The head revision of the installed MLflow's schema migrations, read from its
-    ``store/db_migrations/versions`` files without importing MLflow (MLflow asks alembic,
-    which imports every migration); None when they cannot be read or have no single head."""
-    spec = importlib.util.find_spec("mlflow")
-    if spec is None or not spec.submodule_search_locations:
-        return None
-    revisions, parents = set(), set()
-    for folder in spec.submodule_search_locations:
-        for path in Path(folder, "store", "db_migrations", "versions").glob("*.py"):
-            try:
-                text = path.read_text(encoding="utf-8")
-            except (OSError, UnicodeDecodeError):
-                return None
-            revision, down = _REVISION.search(text), _DOWN_REVISION.search(text)
-            if revision is None or down is None:
-                continue  # not a migration (an __init__.py)
-            revisions.add(revision.group(1))
-            parents.update(re.findall(r"['\"]([^'\"]+)['\"]", down.group(1)))
-    heads = revisions - parents
-    return heads.pop() if len(heads) == 1 else None
 
 
 def build_if_missing(db: Path) -> bool:

@@ -11,6 +11,8 @@ import logging
 import time
 from typing import Any
 
+from gristmill.orchestrator.mlflow.rules import name_problem
+
 log = logging.getLogger(__name__)
 
 MAX_ENTITIES = 1000
@@ -47,21 +49,20 @@ class RunBuffer:
             if valid_name(key, "metric"):
                 self.metrics[(key, step or 0)] = (float(value), timestamp_ms, model_id)
 
-    def flush(self, client) -> None:
-        """Write everything buffered with ``client.log_batch``; the buffer is emptied."""
-        from mlflow.entities import Metric, Param, RunTag
-
-        params = [Param(k, v) for k, v in self.params.items()]
-        tags = [RunTag(k, v) for k, v in self.tags.items()]
-        metrics = [Metric(k, v, ts, step, model_id=model)
-                   for (k, step), (v, ts, model) in self.metrics.items()]
+    def flush(self, writer) -> None:
+        """Write everything buffered with ``writer.log_batch`` (a
+        :mod:`~gristmill.orchestrator.mlflow.client_writer` or direct SQLite writer), in
+        calls within MLflow's limits; the buffer is emptied."""
+        params = list(self.params.items())
+        tags = list(self.tags.items())
+        metrics = [(k, v, ts, step, model) for (k, step), (v, ts, model) in self.metrics.items()]
         self.params, self.tags, self.metrics = {}, {}, {}
         while params or tags or metrics:
             p, params = params[:MAX_PARAMS_OR_TAGS], params[MAX_PARAMS_OR_TAGS:]
             t, tags = tags[:MAX_PARAMS_OR_TAGS], tags[MAX_PARAMS_OR_TAGS:]
             room = MAX_ENTITIES - len(p) - len(t)
             m, metrics = metrics[:room], metrics[room:]
-            client.log_batch(self.run_id, metrics=m, params=p, tags=t)
+            writer.log_batch(self.run_id, m, dict(p), dict(t))
 
 
 def valid_name(name: str, kind: str) -> bool:
@@ -70,23 +71,17 @@ def valid_name(name: str, kind: str) -> bool:
     MLflow refuses names such as ``acc@5`` or ``f1 (macro)``; one such name must not keep
     the whole run (and every later journal) out of MLflow.
     """
-    try:
-        from mlflow.utils.validation import _validate_metric_name, _validate_param_name
-
-        (_validate_metric_name if kind == "metric" else _validate_param_name)(name)
+    problem = name_problem(name)
+    if problem is None:
         return True
-    except ImportError:  # MLflow moved its private validators: let log_batch decide
-        return True
-    except Exception as e:
-        log.warning("MLflow mirror: %s %r skipped: MLflow refuses the name (%s)", kind, name,
-                    str(e).splitlines()[0][:200])
-        return False
+    log.warning("MLflow mirror: %s %r skipped: MLflow refuses the name (%s)", kind, name,
+                problem)
+    return False
 
 
 def now_ms(seconds: float | None = None) -> int:
     """Milliseconds since the epoch (MLflow's timestamps) of ``seconds`` or now."""
     return int((time.time() if seconds is None else seconds) * 1000)
-
 
 
 def numeric(metrics: dict[str, Any] | None) -> dict[str, float]:

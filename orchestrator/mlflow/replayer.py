@@ -5,8 +5,10 @@ One parent run per pipeline run, one nested run per node. What a run reports is 
 in one ``log_batch`` per run (more only past MLflow's per-call limits): parameters, every
 metric point, tags and the lineage note; then the run is terminated. Per node that is
 ``create_run`` (component type among its tags), ``log_batch``, ``log_inputs`` (datasets) and
-``set_terminated``: each one MLflow transaction. The Tuner's trials become nested runs of its
-run (:mod:`~gristmill.orchestrator.mlflow.trials`).
+``set_terminated``: each one MLflow transaction through the client writer, all one
+transaction through the direct SQLite writer (see :func:`~gristmill.orchestrator.mlflow_replay
+.replay_events`). The Tuner's trials become nested runs of its run
+(:mod:`~gristmill.orchestrator.mlflow.trials`).
 """
 
 from __future__ import annotations
@@ -34,10 +36,14 @@ def early_runs(events: list[dict[str, Any]]) -> dict[str, Any]:
 class Replayer:
     """Replays one journal (its events, the first being ``start_pipeline``)."""
 
-    def __init__(self, events: list[dict[str, Any]], retry: bool = True):
+    def __init__(self, events: list[dict[str, Any]], retry: bool = True, writer=None):
         """Args:
             retry: Whether an earlier replay of this journal may have left runs (searched
                 for and deleted first); False only on a journal's first attempt.
+            writer: Where the writes go: a
+                :class:`~gristmill.orchestrator.mlflow.sqlite_writer.SqliteWriter` or, by
+                default, MLflow's client
+                (:class:`~gristmill.orchestrator.mlflow.client_writer.ClientWriter`).
         """
         self.events = events
         self.retry = retry
@@ -50,12 +56,11 @@ class Replayer:
         self.models: dict[str, str] = {}  # node -> the MLflow LoggedModel id of its model
         self.producers = {ref["id"]: e["node"] for e in events if e.get("op") == "end_node"
                           for refs in (e.get("outputs") or {}).values() for ref in refs}
-        from mlflow import MlflowClient
+        if writer is None:
+            from gristmill.orchestrator.mlflow.client_writer import ClientWriter
 
-        from gristmill.components.framework.tracking_store import ensure_tracking_store
-
-        ensure_tracking_store(self.start["tracking_uri"])
-        self.client = MlflowClient(tracking_uri=self.start["tracking_uri"])
+            writer = ClientWriter(self.start["tracking_uri"])
+        self.writer = writer
 
     def replay(self) -> None:
         self._open_parent(early_runs(self.events))
@@ -69,9 +74,9 @@ class Replayer:
     def _finish_runs(self) -> None:
         """Write every buffered run, then terminate the nodes that ended (in journal order)."""
         for buffer in self.buffers.values():
-            buffer.flush(self.client)
+            buffer.flush(self.writer)
         for run_id, (status, end_ms) in self.ended.items():
-            self.client.set_terminated(run_id, status, end_time=end_ms)
+            self.writer.set_terminated(run_id, status, end_time=end_ms)
         self.ended.clear()
 
     def _buffer(self, run_id: str) -> RunBuffer:
@@ -96,9 +101,7 @@ class Replayer:
         """A run of this pipeline run (source and user tags set); returns its id."""
         tags = {**conventions.run_tags(self.start), "gristmill.run_id": self.start["run_id"],
                 **({"mlflow.parentRunId": parent} if parent else {}), **(tags or {})}
-        run = self.client.create_run(self.experiment_id, run_name=name, start_time=now_ms(start),
-                                     tags=tags)
-        return run.info.run_id
+        return self.writer.create_run(self.experiment_id, name, now_ms(start), tags)
 
     def _on_early_runs(self, event):
         pass  # adopted by _open_parent
@@ -107,22 +110,13 @@ class Replayer:
         """Delete the runs an earlier, failed replay of this journal left, so a retry never
         shows the pipeline run twice (MLflow deletes softly: ``mlflow gc`` purges). Runs
         opened during the pipeline run (``keep``) stay."""
-        found = self.client.search_runs(
-            [experiment_id], filter_string=f"tags.`gristmill.run_id` = '{self.start['run_id']}'",
-            max_results=50_000)
-        for run in found:
-            if run.info.run_id not in (keep or set()):
-                self.client.delete_run(run.info.run_id)
+        self.writer.discard_runs(experiment_id, self.start["run_id"], keep or set())
 
     def _experiment(self, name: str) -> str:
-        existing = self.client.get_experiment_by_name(name)
-        if existing is not None:
-            return existing.experiment_id
         # MLflow 3.17's UI ignores this tag (see orchestrator/mlflow/ui_app.py); other MLflow
         # versions and clients read it.
-        return self.client.create_experiment(name, artifact_location=_artifact_root(
-            self.start["tracking_uri"], name), tags={
-                "mlflow.experimentKind": "custom_model_development"})
+        return self.writer.experiment(name, _artifact_root(self.start["tracking_uri"], name),
+                                      {"mlflow.experimentKind": "custom_model_development"})
 
     def _node_run(self, event: dict[str, Any], tags: dict[str, str] | None = None) -> str:
         node = event["node"]
@@ -156,28 +150,22 @@ class Replayer:
     def _on_artifact(self, event):
         run_id = self._node_run(event)
         if os.path.isdir(event["path"]):
-            self.client.log_artifacts(run_id, event["path"], event["artifact_path"])
+            self.writer.log_artifacts(run_id, event["path"], event["artifact_path"])
         else:
             target = Path(event["path"]).parent / "named" / event["name"]
             target.parent.mkdir(exist_ok=True)
             if os.path.exists(event["path"]):  # a retried replay finds it moved already
                 os.replace(event["path"], target)
-            self.client.log_artifact(run_id, str(target), event["artifact_path"])
+            self.writer.log_artifact(run_id, str(target), event["artifact_path"])
 
     def _on_model(self, event):
         """The model's files on the node's run (registered versions point there) and as an
         MLflow LoggedModel whose source run is the node's."""
-        from mlflow.entities import LoggedModelOutput
-
         run_id = self._node_run(event)
-        self.client.log_artifacts(run_id, event["path"], event["name"])
-        model = self.client.create_logged_model(
-            self.experiment_id, name=event["node"], source_run_id=run_id, model_type="gristmill",
-            tags={"gristmill.node": event["node"], "gristmill.run_id": self.start["run_id"]})
-        self.client.log_model_artifacts(model.model_id, event["path"])
-        self.client.finalize_logged_model(model.model_id, "READY")
-        self.client.log_outputs(run_id, [LoggedModelOutput(model.model_id, step=0)])
-        self.models[event["node"]] = model.model_id
+        self.writer.log_artifacts(run_id, event["path"], event["name"])
+        self.models[event["node"]] = self.writer.log_model(
+            self.experiment_id, run_id, event["node"], event["path"],
+            {"gristmill.node": event["node"], "gristmill.run_id": self.start["run_id"]})
 
     def _on_end_node(self, event):
         run_id = self._node_run(event)
@@ -225,24 +213,20 @@ class Replayer:
         """The node's Examples inputs and outputs as MLflow dataset inputs of its run; the
         data a node ingested (outputs, no dataset input) also on the parent run, so the
         runs table's Datasets column shows what each pipeline run read."""
-        from mlflow.entities import Dataset, DatasetInput, InputTag
-
         inputs, ingested = [], []
         refs = conventions.dataset_refs(event)
         for context, ref in refs:
             fields = conventions.dataset_fields(ref, self.producers)
             if fields is None:
                 continue
-            tags = [InputTag("gristmill.artifact_id", str(ref["id"]))]
-            inputs.append(DatasetInput(Dataset(**fields), tags=[
-                InputTag("mlflow.data.context", context), *tags]))
+            tag = ("gristmill.artifact_id", str(ref["id"]))
+            inputs.append((fields, [("mlflow.data.context", context), tag]))
             if all(c == "output" for c, _ in refs):
-                ingested.append(DatasetInput(Dataset(**fields), tags=[
-                    InputTag("mlflow.data.context", "ingested"), *tags]))
+                ingested.append((fields, [("mlflow.data.context", "ingested"), tag]))
         if inputs:
-            self.client.log_inputs(run_id, datasets=inputs)
+            self.writer.log_datasets(run_id, inputs)
         if ingested:
-            self.client.log_inputs(self.parent_id, datasets=ingested)
+            self.writer.log_datasets(self.parent_id, ingested)
 
     def _on_end_pipeline(self, event):
         states = [e.get("state") for e in self.events if e["op"] == "end_node"]
@@ -256,7 +240,7 @@ class Replayer:
         self._log_lineage()
         self._log_dag(event["status"], self._link_model_versions())
         self._finish_runs()
-        self.client.set_terminated(self.parent_id,
+        self.writer.set_terminated(self.parent_id,
                                    "FINISHED" if event["status"] == "COMPLETE" else "FAILED",
                                    end_time=now_ms(event["time"]))
 
@@ -273,7 +257,7 @@ class Replayer:
         links = self._links()
         for node, flow in lineage_view.artifact_flow(self.events).items():
             run_id = self._node_run({"node": node, "time": self.start["start"]})
-            self.client.log_text(run_id, lineage_view.render_node_html(node, flow, links),
+            self.writer.log_text(run_id, lineage_view.render_node_html(node, flow, links),
                                  "lineage.html")
             self._buffer(run_id).tags["mlflow.note.content"] = fit_note(
                 lineage_view.render_node_markdown(node, flow, links))
@@ -283,7 +267,7 @@ class Replayer:
         parent with them. Returns the parent description's lines."""
         from gristmill.orchestrator.lineage_view import link_model_versions
 
-        lines = link_model_versions(self.client, self.events, self.node_runs, self._links(),
+        lines = link_model_versions(self.writer, self.events, self.node_runs, self._links(),
                                     f"Pipeline {self.start['pipeline']} run "
                                     f"{self.start['run_id']}")
         if lines:
@@ -299,7 +283,7 @@ class Replayer:
         layout = dag_view.layout_dag(*dag_view.build_dag(
             dag_view.components_from_journal(self.events, links)))
         title = f"{self.start['pipeline']} run {self.start['run_id']} ({status})"
-        self.client.log_text(self.parent_id, dag_view.render_html(layout, title, "/"),
+        self.writer.log_text(self.parent_id, dag_view.render_html(layout, title, "/"),
                              "dag.html")
         note = dag_view.render_markdown(layout, title)
         if model_lines:

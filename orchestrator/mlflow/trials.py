@@ -84,8 +84,8 @@ class TrialRecorder:
                 buffer.add_metrics(metrics, step, now_ms(when))
             if isinstance(record.get("value"), (int, float)):
                 buffer.add_metrics({"objective": record["value"]}, None, now_ms(max(times)))
-            buffer.flush(replayer.client)
+            buffer.flush(replayer.writer)
             failed = record.get("state") not in (None, "COMPLETE")
-            replayer.client.set_terminated(run_id, "FAILED" if failed else "FINISHED",
+            replayer.writer.set_terminated(run_id, "FAILED" if failed else "FINISHED",
                                            end_time=now_ms(max(times)))
         return len(numbers)

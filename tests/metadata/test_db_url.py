@@ -101,3 +101,21 @@ def test_a_store_under_a_home_with_url_characters_is_created_there(tmp_path, mon
 
     assert (home / "metadata.db").is_file()
     assert sorted(p.name for p in tmp_path.iterdir()) == ["h?x%20y"]
+
+
+@pytest.mark.parametrize("url", ["sqlite:///a b/c.db", "sqlite:////abs/x.db", "sqlite:///",
+                                 "sqlite:///:memory:", "sqlite:////a:b@c/d.db",
+                                 "sqlite:///rel/x@y:z.db", "sqlite:////x/é.db"])
+def test_plain_sqlite_urls_read_without_sqlalchemy_as_sqlalchemy_reads_them(url):
+    # The detached MLflow replay reads these without importing SQLAlchemy.
+    from pathlib import Path
+
+    from sqlalchemy.engine import make_url
+
+    from gristmill.metadata.db_url import _plain_sqlite_database, redact_url, sqlite_file
+
+    parsed = make_url(url)
+    assert _plain_sqlite_database(url) == parsed.database and parsed.password is None
+    assert redact_url(url) == url
+    assert sqlite_file(url) == (Path(parsed.database) if parsed.database not in ("", ":memory:")
+                                else None)

@@ -247,12 +247,12 @@ def test_replay_records_each_metric_point_once():
     # every final value had two points at step 0 on the component's run.
     from gristmill.orchestrator.mlflow_replay import _Replayer
 
-    class Client:
+    class Writer:
         def __init__(self):
             self.points = []
 
-        def log_batch(self, run_id, metrics=(), params=(), tags=()):
-            self.points += [(run_id, m.key, m.step, m.value) for m in metrics]
+        def log_batch(self, run_id, metrics, params, tags):
+            self.points += [(run_id, key, step, value) for key, value, _, step, _ in metrics]
 
         def set_tag(self, *args):
             pass
@@ -261,7 +261,7 @@ def test_replay_records_each_metric_point_once():
             pass
 
     replayer = _Replayer.__new__(_Replayer)
-    replayer.events, replayer.client, replayer.buffers = [], Client(), {}
+    replayer.events, replayer.writer, replayer.buffers = [], Writer(), {}
     replayer.types, replayer.trials, replayer.models, replayer.producers = {}, {}, {}, {}
     replayer.ended = {}
     replayer.node_runs, replayer.parent_id = {"Trainer": "run-1"}, "parent"
@@ -272,9 +272,9 @@ def test_replay_records_each_metric_point_once():
                            "execution_id": 7, "time": 0.0,
                            "metrics": {"final_val_loss": 0.4}})
     replayer._finish_runs()  # every run is written at the pipeline's end
-    points = [p for p in replayer.client.points if p[0] == "run-1"]
+    points = [p for p in replayer.writer.points if p[0] == "run-1"]
     assert [p for p in points if p[1] == "val_loss"] == [("run-1", "val_loss", 1, 0.5),
                                                          ("run-1", "val_loss", 2, 0.4)]
     assert [p for p in points if p[1] == "final_val_loss"] == [
         ("run-1", "final_val_loss", 0, 0.4)]
-    assert ("parent", "Trainer.final_val_loss", 0, 0.4) in replayer.client.points
+    assert ("parent", "Trainer.final_val_loss", 0, 0.4) in replayer.writer.points

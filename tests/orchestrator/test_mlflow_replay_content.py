@@ -12,6 +12,7 @@ parent with pipeline params, a node with stepped metrics past MLflow's 1,000 ent
 from __future__ import annotations
 
 import json
+import logging
 import os
 import re
 from pathlib import Path
@@ -33,6 +34,18 @@ def _end(node: str, kind: str, state: str, at: float, **extra) -> dict:
 
 
 def _journal(folder: Path, tracking: str) -> Path:
+    return write_journal(folder, journal_events(folder, tracking))
+
+
+def write_journal(folder: Path, events: list[dict]) -> Path:
+    """``events`` as the journal ``r1.ready`` in ``folder``."""
+    path = folder / "r1.ready"
+    path.write_text("".join(json.dumps(e) + "\n" for e in events))
+    return path
+
+
+def journal_events(folder: Path, tracking: str) -> list[dict]:
+    """The golden journal's events (its Tuner's ``trials.json`` written into ``folder``)."""
     gen_out = {"examples": [{"id": 1, "type": "Widgets", "uri": "/data/widgets/1"}]}
     tuner_out = {"tuner_results": [{"id": 2, "type": "TunerResults", "uri": str(folder)}]}
     events = [
@@ -60,9 +73,7 @@ def _journal(folder: Path, tracking: str) -> Path:
     (folder / "trials.json").write_text(json.dumps({"best_trial": 1, "trials": [
         {"number": 0, "state": "COMPLETE", "value": 0.5, "params": {"units": 8}},
         {"number": 1, "state": "COMPLETE", "value": 0.25, "params": {"units": 16}}]}))
-    path = folder / "r1.ready"
-    path.write_text("".join(json.dumps(e) + "\n" for e in events))
-    return path
+    return events
 
 
 def _walk(client, run_id: str, path: str | None = None) -> list[str]:
@@ -100,11 +111,29 @@ def mlflow_dump(tracking: str, hide: str) -> str:
     return re.sub(r"#/experiments/\d+/", "#/experiments/<id>/", text)
 
 
-def test_a_replay_writes_exactly_what_the_unbatched_replay_wrote(tmp_path):
+@pytest.mark.parametrize("writer", ["client", "direct"])
+def test_a_replay_writes_exactly_what_the_unbatched_replay_wrote(tmp_path, writer, monkeypatch,
+                                                                 caplog):
+    # Both writers (MLflow's client; sqlite3 on a store at the known schema) match the golden.
     tracking = f"sqlite:///{tmp_path / 'mlflow.db'}"
-    replay_file(str(_journal(tmp_path, tracking)))
+    use_writer(writer, tracking, monkeypatch)
+    with caplog.at_level(logging.INFO, "gristmill.orchestrator.mlflow_replay"):
+        replay_file(str(_journal(tmp_path, tracking)))
+    assert ("written directly" in caplog.text) == (writer == "direct"), caplog.text
     dump = mlflow_dump(tracking, str(tmp_path))
     if os.environ.get("GRISTMILL_WRITE_GOLDEN") == "1":
         GOLDEN.parent.mkdir(exist_ok=True)
         GOLDEN.write_text(dump + "\n")
     assert json.loads(dump) == json.loads(GOLDEN.read_text())
+
+
+def use_writer(writer: str, tracking: str, monkeypatch) -> None:
+    """Make the next replays into ``tracking`` use ``writer``: ``direct`` builds the store
+    first (as a pipeline run does), ``client`` makes the direct writer decline."""
+    from gristmill.components.framework.tracking_store import ensure_tracking_store
+    from gristmill.orchestrator.mlflow import sqlite_writer
+
+    if writer == "direct":
+        ensure_tracking_store(tracking)
+    else:
+        monkeypatch.setattr(sqlite_writer, "direct_refusal", lambda uri, retry: "a test said so")
