@@ -105,9 +105,14 @@ def _ensure_sqlite_file(engine: Engine, url: str, path: Path, *, full_check: boo
 
 
 def _build_new_database(url: str) -> None:
-    """The whole schema in a fresh SQLite file (no WAL, so the file alone holds it)."""
+    """The whole schema in a fresh SQLite file (no WAL, so the file alone holds it): from
+    the schema dump of :data:`HEAD_REVISION` when there is one, else by the migrations."""
     from sqlalchemy import create_engine
 
+    from gristmill.metadata.sql.schema_script import build_from_script
+
+    if build_from_script(sqlite_path(url), HEAD_REVISION):
+        return
     engine = create_engine(url)
     try:
         _run_alembic_upgrade(engine)

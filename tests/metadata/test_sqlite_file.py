@@ -88,21 +88,28 @@ def test_a_leftover_of_an_interrupted_first_start_is_rebuilt(tmp_path):
 
 _SLOW_FIRST_START = """
 import sys, time
-from gristmill.metadata.sql import migrate
-real = migrate._run_alembic_upgrade
-def slow(engine, revision="head"):
-    print("building", flush=True)
-    time.sleep(30)
-    real(engine, revision)
-migrate._run_alembic_upgrade = slow
+from gristmill.metadata.sql import migrate, schema_script
+def slowly(real):
+    def slow(*args, **kwargs):
+        real(*args, **kwargs)  # half made: the schema is there, the file not yet renamed
+        print("building", flush=True)
+        time.sleep(30)
+        return True
+    return slow
+if sys.argv[2] == "migrations":
+    schema_script.SCRIPT_DIR = schema_script.SCRIPT_DIR / "nowhere"
+    migrate._run_alembic_upgrade = slowly(migrate._run_alembic_upgrade)
+else:
+    schema_script.build_from_script = slowly(schema_script.build_from_script)
 from gristmill.metadata.store import open_store
 open_store(sys.argv[1])
 """
 
 
-def test_a_first_start_killed_while_building_the_schema_leaves_no_store(tmp_path):
+@pytest.mark.parametrize("source", ["dump", "migrations"])
+def test_a_first_start_killed_while_building_the_schema_leaves_no_store(tmp_path, source):
     path = tmp_path / "metadata.db"
-    process = subprocess.Popen([sys.executable, "-c", _SLOW_FIRST_START, str(path)],
+    process = subprocess.Popen([sys.executable, "-c", _SLOW_FIRST_START, str(path), source],
                                stdout=subprocess.PIPE, text=True)
     assert process.stdout.readline().strip() == "building"
     process.kill()
