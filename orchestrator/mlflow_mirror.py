@@ -207,7 +207,8 @@ def open_runs_early(start: dict[str, Any], node: str, lock_dir: Path,
     The Pusher registers a model version while the pipeline runs, and MLflow sets a
     version's source ``run_id`` only at creation; so the run that trained the model must
     exist by then. The replay adopts these runs (the journal's ``early_runs`` event); the
-    replay lock is held while writing.
+    replay lock is held while writing. Written with the replay's direct SQLite writer when
+    it may (no MLflow import on the critical path), else with MLflow's client.
 
     Args:
         start: The journal's ``start_pipeline`` event with the full tracking URI.
@@ -220,19 +221,55 @@ def open_runs_early(start: dict[str, Any], node: str, lock_dir: Path,
     """
     import fcntl
 
-    from gristmill.orchestrator.mlflow_replay import _Replayer
-
     with open(lock_dir / ".replay.lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
-        replayer = _Replayer([start], retry=False)  # a new run id: no earlier replay
-        if early.get("parent"):
-            replayer.experiment_id, replayer.parent_id = early["experiment"], early["parent"]
-            replayer.node_runs.update(early.get("nodes", {}))
-        else:
-            replayer._open_parent({})
-        replayer._node_run({"node": node, "time": start["start"]})
-        return {"experiment": replayer.experiment_id, "parent": replayer.parent_id,
-                "nodes": dict(replayer.node_runs)}
+        return _open_early_runs(start, node, early)
+
+
+def _open_early_runs(start: dict[str, Any], node: str, early: dict[str, Any]
+                     ) -> dict[str, Any]:
+    """:func:`open_runs_early`'s writes: with the replay's direct SQLite writer when it may
+    (no MLflow import on the pipeline's critical path), else, or when it refuses, rolled
+    back and done with MLflow's client."""
+    import sqlite3
+
+    from gristmill.metadata.db_url import redact_text, sqlite_file
+    from gristmill.orchestrator.mlflow import sqlite_writer
+
+    refusal = sqlite_writer.direct_refusal(start["tracking_uri"], False)
+    if refusal is None:
+        writer = None
+        try:
+            writer = sqlite_writer.SqliteWriter(sqlite_file(start["tracking_uri"]))
+            opened = _open_with(start, node, early, writer)
+            writer.commit()
+            log.info("MLflow mirror: runs opened early directly (sqlite3)")
+            return opened
+        except (sqlite_writer.DirectWriteRefused, sqlite3.Error) as e:
+            refusal = f"the direct writer refused: {e}"
+            if writer is not None:
+                writer.abandon()
+        except BaseException:
+            if writer is not None:
+                writer.abandon()
+            raise
+    log.info("MLflow mirror: runs opened early with MLflow's client: %s", redact_text(refusal))
+    return _open_with(start, node, early, None)
+
+
+def _open_with(start: dict[str, Any], node: str, early: dict[str, Any], writer
+               ) -> dict[str, Any]:
+    from gristmill.orchestrator.mlflow_replay import _Replayer
+
+    replayer = _Replayer([start], retry=False, writer=writer)  # a new run id: no earlier replay
+    if early.get("parent"):
+        replayer.experiment_id, replayer.parent_id = early["experiment"], early["parent"]
+        replayer.node_runs.update(early.get("nodes", {}))
+    else:
+        replayer._open_parent({})
+    replayer._node_run({"node": node, "time": start["start"]})
+    return {"experiment": replayer.experiment_id, "parent": replayer.parent_id,
+            "nodes": dict(replayer.node_runs)}
 
 
 def _redacted(value: Any) -> Any:

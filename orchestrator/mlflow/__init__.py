@@ -6,6 +6,7 @@ metrics); ``trials`` makes the Tuner's trials nested runs; ``batch`` buffers one
 params, metrics and tags into few ``log_batch`` calls; ``replayer`` writes a journal through
 a writer: ``client_writer`` (MLflow's client, the reference) or ``sqlite_writer`` with
 ``sqlite_models`` (MLflow's SQLite schema with :mod:`sqlite3`, no MLflow import), both held to
-MLflow's acceptance ``rules``. The journal and its replay are
+MLflow's acceptance rules (:mod:`gristmill.metadata.mlflow_rules`). The journal and its
+replay are
 :mod:`gristmill.orchestrator.mlflow_mirror` and :mod:`gristmill.orchestrator.mlflow_replay`.
 """

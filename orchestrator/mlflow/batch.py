@@ -11,7 +11,7 @@ import logging
 import time
 from typing import Any
 
-from gristmill.orchestrator.mlflow.rules import name_problem
+from gristmill.metadata.mlflow_rules import name_problem
 
 log = logging.getLogger(__name__)
 

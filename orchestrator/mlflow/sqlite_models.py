@@ -13,7 +13,7 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-from gristmill.orchestrator.mlflow import rules
+from gristmill.metadata import mlflow_rules as rules
 
 _PENDING, _READY = 1, 2  # LoggedModelStatus.to_int()
 _DELETED_STAGE = "Deleted_Internal"

@@ -22,47 +22,37 @@ import math
 import os
 import shutil
 import sqlite3
-import time
 import uuid
 from pathlib import Path
 
-from gristmill.orchestrator.mlflow import rules, sqlite_models
+from gristmill.metadata import mlflow_rules as rules
+from gristmill.metadata.mlflow_direct import (
+    DEFAULT_WORKSPACE,
+    SCHEMA_REVISION,
+    DirectWriteRefused,
+    artifact_folder,
+    check_store,
+    copy_tree,
+    local_directory,
+    now_ms,
+    open_store,
+    store_refusal,
+)
+from gristmill.orchestrator.mlflow import sqlite_models
 from gristmill.orchestrator.mlflow.client_writer import MetricPoint
 
-#: The MLflow schema revision (``alembic_version``) whose tables this writer fills; MLflow
-#: 3.17's head. Any other revision replays through the client.
-SCHEMA_REVISION = "dc11669786a5"
-DEFAULT_WORKSPACE = "default"
 _RUN_STATUSES = frozenset({"SCHEDULED", "FAILED", "FINISHED", "RUNNING", "KILLED"})
-
-
-class DirectWriteRefused(Exception):
-    """The direct writer cannot write this exactly as MLflow would; use the client."""
-
-
-def now_ms() -> int:
-    """MLflow's clock: milliseconds since the epoch."""
-    return int(time.time() * 1000)
+__all__ = ["DEFAULT_WORKSPACE", "SCHEMA_REVISION", "DirectWriteRefused", "SqliteWriter",
+           "artifact_folder", "copy_tree", "direct_refusal", "local_directory", "now_ms"]
 
 
 def direct_refusal(tracking_uri: str, retry: bool) -> str | None:
     """Why a replay into ``tracking_uri`` must use MLflow's client; None when the direct
-    writer may (a local SQLite store at :data:`SCHEMA_REVISION`, a first attempt)."""
-    from gristmill.metadata.db_url import sqlite_file
-    from gristmill.metadata.mlflow_schema import mlflow_head_revision, schema_at_head
-
-    db = sqlite_file(tracking_uri)
+    writer may (a first attempt into a store :func:`~gristmill.metadata.mlflow_direct
+    .store_refusal` accepts)."""
     if retry:
         return "a retry (an earlier attempt may have left runs to discard)"
-    if db is None:
-        return "not a local SQLite tracking URI"
-    if mlflow_head_revision() != SCHEMA_REVISION:
-        return f"the installed MLflow's schema is not revision {SCHEMA_REVISION}"
-    if not schema_at_head(db):
-        return f"the database is missing or not at schema revision {SCHEMA_REVISION}"
-    if any(os.environ.get(name) for name in rules.CLIENT_ONLY_ENVIRONMENT):
-        return "an MLflow environment variable changes what the client writes"
-    return None
+    return store_refusal(tracking_uri)
 
 
 class SqliteWriter:
@@ -70,43 +60,17 @@ class SqliteWriter:
 
     def __init__(self, db: Path):
         self.db = db
-        self.connection = sqlite3.connect(str(db), timeout=20, isolation_level=None)
-        for pragma in ("foreign_keys = ON", "busy_timeout = 20000",
-                       "case_sensitive_like = true"):
-            self.connection.execute(f"PRAGMA {pragma}")
-        self.connection.execute("BEGIN IMMEDIATE")
+        self.connection = open_store(db)
         self.created: list[Path] = []  # artifact folders of runs and models made here
         self.runs: dict[str, tuple[int, str]] = {}  # run id -> (experiment id, artifact dir)
         try:
-            self._check_store()
+            check_store(self.connection)
         except BaseException:
             self.abandon()  # release the write lock before the client opens the store
             raise
 
     def sql(self, statement: str, parameters=()) -> sqlite3.Cursor:
         return self.connection.execute(statement, parameters)
-
-    def _check_store(self) -> None:
-        """Refuse what the client would change or refuse when it opens the store."""
-        if self.sql("SELECT version_num FROM alembic_version").fetchall() != \
-                [(SCHEMA_REVISION,)]:
-            raise DirectWriteRefused(f"the database is not at revision {SCHEMA_REVISION}")
-        if self.sql("SELECT 1 FROM experiments WHERE workspace != ?",
-                    (DEFAULT_WORKSPACE,)).fetchone():
-            raise DirectWriteRefused("experiments outside the default workspace")
-        if self.sql("SELECT 1 FROM experiments WHERE experiment_id = 0").fetchone() is None:
-            self._create_default_experiment()
-
-    def _create_default_experiment(self) -> None:
-        """Experiment 0, ``Default``, as MLflow's store adds it when it first opens a
-        database (one built from the schema dump has none): its artifacts under
-        ``./mlruns/0`` of the opening process's working directory."""
-        created = now_ms()
-        location = f"{Path.cwd().joinpath('mlruns').as_posix()}/0"
-        self.sql("INSERT INTO experiments (experiment_id, name, artifact_location, "
-                 "lifecycle_stage, creation_time, last_update_time, workspace) "
-                 "VALUES (0, 'Default', ?, 'active', ?, ?, ?)",
-                 (location, created, created, DEFAULT_WORKSPACE))
 
     def experiment(self, name: str, artifact_location: str | None,
                    tags: dict[str, str]) -> str:
@@ -274,35 +238,3 @@ def sanitized(value: float) -> tuple[float, bool]:
     if math.isinf(value):
         return (1.7976931348623157e308 if value > 0 else -1.7976931348623157e308), False
     return value, False
-
-
-def local_directory(location: str | None) -> Path:
-    """An artifact location that is a plain, absolute, normalised local path."""
-    if not location or not os.path.isabs(location) or os.path.normpath(location) != location \
-            or any(c in location for c in "?#") or location.startswith("//"):
-        raise DirectWriteRefused(f"artifact location {location!r} is not a local path")
-    return Path(location)
-
-
-def artifact_folder(artifact_dir: str, artifact_path: str | None) -> Path:
-    """``artifact_dir/artifact_path``, made; only paths MLflow accepts."""
-    folder = Path(artifact_dir)
-    if artifact_path:
-        normal = os.path.normpath(artifact_path)
-        if os.path.isabs(normal) or normal == ".." or normal.startswith("../") or \
-                "\\" in artifact_path:
-            raise DirectWriteRefused(f"artifact path {artifact_path!r}")
-        folder = folder / normal
-    folder.mkdir(parents=True, exist_ok=True)
-    return folder
-
-
-def copy_tree(source: str, destination: Path) -> None:
-    """Copy ``source``'s folders and files (contents and times) under ``destination``, as
-    MLflow's local artifact repository: existing files are overwritten."""
-    for folder, subfolders, files in os.walk(source):
-        relative = os.path.relpath(folder, source)
-        for name in subfolders:
-            (destination / relative / name).mkdir(exist_ok=True)
-        for name in files:
-            shutil.copy2(os.path.join(folder, name), destination / relative / name)

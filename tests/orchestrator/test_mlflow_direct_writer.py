@@ -17,7 +17,9 @@ import sys
 
 import pytest
 
-from gristmill.orchestrator.mlflow import rules, sqlite_writer
+from gristmill.metadata import mlflow_direct
+from gristmill.metadata import mlflow_rules as rules
+from gristmill.orchestrator.mlflow import sqlite_writer
 from gristmill.orchestrator.mlflow_replay import replay_file
 from tests.orchestrator.test_mlflow_replay_content import GOLDEN, _journal, mlflow_dump
 
@@ -56,7 +58,7 @@ def test_another_mlflow_schema_replays_through_the_client_and_says_so(tmp_path, 
                                                                      caplog):
     # An MLflow whose head is not the revision the direct writer knows: the client writes.
     tracking = _built(tmp_path)
-    monkeypatch.setattr(sqlite_writer, "SCHEMA_REVISION", "0123456789ab")
+    monkeypatch.setattr(mlflow_direct, "SCHEMA_REVISION", "0123456789ab")
     with caplog.at_level(logging.INFO, "gristmill.orchestrator.mlflow_replay"):
         replay_file(str(_journal(tmp_path, tracking)))
     assert "written with MLflow's client: the installed MLflow's schema is not revision " \
