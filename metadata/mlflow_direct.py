@@ -12,11 +12,14 @@ orchestrator and the components can both import it.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import sqlite3
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from gristmill.metadata import mlflow_rules as rules
 
@@ -77,6 +80,64 @@ def check_store(connection: sqlite3.Connection) -> None:
     if connection.execute("SELECT 1 FROM experiments WHERE experiment_id = 0").fetchone() \
             is None:
         create_default_experiment(connection)
+
+
+class DirectTransaction:
+    """One direct writer's work in a SQLite tracking store: one transaction (the write lock
+    held from the start), refused if the store is not one the writers know.
+
+    Subclasses record in :attr:`made` the artifact folders they create, so that
+    :meth:`abandon` can remove them with the rows.
+    """
+
+    def __init__(self, db: Path):
+        self.db = db
+        self.connection = open_store(db)
+        self.made: list[Path] = []  # artifact folders made here, removed by abandon()
+        try:
+            check_store(self.connection)
+        except BaseException:
+            self.abandon()  # release the write lock before the client opens the store
+            raise
+
+    def sql(self, statement: str, parameters=()) -> sqlite3.Cursor:
+        """Execute one statement in the transaction."""
+        return self.connection.execute(statement, parameters)
+
+    def commit(self) -> None:
+        """Make everything written here durable and release the store."""
+        self.connection.execute("COMMIT")
+        self.connection.close()
+
+    def abandon(self) -> None:
+        """Roll back and remove the artifact folders made here."""
+        with contextlib.suppress(sqlite3.Error):  # no transaction left after a failed COMMIT
+            self.connection.execute("ROLLBACK")
+        self.connection.close()
+        for folder in self.made:
+            shutil.rmtree(folder, ignore_errors=True)
+
+
+def write_directly(writer_class: Callable[[Path], DirectTransaction], db: Path,
+                   work: Callable[[Any], Any]) -> tuple[bool, Any]:
+    """``work(writer)`` in one direct transaction: ``(True, its result)`` once committed, or
+    ``(False, why)`` when the writer refused or SQLite failed, everything rolled back and
+    its folders removed (the caller then uses MLflow's client). Anything else is re-raised
+    after the same rollback."""
+    writer = None
+    try:
+        writer = writer_class(db)
+        result = work(writer)
+        writer.commit()
+        return True, result
+    except (DirectWriteRefused, sqlite3.Error) as e:
+        if writer is not None:
+            writer.abandon()
+        return False, str(e)
+    except BaseException:
+        if writer is not None:
+            writer.abandon()
+        raise
 
 
 def create_default_experiment(connection: sqlite3.Connection) -> None:

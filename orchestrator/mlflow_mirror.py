@@ -231,28 +231,19 @@ def _open_early_runs(start: dict[str, Any], node: str, early: dict[str, Any]
     """:func:`open_runs_early`'s writes: with the replay's direct SQLite writer when it may
     (no MLflow import on the pipeline's critical path), else, or when it refuses, rolled
     back and done with MLflow's client."""
-    import sqlite3
-
     from gristmill.metadata.db_url import redact_text, sqlite_file
+    from gristmill.metadata.mlflow_direct import write_directly
     from gristmill.orchestrator.mlflow import sqlite_writer
 
     refusal = sqlite_writer.direct_refusal(start["tracking_uri"], False)
     if refusal is None:
-        writer = None
-        try:
-            writer = sqlite_writer.SqliteWriter(sqlite_file(start["tracking_uri"]))
-            opened = _open_with(start, node, early, writer)
-            writer.commit()
+        written, opened = write_directly(
+            sqlite_writer.SqliteWriter, sqlite_file(start["tracking_uri"]),
+            lambda writer: _open_with(start, node, early, writer))
+        if written:
             log.info("MLflow mirror: runs opened early directly (sqlite3)")
             return opened
-        except (sqlite_writer.DirectWriteRefused, sqlite3.Error) as e:
-            refusal = f"the direct writer refused: {e}"
-            if writer is not None:
-                writer.abandon()
-        except BaseException:
-            if writer is not None:
-                writer.abandon()
-            raise
+        refusal = f"the direct writer refused: {opened}"
     log.info("MLflow mirror: runs opened early with MLflow's client: %s", redact_text(refusal))
     return _open_with(start, node, early, None)
 

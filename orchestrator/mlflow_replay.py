@@ -16,7 +16,6 @@ import fcntl
 import json
 import logging
 import os
-import sqlite3
 import sys
 from pathlib import Path
 from typing import Any
@@ -110,32 +109,23 @@ def replay_events(events: list[dict[str, Any]], retry: bool) -> _Replayer:
     knows (:mod:`~gristmill.orchestrator.mlflow.sqlite_writer`: no MLflow import, one
     transaction), else, or when that writer refuses anything, through MLflow's client.
     The log says which writer wrote and why. Returns the replayer that wrote."""
-    from gristmill.orchestrator.mlflow.sqlite_writer import (
-        DirectWriteRefused,
-        SqliteWriter,
-        direct_refusal,
-    )
+    from gristmill.metadata.mlflow_direct import write_directly
+    from gristmill.orchestrator.mlflow.sqlite_writer import SqliteWriter, direct_refusal
 
     uri = events[0]["tracking_uri"]
     refusal = direct_refusal(uri, retry)
     if refusal is None:
-        writer = None
-        try:
-            writer = SqliteWriter(sqlite_file(uri))
+        def replay_into(writer: SqliteWriter) -> _Replayer:
             replayer = _Replayer(copy.deepcopy(events), retry, writer=writer)
             replayer.replay()
-            writer.commit()
+            return replayer
+
+        written, replayer = write_directly(SqliteWriter, sqlite_file(uri), replay_into)
+        if written:
             log.info("MLflow replay: %s written directly into %s (sqlite3)",
                      events[0]["run_id"], redact_url(uri))
             return replayer
-        except (DirectWriteRefused, sqlite3.Error) as e:
-            refusal = f"the direct writer refused: {e}"
-            if writer is not None:
-                writer.abandon()
-        except BaseException:
-            if writer is not None:
-                writer.abandon()
-            raise
+        refusal = f"the direct writer refused: {replayer}"
     log.info("MLflow replay: %s written with MLflow's client: %s", events[0]["run_id"],
              redact_text(refusal))
     replayer = _Replayer(events, retry)

@@ -40,6 +40,7 @@ from pathlib import Path
 from gristmill.metadata.db_url import redact_url, sqlite_file, sqlite_url
 from gristmill.metadata.locks import exclusive_file_lock
 from gristmill.metadata.mlflow_schema import mlflow_head_revision, schema_at_head
+from gristmill.metadata.sqlite_dump import read_dump, run_dump, write_dump
 
 __all__ = ["build_if_missing", "creation_lock", "ensure_tracking_store", "mlflow_head_revision",
            "needs_creation", "schema_at_head", "schema_script", "sqlite_path",
@@ -112,11 +113,7 @@ def build_if_missing(db: Path) -> bool:
         if script is None:
             migrate_new_database(temporary)
         else:
-            connection = sqlite3.connect(temporary)
-            try:
-                connection.executescript(script)
-            finally:
-                connection.close()
+            run_dump(temporary, script)
         os.replace(temporary, db)
     finally:
         _remove_with_sidecars(temporary)
@@ -138,14 +135,9 @@ def migrate_new_database(db: Path) -> None:
 def schema_script(head: str | None) -> str | None:
     """The SQL of ``mlflow_schema.sql`` when it was dumped at revision ``head``; else None
     (also when ``GRISTMILL_MLFLOW_SCHEMA=migrations`` asks for MLflow's migrations)."""
-    if os.environ.get(SCHEMA_SOURCE_ENV) == "migrations":
+    if os.environ.get(SCHEMA_SOURCE_ENV) == "migrations" or head is None:
         return None
-    try:
-        text = SCHEMA_SCRIPT.read_text(encoding="utf-8")
-    except OSError:
-        return None
-    first_line = text.split("\n", 1)[0]
-    return text if head is not None and first_line == _script_header(head) else None
+    return read_dump(SCHEMA_SCRIPT, _script_header(head))
 
 
 def write_schema_script(path: Path | None = None) -> Path:
@@ -159,13 +151,7 @@ def write_schema_script(path: Path | None = None) -> Path:
     with tempfile.TemporaryDirectory() as folder:
         db = Path(folder, "mlflow.db")
         migrate_new_database(db)
-        connection = sqlite3.connect(db)
-        try:
-            lines = list(connection.iterdump())
-        finally:
-            connection.close()
-    path.write_text("\n".join([_script_header(head), *lines]) + "\n", encoding="utf-8")
-    return path
+        return write_dump(db, path, _script_header(head))
 
 
 def _script_header(head: str) -> str:

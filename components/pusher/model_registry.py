@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import logging
 import os
-import sqlite3
 
 log = logging.getLogger(__name__)
 
@@ -61,15 +60,14 @@ def _register_directly(tracking_uri: str, name: str, source_dir: str, tags: dict
     from gristmill.components.framework.tracking_store import ensure_tracking_store
     from gristmill.components.pusher.registry_sqlite import RegistryWriter
     from gristmill.metadata.db_url import redact_text, sqlite_file
-    from gristmill.metadata.mlflow_direct import DirectWriteRefused, store_refusal
+    from gristmill.metadata.mlflow_direct import store_refusal, write_directly
 
     ensure_tracking_store(tracking_uri)  # waits if another process is creating the schema
     refusal = store_refusal(tracking_uri)
     if refusal is not None:
         return refusal
-    writer = None
-    try:
-        writer = RegistryWriter(sqlite_file(tracking_uri))
+
+    def register(writer: RegistryWriter) -> int:
         writer.ensure_registered_model(name, MANAGED_TAGS)
         if run_id:
             writer.log_artifacts(run_id, source_dir, ARTIFACT_PATH)
@@ -78,15 +76,11 @@ def _register_directly(tracking_uri: str, name: str, source_dir: str, tags: dict
             source = os.path.abspath(source_dir)
         version = writer.create_model_version(name, source, run_id, tags)
         writer.set_alias(name, alias, version)
-        writer.commit()
-    except (DirectWriteRefused, sqlite3.Error) as e:
-        if writer is not None:
-            writer.abandon()
-        return redact_text(f"the direct registry writer refused: {e}")
-    except BaseException:
-        if writer is not None:
-            writer.abandon()
-        raise
+        return version
+
+    written, version = write_directly(RegistryWriter, sqlite_file(tracking_uri), register)
+    if not written:
+        return redact_text(f"the direct registry writer refused: {version}")
     log.info("Pusher: %s version %d written directly into the MLflow registry (sqlite3)",
              name, version)
     return version

@@ -28,42 +28,26 @@ registrations both ways and compares them.
 
 from __future__ import annotations
 
-import contextlib
 import os
-import shutil
-import sqlite3
 from pathlib import Path
 
 from gristmill.metadata import mlflow_rules as rules
 from gristmill.metadata.mlflow_direct import (
     DEFAULT_WORKSPACE,
+    DirectTransaction,
     DirectWriteRefused,
     artifact_folder,
-    check_store,
     copy_tree,
     local_directory,
     now_ms,
-    open_store,
 )
 
 STAGE_NONE = "None"  # MLflow's ``current_stage`` of a version never given a stage
 STATUS_READY = "READY"
 
 
-class RegistryWriter:
+class RegistryWriter(DirectTransaction):
     """One registration's writes into a SQLite tracking store, in one transaction."""
-
-    def __init__(self, db: Path):
-        self.connection = open_store(db)
-        self.copied: list[Path] = []  # artifact folders made here, removed by abandon()
-        try:
-            check_store(self.connection)
-        except BaseException:
-            self.abandon()  # release the write lock before the client opens the store
-            raise
-
-    def sql(self, statement: str, parameters=()) -> sqlite3.Cursor:
-        return self.connection.execute(statement, parameters)
 
     def ensure_registered_model(self, name: str, tags: dict[str, str]) -> None:
         """``get_registered_model(name)``, else ``create_registered_model(name, tags)``."""
@@ -105,7 +89,7 @@ class RegistryWriter:
             raise DirectWriteRefused(f"{local_dir} is not a directory")
         made = _first_missing(target)
         folder = artifact_folder(str(root), artifact_path)
-        self.copied.append(made)
+        self.made.append(made)
         copy_tree(local_dir, folder)
 
     def create_model_version(self, name: str, source: str, run_id: str | None,
@@ -147,18 +131,6 @@ class RegistryWriter:
                  "VALUES (?, ?, ?, ?) ON CONFLICT (workspace, name, alias) "
                  "DO UPDATE SET version = excluded.version",
                  (alias, version, name, DEFAULT_WORKSPACE))
-
-    def commit(self) -> None:
-        self.connection.execute("COMMIT")
-        self.connection.close()
-
-    def abandon(self) -> None:
-        """Roll back and remove the artifact folders copied here."""
-        with contextlib.suppress(sqlite3.Error):  # no transaction left after a failed COMMIT
-            self.connection.execute("ROLLBACK")
-        self.connection.close()
-        for folder in self.copied:
-            shutil.rmtree(folder, ignore_errors=True)
 
 
 def _first_missing(target: Path) -> Path:

@@ -12,9 +12,10 @@ writes the dump for the head revision (run it after adding a migration).
 
 from __future__ import annotations
 
-import sqlite3
 import sys
 from pathlib import Path
+
+from gristmill.metadata.sqlite_dump import read_dump, run_dump, write_dump
 
 SCRIPT_DIR = Path(__file__).resolve().parent
 
@@ -26,11 +27,7 @@ def script_path(revision: str) -> Path:
 
 def schema_script(revision: str) -> str | None:
     """The dump for ``revision``, or None when there is none (or it is for another one)."""
-    try:
-        text = script_path(revision).read_text(encoding="utf-8")
-    except OSError:
-        return None
-    return text if text.split("\n", 1)[0] == _header(revision) else None
+    return read_dump(script_path(revision), _header(revision))
 
 
 def build_from_script(database: str | Path, revision: str) -> bool:
@@ -38,25 +35,14 @@ def build_from_script(database: str | Path, revision: str) -> bool:
     script = schema_script(revision)
     if script is None:
         return False
-    connection = sqlite3.connect(database)
-    try:
-        connection.executescript(script)
-    finally:
-        connection.close()
+    run_dump(database, script)
     return True
 
 
 def write_schema_script(revision: str, built_database: str | Path,
                         path: Path | None = None) -> Path:
     """Dump ``built_database`` (made by the migrations at ``revision``) as its script."""
-    connection = sqlite3.connect(built_database)
-    try:
-        lines = list(connection.iterdump())
-    finally:
-        connection.close()
-    path = path or script_path(revision)
-    path.write_text("\n".join([_header(revision), *lines]) + "\n", encoding="utf-8")
-    return path
+    return write_dump(built_database, path or script_path(revision), _header(revision))
 
 
 def _header(revision: str) -> str:

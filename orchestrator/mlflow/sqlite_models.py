@@ -92,7 +92,7 @@ def log_model(writer, experiment_id: str, run_id: str, name: str, local_dir: str
         "INSERT INTO logged_model_tags (model_id, experiment_id, tag_key, tag_value) "
         "VALUES (?, ?, ?, ?)", [(model_id, int(experiment_id), str(k), str(v))
                                 for k, v in tags.items()])
-    writer.created.append(Path(location, "models", model_id))
+    writer.made.append(Path(location, "models", model_id))
     folder = Path(artifact_location)
     folder.mkdir(parents=True, exist_ok=True)
     copy_tree(local_dir, folder)

@@ -17,11 +17,9 @@ test replays one journal through both and compares what MLflow reads back.
 
 from __future__ import annotations
 
-import contextlib
 import math
 import os
 import shutil
-import sqlite3
 import uuid
 from pathlib import Path
 
@@ -29,13 +27,12 @@ from gristmill.metadata import mlflow_rules as rules
 from gristmill.metadata.mlflow_direct import (
     DEFAULT_WORKSPACE,
     SCHEMA_REVISION,
+    DirectTransaction,
     DirectWriteRefused,
     artifact_folder,
-    check_store,
     copy_tree,
     local_directory,
     now_ms,
-    open_store,
     store_refusal,
 )
 from gristmill.orchestrator.mlflow import sqlite_models
@@ -55,22 +52,12 @@ def direct_refusal(tracking_uri: str, retry: bool) -> str | None:
     return store_refusal(tracking_uri)
 
 
-class SqliteWriter:
+class SqliteWriter(DirectTransaction):
     """One replay's writes into a SQLite tracking store, in one transaction."""
 
     def __init__(self, db: Path):
-        self.db = db
-        self.connection = open_store(db)
-        self.created: list[Path] = []  # artifact folders of runs and models made here
         self.runs: dict[str, tuple[int, str]] = {}  # run id -> (experiment id, artifact dir)
-        try:
-            check_store(self.connection)
-        except BaseException:
-            self.abandon()  # release the write lock before the client opens the store
-            raise
-
-    def sql(self, statement: str, parameters=()) -> sqlite3.Cursor:
-        return self.connection.execute(statement, parameters)
+        super().__init__(db)
 
     def experiment(self, name: str, artifact_location: str | None,
                    tags: dict[str, str]) -> str:
@@ -126,7 +113,7 @@ class SqliteWriter:
             "INSERT INTO tags (key, value, run_uuid) VALUES (?, ?, ?)",
             [(k, v, run_id) for k, v in {**tags, "mlflow.runName": name}.items()])
         self.runs[run_id] = (int(experiment_id), artifact_uri)
-        self.created.append(Path(location, run_id))
+        self.made.append(Path(location, run_id))
         return run_id
 
     def active_run(self, run_id: str) -> tuple[int, str]:
@@ -197,18 +184,6 @@ class SqliteWriter:
 
     def discard_runs(self, experiment_id: str, gristmill_run_id: str, keep: set) -> None:
         raise DirectWriteRefused("discarding an earlier attempt's runs is the client's")
-
-    def commit(self) -> None:
-        self.connection.execute("COMMIT")
-        self.connection.close()
-
-    def abandon(self) -> None:
-        """Roll back and remove the artifact folders of the runs and models made here."""
-        with contextlib.suppress(sqlite3.Error):  # no transaction left after a failed COMMIT
-            self.connection.execute("ROLLBACK")
-        self.connection.close()
-        for folder in self.created:
-            shutil.rmtree(folder, ignore_errors=True)
 
 
 def check_batch(metrics: list[MetricPoint], params: dict[str, str],
